@@ -38,14 +38,11 @@ impl OutReason {
 
     /// Parse the stored form.
     pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "court" => OutReason::Court,
-            "hospital" => OutReason::Hospital,
-            "temporary_absence" => OutReason::TemporaryAbsence,
-            "escort" => OutReason::Escort,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
     }
+
+    /// Every reason, for listings and parsing.
+    pub const ALL: [OutReason; 4] = [OutReason::Court, OutReason::Hospital, OutReason::TemporaryAbsence, OutReason::Escort];
 }
 
 /// Why custody ended.
@@ -87,6 +84,24 @@ impl ReleaseReason {
             ReleaseReason::Other => "other",
         }
     }
+
+    /// Parse the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// Every reason, for listings and parsing.
+    pub const ALL: [ReleaseReason; 9] = [
+        ReleaseReason::SentenceServed,
+        ReleaseReason::Bail,
+        ReleaseReason::Acquittal,
+        ReleaseReason::ChargesDropped,
+        ReleaseReason::CourtOrder,
+        ReleaseReason::Pardon,
+        ReleaseReason::HandedOver,
+        ReleaseReason::Death,
+        ReleaseReason::Other,
+    ];
 }
 
 /// Where a person is placed inside a facility.

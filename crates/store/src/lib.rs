@@ -1,1 +1,162 @@
 #![forbid(unsafe_code)]
+//! Persistence behind one trait. `Store` hands out transactions; the service layer is written
+//! once against [`Tx`]. SQLite is the embedded default ([`sqlite::SqliteStore`]).
+
+pub mod model;
+pub mod sqlite;
+
+use domain::audit::ChainBreak;
+use domain::custody::CustodyState;
+use domain::time::Instant;
+
+pub use model::*;
+
+/// Failures of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not one this build understands.
+    #[error("unsupported database URL `{0}`: use sqlite://PATH")]
+    UnsupportedUrl(String),
+    /// The database has not been initialised.
+    #[error("the database has no Custodia schema yet: run `custodia init` first")]
+    NotInitialised,
+    /// The database was written by a newer Custodia.
+    #[error("the database schema is version {found}, newer than this program understands ({known})")]
+    TooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Latest version this build knows.
+        known: i64,
+    },
+    /// A unique key already exists.
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// A command wrote audited rows without appending its audit event.
+    #[error("internal: audited rows were written without an audit event")]
+    UnauditedWrite,
+    /// The backend failed.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
+            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("UNIQUE") {
+                return StoreError::Duplicate(msg.trim_start_matches("UNIQUE constraint failed: ").to_string());
+            }
+        }
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// Result of the storage layer.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A database that hands out transactions.
+pub trait Store: Send + Sync {
+    /// A transaction borrowed from the store.
+    type Tx<'s>: Tx
+    where
+        Self: 's;
+
+    /// Create the schema, or bring it up to date. Idempotent.
+    fn migrate(&self) -> StoreResult<()>;
+    /// A read-write transaction; only one is open at a time.
+    fn write(&self) -> StoreResult<Self::Tx<'_>>;
+    /// A read-only snapshot.
+    fn read(&self) -> StoreResult<Self::Tx<'_>>;
+    /// Recompute the audit chain and every audited row, then replay the movements and compare
+    /// them with the projections. `progress` receives (events checked, events in all).
+    fn verify_audit(&self, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<AuditVerification>;
+}
+
+/// What `verify_audit` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerification {
+    /// Events that verified.
+    pub events: u64,
+    /// Audited rows that verified.
+    pub rows: u64,
+    /// The first problem, if any.
+    pub broken: Option<ChainBreak>,
+    /// Differences between the projections and a replay of the movements.
+    pub projection_problems: Vec<String>,
+}
+
+/// One transaction: small typed reads and writes. Dropping it without `commit` rolls back.
+pub trait Tx {
+    /// Make every write of this transaction durable.
+    fn commit(self) -> StoreResult<()>;
+
+    /// Append the audit event covering every audited row written since the previous event.
+    fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<i64>;
+    /// Audit events in order, after `after_seq`, at most `limit`.
+    fn audit_events(&mut self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+
+    /// Next value of a named counter (starting at 1), for human numbers.
+    fn next_counter(&mut self, name: &str) -> StoreResult<u64>;
+
+    /// Write a facility.
+    fn insert_facility(&mut self, facility: &NewFacility) -> StoreResult<FacilityId>;
+    /// Write a unit.
+    fn insert_unit(&mut self, unit: &NewUnit) -> StoreResult<UnitId>;
+    /// Write a cell.
+    fn insert_cell(&mut self, cell: &NewCell) -> StoreResult<CellId>;
+    /// Write a bed.
+    fn insert_bed(&mut self, cell: CellId, code: &str) -> StoreResult<BedId>;
+    /// Record a cell's status (in use or out of order) from an instant on.
+    fn insert_cell_status(&mut self, status: &NewCellStatus) -> StoreResult<()>;
+
+    /// Every facility, by code.
+    fn facilities(&mut self) -> StoreResult<Vec<Facility>>;
+    /// One facility by code.
+    fn facility_by_code(&mut self, code: &str) -> StoreResult<Option<Facility>>;
+    /// One facility by id.
+    fn facility(&mut self, id: FacilityId) -> StoreResult<Option<Facility>>;
+    /// One unit by id.
+    fn unit(&mut self, id: UnitId) -> StoreResult<Option<Unit>>;
+    /// One unit by facility and code.
+    fn unit_by_code(&mut self, facility: FacilityId, code: &str) -> StoreResult<Option<Unit>>;
+    /// One cell by facility and code, with its status at `at`.
+    fn cell_by_code(&mut self, facility: FacilityId, code: &str, at: Instant) -> StoreResult<Option<Cell>>;
+    /// One cell by id, with its status at `at`.
+    fn cell(&mut self, id: CellId, at: Instant) -> StoreResult<Option<Cell>>;
+    /// Every cell that existed at `at`, with its status then.
+    fn cells_at(&mut self, at: Instant) -> StoreResult<Vec<Cell>>;
+    /// A bed of a cell by code.
+    fn bed_by_code(&mut self, cell: CellId, code: &str) -> StoreResult<Option<Bed>>;
+    /// A bed by id.
+    fn bed(&mut self, id: BedId) -> StoreResult<Option<Bed>>;
+
+    /// Write a person and their identity documents.
+    fn insert_person(&mut self, person: &NewPerson) -> StoreResult<PersonId>;
+    /// Write a booking (custody episode) with its admission record.
+    fn insert_booking(&mut self, booking: &NewBooking) -> StoreResult<BookingId>;
+    /// Open a medical-examination task.
+    fn insert_medical_task(&mut self, booking: BookingId, reason: &str, opened_at: Instant) -> StoreResult<()>;
+    /// A person by number.
+    fn person_by_number(&mut self, number: &str) -> StoreResult<Option<Person>>;
+    /// A person by id.
+    fn person(&mut self, id: PersonId) -> StoreResult<Option<Person>>;
+
+    /// The person's current custody state and booking.
+    fn custody_state(&mut self, person: PersonId) -> StoreResult<(CustodyState, Option<BookingId>)>;
+    /// Who holds the bed from `at` on, if anyone (a stay overlapping [at, ∞)).
+    fn bed_holder_from(&mut self, bed: BedId, at: Instant) -> StoreResult<Option<PersonId>>;
+    /// Write a movement and update the projections to the state after it.
+    fn record_movement(&mut self, movement: &NewMovement, after: &CustodyState) -> StoreResult<MovementId>;
+
+    /// Population per facility and per cell at an instant.
+    fn population_at(&mut self, at: Instant) -> StoreResult<Population>;
+    /// Where the person was at an instant.
+    fn whereabouts(&mut self, person: PersonId, at: Instant) -> StoreResult<Option<Whereabouts>>;
+    /// Who was in a facility, unit or cell at an instant.
+    fn occupants(&mut self, place: Place, at: Instant) -> StoreResult<Vec<Occupant>>;
+    /// Every movement of a person, in the order they happened.
+    fn timeline(&mut self, person: PersonId) -> StoreResult<Vec<MovementRecord>>;
+    /// Medical-examination tasks of a person's bookings.
+    fn medical_tasks(&mut self, person: PersonId) -> StoreResult<Vec<MedicalTask>>;
+    /// Count of rows in each main table, for summaries.
+    fn counts(&mut self) -> StoreResult<Counts>;
+}

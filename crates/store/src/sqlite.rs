@@ -1,0 +1,1266 @@
+//! The embedded default: SQLite through rusqlite, WAL mode, one writer and a small pool of readers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
+
+use domain::audit::{encode_value, event_hash, ChainBreak, ChainVerifier, EventBody, RowsDigest, Value, GENESIS};
+use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
+use domain::estate::{Area, CellDimensions};
+use domain::person::{Identity, IdentityDocument, PersonName, Sex};
+use domain::time::{from_micros, to_micros, Instant};
+
+use crate::*;
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_foundation.sql")];
+
+/// Audited tables, in the order the verifier reads them. Their rows are insert-only.
+const AUDITED_TABLES: &[&str] = &[
+    "facility",
+    "unit",
+    "cell",
+    "bed",
+    "cell_status",
+    "person",
+    "identity_document",
+    "booking",
+    "medical_task",
+    "movement",
+];
+
+/// End of an interval that has not ended.
+const OPEN: i64 = i64::MAX;
+
+/// A SQLite database file.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Open `sqlite://PATH`. The file is created if missing; the schema is not (see `migrate`).
+    pub fn open(url: &str) -> StoreResult<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
+        Self::open_path(Path::new(path))
+    }
+
+    /// Open a database file by path.
+    pub fn open_path(path: &Path) -> StoreResult<Self> {
+        let writer = connect(path)?;
+        Ok(Self { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn schema_version(conn: &Connection) -> StoreResult<i64> {
+        Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn check_schema(conn: &Connection) -> StoreResult<()> {
+        match Self::schema_version(conn)? {
+            0 => Err(StoreError::NotInitialised),
+            v if v > MIGRATIONS.len() as i64 => Err(StoreError::TooNew { found: v, known: MIGRATIONS.len() as i64 }),
+            v if v < MIGRATIONS.len() as i64 => Err(StoreError::NotInitialised),
+            _ => Ok(()),
+        }
+    }
+
+    fn reader(&self) -> StoreResult<Connection> {
+        let pooled = lock(&self.readers).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => {
+                let conn = connect(&self.path)?;
+                Self::check_schema(&conn)?;
+                Ok(conn)
+            }
+        }
+    }
+
+    /// Raw prepared inserts of the same rows an admission writes, with no validation, no state
+    /// reads, no audit hashing: the baseline the bulk admission path is measured against.
+    pub fn raw_insert_baseline(&self, rows: u64) -> StoreResult<()> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        {
+            let mut person = tx.prepare("INSERT INTO person VALUES (?1, ?2, 'Ana María', 'López', 'Díaz', '1990-01-01', 'female', NULL, 'SV', ?1)")?;
+            let mut doc = tx.prepare("INSERT INTO identity_document VALUES (?1, ?1, 'dui', ?2, 'SV', ?1)")?;
+            let mut booking = tx.prepare("INSERT INTO booking VALUES (?1, ?2, ?1, 1, 'remand_order', 'Juzgado', ?2, '2026-01-01', 0, 'San Salvador', '{}', 0, ?1)")?;
+            let mut movement = tx.prepare("INSERT INTO movement VALUES (?1, ?1, ?1, 'admission', 1, NULL, NULL, NULL, NULL, NULL, 0, 0, 'bench', ?1)")?;
+            let mut state = tx.prepare("INSERT INTO custody_state VALUES (?1, ?1, 'held', 1, NULL, NULL, NULL, NULL, 0)")?;
+            let mut presence = tx.prepare("INSERT INTO presence VALUES (?1, ?1, 1, 0, 0, ?2)")?;
+            let mut event = tx.prepare("INSERT INTO audit_event VALUES (?1, 0, 'bench', 'person.admit', ?2, '{}', ?3, ?3, ?3)")?;
+            let hash = [7u8; 32];
+            for i in 1..=rows as i64 {
+                let number = format!("RAW-{i:09}");
+                person.execute(params![i, number])?;
+                doc.execute(params![i, number])?;
+                booking.execute(params![i, number])?;
+                movement.execute(params![i])?;
+                state.execute(params![i])?;
+                presence.execute(params![i, OPEN])?;
+                event.execute(params![i, number, &hash[..]])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn connect(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL lets readers run beside the writer; FULL makes each commit durable.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -65536;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl Store for SqliteStore {
+    type Tx<'s> = SqliteTx<'s>;
+
+    fn migrate(&self) -> StoreResult<()> {
+        let mut conn = lock(&self.writer);
+        let version = Self::schema_version(&conn)?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooNew { found: version, known: MIGRATIONS.len() as i64 });
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn write(&self) -> StoreResult<SqliteTx<'_>> {
+        let conn = lock(&self.writer);
+        Self::check_schema(&conn)?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(SqliteTx::new(Conn::Writer(conn)))
+    }
+
+    fn read(&self) -> StoreResult<SqliteTx<'_>> {
+        let conn = self.reader()?;
+        conn.execute_batch("BEGIN")?;
+        Ok(SqliteTx::new(Conn::Reader(Some(conn), &self.readers)))
+    }
+
+    fn verify_audit(&self, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<AuditVerification> {
+        let conn = self.reader()?;
+        conn.execute_batch("BEGIN")?;
+        let result = verify(&conn, progress);
+        conn.execute_batch("COMMIT")?;
+        lock(&self.readers).push(conn);
+        result
+    }
+}
+
+enum Conn<'s> {
+    Writer(MutexGuard<'s, Connection>),
+    Reader(Option<Connection>, &'s Mutex<Vec<Connection>>),
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Conn::Writer(c) => c,
+            Conn::Reader(c, _) => c.as_ref().expect("reader present until drop"),
+        }
+    }
+}
+
+/// A SQLite transaction.
+pub struct SqliteTx<'s> {
+    conn: Conn<'s>,
+    finished: bool,
+    /// Last event of the chain: (seq, hash). Loaded on first use.
+    head: Option<(i64, [u8; 32])>,
+    pending: RowsDigest,
+    next_ids: HashMap<&'static str, i64>,
+    counters: HashMap<String, u64>,
+    insert_sql: HashMap<&'static str, String>,
+    row_bytes: Vec<u8>,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if let Conn::Reader(conn, pool) = &mut self.conn {
+            if let Some(conn) = conn.take() {
+                lock(pool).push(conn);
+            }
+        }
+    }
+}
+
+struct Sql<'a>(&'a Value<'a>);
+
+impl ToSql for Sql<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+fn value_of(v: ValueRef<'_>) -> Value<'_> {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(r) => Value::Real(r),
+        // Text that is not UTF-8 was written by hand; hash its bytes as a blob so it cannot match.
+        ValueRef::Text(t) => std::str::from_utf8(t).map(Value::Text).unwrap_or(Value::Blob(t)),
+        ValueRef::Blob(b) => Value::Blob(b),
+    }
+}
+
+fn opt_text(v: &Option<String>) -> Value<'_> {
+    v.as_deref().map(Value::Text).unwrap_or(Value::Null)
+}
+
+fn opt_int(v: Option<i64>) -> Value<'static> {
+    v.map(Value::Int).unwrap_or(Value::Null)
+}
+
+impl<'s> SqliteTx<'s> {
+    fn new(conn: Conn<'s>) -> Self {
+        Self {
+            conn,
+            finished: false,
+            head: None,
+            pending: RowsDigest::default(),
+            next_ids: HashMap::new(),
+            counters: HashMap::new(),
+            insert_sql: HashMap::new(),
+            row_bytes: Vec::with_capacity(512),
+        }
+    }
+
+    fn head(&mut self) -> StoreResult<(i64, [u8; 32])> {
+        if let Some(head) = self.head {
+            return Ok(head);
+        }
+        let head = self
+            .conn
+            .query_row("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1", [], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()?
+            .map(|(seq, hash)| (seq, hash.try_into().unwrap_or([0; 32])))
+            .unwrap_or((0, GENESIS));
+        self.head = Some(head);
+        Ok(head)
+    }
+
+    /// Insert a row into an audited table: id and audit_seq are added around `columns`,
+    /// and the row's canonical bytes go into the digest of the pending event.
+    fn insert_audited(&mut self, table: &'static str, columns: &[Value<'_>]) -> StoreResult<i64> {
+        let id = match self.next_ids.get(table) {
+            Some(id) => *id,
+            None => self.conn.query_row(&format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"), [], |r| r.get(0))?,
+        };
+        let seq = self.head()?.0 + 1;
+        let mut row = Vec::with_capacity(columns.len() + 2);
+        row.push(Value::Int(id));
+        row.extend_from_slice(columns);
+        row.push(Value::Int(seq));
+        let sql = self.insert_sql.entry(table).or_insert_with(|| {
+            let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
+            format!("INSERT INTO {table} VALUES ({})", marks.join(", "))
+        });
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        stmt.execute(rusqlite::params_from_iter(row.iter().map(Sql)))?;
+        self.row_bytes.clear();
+        for v in &row {
+            encode_value(&mut self.row_bytes, v);
+        }
+        self.pending.add_row(table, &self.row_bytes);
+        self.next_ids.insert(table, id + 1);
+        Ok(id)
+    }
+
+    fn exec(&self, sql: &str, params: &[&dyn ToSql]) -> StoreResult<usize> {
+        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+    }
+
+    fn close_open(&self, table: &str, person: PersonId, at: i64) -> StoreResult<()> {
+        self.exec(
+            &format!("UPDATE {table} SET to_at = ?1 WHERE person_id = ?2 AND to_at = ?3"),
+            &[&at, &person, &OPEN],
+        )?;
+        Ok(())
+    }
+
+    fn open_presence(&self, person: PersonId, facility: FacilityId, in_transit: bool, at: i64) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO presence (person_id, facility_id, in_transit, from_at, to_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[&person, &facility, &in_transit, &at, &OPEN],
+        )?;
+        Ok(())
+    }
+
+    fn open_stay(&self, person: PersonId, facility: FacilityId, unit: UnitId, p: Placement, at: i64) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO stay (person_id, facility_id, unit_id, cell_id, bed_id, from_at, to_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[&person, &facility, &unit, &p.cell, &p.bed, &at, &OPEN],
+        )?;
+        Ok(())
+    }
+
+    fn load_cell(&self, where_clause: &str, params: &[&dyn ToSql], at: Instant) -> StoreResult<Option<Cell>> {
+        let sql = format!(
+            "SELECT c.id, c.facility_id, c.unit_id, c.code, c.floor_area_m2, c.sanitary_annex_m2, c.beds, c.single, c.rated_places,
+                    s.in_use, s.reason
+             FROM cell c JOIN cell_status s ON s.id = (
+                 SELECT id FROM cell_status WHERE cell_id = c.id AND effective_from <= ?{n}
+                 ORDER BY effective_from DESC, id DESC LIMIT 1)
+             WHERE {where_clause}",
+            n = params.len() + 1
+        );
+        let at = to_micros(at);
+        let mut all: Vec<&dyn ToSql> = params.to_vec();
+        all.push(&at);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        Ok(stmt.query_row(all.as_slice(), cell_from_row).optional()?)
+    }
+}
+
+fn cell_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Cell> {
+    let area = |i: usize| -> rusqlite::Result<Area> {
+        let m2: f64 = r.get(i)?;
+        Area::new(m2).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Real, e.into()))
+    };
+    Ok(Cell {
+        id: r.get(0)?,
+        facility: r.get(1)?,
+        unit: r.get(2)?,
+        code: r.get(3)?,
+        dimensions: CellDimensions {
+            floor_area: area(4)?,
+            sanitary_annex: area(5)?,
+            beds: r.get(6)?,
+            single: r.get(7)?,
+        },
+        rated_places: r.get(8)?,
+        in_use: r.get(9)?,
+        out_of_order_reason: r.get(10)?,
+    })
+}
+
+fn facility_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Facility> {
+    Ok(Facility {
+        id: r.get(0)?,
+        code: r.get(1)?,
+        name: r.get(2)?,
+        jurisdiction: r.get(3)?,
+        time_zone: r.get(4)?,
+        declared_capacity: r.get::<_, i64>(5)? as u64,
+        effective_from: from_micros(r.get(6)?),
+    })
+}
+
+const FACILITY_COLUMNS: &str = "id, code, name, jurisdiction, time_zone, declared_capacity, effective_from";
+
+fn parse_sex(text: &str) -> Sex {
+    match text {
+        "male" => Sex::Male,
+        "female" => Sex::Female,
+        _ => Sex::Other,
+    }
+}
+
+fn full_name(given: &str, first: &str, second: Option<&str>) -> String {
+    match second {
+        Some(s) => format!("{given} {first} {s}"),
+        None => format!("{given} {first}"),
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn commit(mut self) -> StoreResult<()> {
+        if !self.pending.is_empty() {
+            return Err(StoreError::UnauditedWrite);
+        }
+        for (name, value) in std::mem::take(&mut self.counters) {
+            self.exec("INSERT OR REPLACE INTO counter (name, value) VALUES (?1, ?2)", &[&name, &(value as i64)])?;
+        }
+        self.conn.execute_batch("COMMIT")?;
+        self.finished = true;
+        Ok(())
+    }
+
+    fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<i64> {
+        let (last, previous) = self.head()?;
+        let seq = last + 1;
+        let rows = std::mem::take(&mut self.pending).finish();
+        let at = to_micros(entry.at);
+        let body = EventBody {
+            seq,
+            at_micros: at,
+            actor: entry.actor,
+            action: entry.action,
+            subject: entry.subject,
+            payload: entry.payload,
+            rows_sha256: &rows,
+        };
+        let hash = event_hash(&previous, &body);
+        self.exec(
+            "INSERT INTO audit_event (seq, at, actor, action, subject, payload, rows_sha256, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &[&seq, &at, &entry.actor, &entry.action, &entry.subject, &entry.payload, &&rows[..], &&previous[..], &&hash[..]],
+        )?;
+        self.head = Some((seq, hash));
+        Ok(seq)
+    }
+
+    fn audit_events(&mut self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, at, actor, action, subject, payload, prev_hash, hash FROM audit_event WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after_seq, limit], |r| {
+            let payload: String = r.get(5)?;
+            Ok(AuditEvent {
+                seq: r.get(0)?,
+                at: from_micros(r.get(1)?),
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                subject: r.get(4)?,
+                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+                prev_hash: hex_of(&r.get::<_, Vec<u8>>(6)?),
+                hash: hex_of(&r.get::<_, Vec<u8>>(7)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_counter(&mut self, name: &str) -> StoreResult<u64> {
+        let next = match self.counters.get(name) {
+            Some(v) => v + 1,
+            None => {
+                let stored: Option<i64> = self
+                    .conn
+                    .prepare_cached("SELECT value FROM counter WHERE name = ?1")?
+                    .query_row([name], |r| r.get(0))
+                    .optional()?;
+                stored.unwrap_or(0) as u64 + 1
+            }
+        };
+        self.counters.insert(name.to_string(), next);
+        Ok(next)
+    }
+
+    fn insert_facility(&mut self, f: &NewFacility) -> StoreResult<FacilityId> {
+        self.insert_audited(
+            "facility",
+            &[
+                Value::Text(&f.code),
+                Value::Text(&f.name),
+                Value::Text(&f.jurisdiction),
+                Value::Text(&f.time_zone),
+                Value::Int(f.declared_capacity as i64),
+                Value::Int(to_micros(f.effective_from)),
+            ],
+        )
+    }
+
+    fn insert_unit(&mut self, u: &NewUnit) -> StoreResult<UnitId> {
+        self.insert_audited("unit", &[Value::Int(u.facility), Value::Text(&u.code), Value::Text(&u.name)])
+    }
+
+    fn insert_cell(&mut self, c: &NewCell) -> StoreResult<CellId> {
+        self.insert_audited(
+            "cell",
+            &[
+                Value::Int(c.facility),
+                Value::Int(c.unit),
+                Value::Text(&c.code),
+                Value::Real(c.dimensions.floor_area.m2()),
+                Value::Real(c.dimensions.sanitary_annex.m2()),
+                Value::Int(i64::from(c.dimensions.beds)),
+                Value::Int(i64::from(c.dimensions.single)),
+                Value::Int(i64::from(c.rated_places)),
+            ],
+        )
+    }
+
+    fn insert_bed(&mut self, cell: CellId, code: &str) -> StoreResult<BedId> {
+        self.insert_audited("bed", &[Value::Int(cell), Value::Text(code)])
+    }
+
+    fn insert_cell_status(&mut self, s: &NewCellStatus) -> StoreResult<()> {
+        self.insert_audited(
+            "cell_status",
+            &[
+                Value::Int(s.cell),
+                Value::Int(i64::from(s.in_use)),
+                opt_text(&s.reason),
+                Value::Int(to_micros(s.effective_from)),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn facilities(&mut self) -> StoreResult<Vec<Facility>> {
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility ORDER BY code"))?;
+        let rows = stmt.query_map([], facility_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn facility_by_code(&mut self, code: &str) -> StoreResult<Option<Facility>> {
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE code = ?1"))?;
+        Ok(stmt.query_row([code], facility_from_row).optional()?)
+    }
+
+    fn facility(&mut self, id: FacilityId) -> StoreResult<Option<Facility>> {
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE id = ?1"))?;
+        Ok(stmt.query_row([id], facility_from_row).optional()?)
+    }
+
+    fn unit(&mut self, id: UnitId) -> StoreResult<Option<Unit>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, facility_id, code, name FROM unit WHERE id = ?1")?;
+        Ok(stmt
+            .query_row([id], |r| Ok(Unit { id: r.get(0)?, facility: r.get(1)?, code: r.get(2)?, name: r.get(3)? }))
+            .optional()?)
+    }
+
+    fn unit_by_code(&mut self, facility: FacilityId, code: &str) -> StoreResult<Option<Unit>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id, facility_id, code, name FROM unit WHERE facility_id = ?1 AND code = ?2")?;
+        Ok(stmt
+            .query_row(params![facility, code], |r| {
+                Ok(Unit { id: r.get(0)?, facility: r.get(1)?, code: r.get(2)?, name: r.get(3)? })
+            })
+            .optional()?)
+    }
+
+    fn cell_by_code(&mut self, facility: FacilityId, code: &str, at: Instant) -> StoreResult<Option<Cell>> {
+        self.load_cell("c.facility_id = ?1 AND c.code = ?2", &[&facility, &code], at)
+    }
+
+    fn cell(&mut self, id: CellId, at: Instant) -> StoreResult<Option<Cell>> {
+        self.load_cell("c.id = ?1", &[&id], at)
+    }
+
+    fn cells_at(&mut self, at: Instant) -> StoreResult<Vec<Cell>> {
+        let at = to_micros(at);
+        // The latest status row at or before `at` for each cell; cells without one did not exist yet.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.facility_id, c.unit_id, c.code, c.floor_area_m2, c.sanitary_annex_m2, c.beds, c.single, c.rated_places,
+                    s.in_use, s.reason
+             FROM cell c
+             JOIN (SELECT cell_id, max(id) AS sid FROM cell_status WHERE effective_from <= ?1 GROUP BY cell_id) latest
+               ON latest.cell_id = c.id
+             JOIN cell_status s ON s.id = latest.sid
+             ORDER BY c.id",
+        )?;
+        let rows = stmt.query_map([at], cell_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn bed_by_code(&mut self, cell: CellId, code: &str) -> StoreResult<Option<Bed>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, cell_id, code FROM bed WHERE cell_id = ?1 AND code = ?2")?;
+        Ok(stmt
+            .query_row(params![cell, code], |r| Ok(Bed { id: r.get(0)?, cell: r.get(1)?, code: r.get(2)? }))
+            .optional()?)
+    }
+
+    fn bed(&mut self, id: BedId) -> StoreResult<Option<Bed>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, cell_id, code FROM bed WHERE id = ?1")?;
+        Ok(stmt.query_row([id], |r| Ok(Bed { id: r.get(0)?, cell: r.get(1)?, code: r.get(2)? })).optional()?)
+    }
+
+    fn insert_person(&mut self, p: &NewPerson) -> StoreResult<PersonId> {
+        let id = &p.identity;
+        let dob = id.date_of_birth.to_string();
+        let person = self.insert_audited(
+            "person",
+            &[
+                Value::Text(p.number),
+                Value::Text(&id.name.given_names),
+                Value::Text(&id.name.first_surname),
+                opt_text(&id.name.second_surname),
+                Value::Text(&dob),
+                Value::Text(id.sex.as_str()),
+                opt_text(&id.gender_identity),
+                Value::Text(&id.nationality),
+            ],
+        )?;
+        for doc in &id.documents {
+            self.insert_audited(
+                "identity_document",
+                &[Value::Int(person), Value::Text(&doc.kind), Value::Text(&doc.number), Value::Text(&doc.issuing_country)],
+            )?;
+        }
+        Ok(person)
+    }
+
+    fn insert_booking(&mut self, b: &NewBooking) -> StoreResult<BookingId> {
+        let a = b.admission;
+        let basis = a.legal_basis.as_ref().ok_or_else(|| StoreError::Backend("booking without legal basis".into()))?;
+        let basis_date = basis.date.to_string();
+        let details = serde_json::json!({
+            "injuries": a.injuries,
+            "complaints": a.complaints,
+            "property": a.property,
+            "next_of_kin": a.next_of_kin,
+            "emergency_contact": a.emergency_contact,
+            "dependants": a.dependants,
+        })
+        .to_string();
+        self.insert_audited(
+            "booking",
+            &[
+                Value::Text(b.number),
+                Value::Int(b.person),
+                Value::Int(b.facility),
+                Value::Text(basis.kind.as_str()),
+                Value::Text(&basis.issuing_authority),
+                Value::Text(&basis.reference),
+                Value::Text(&basis_date),
+                Value::Int(to_micros(a.arrested_at)),
+                Value::Text(&a.arrest_place),
+                Value::Text(&details),
+                Value::Int(to_micros(b.admitted_at)),
+            ],
+        )
+    }
+
+    fn insert_medical_task(&mut self, booking: BookingId, reason: &str, opened_at: Instant) -> StoreResult<()> {
+        self.insert_audited("medical_task", &[Value::Int(booking), Value::Text(reason), Value::Int(to_micros(opened_at))])?;
+        Ok(())
+    }
+
+    fn person_by_number(&mut self, number: &str) -> StoreResult<Option<Person>> {
+        let id: Option<i64> =
+            self.conn.prepare_cached("SELECT id FROM person WHERE number = ?1")?.query_row([number], |r| r.get(0)).optional()?;
+        match id {
+            Some(id) => self.person(id),
+            None => Ok(None),
+        }
+    }
+
+    fn person(&mut self, id: PersonId) -> StoreResult<Option<Person>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, number, given_names, first_surname, second_surname, date_of_birth, sex, gender_identity, nationality
+             FROM person WHERE id = ?1",
+        )?;
+        let person = stmt
+            .query_row([id], |r| {
+                let dob: String = r.get(5)?;
+                Ok(Person {
+                    id: r.get(0)?,
+                    number: r.get(1)?,
+                    identity: Identity {
+                        name: PersonName { given_names: r.get(2)?, first_surname: r.get(3)?, second_surname: r.get(4)? },
+                        date_of_birth: dob.parse().map_err(|e: chrono::ParseError| {
+                            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
+                        })?,
+                        sex: parse_sex(&r.get::<_, String>(6)?),
+                        gender_identity: r.get(7)?,
+                        nationality: r.get(8)?,
+                        documents: Vec::new(),
+                    },
+                })
+            })
+            .optional()?;
+        let Some(mut person) = person else { return Ok(None) };
+        let mut docs = self
+            .conn
+            .prepare_cached("SELECT kind, number, issuing_country FROM identity_document WHERE person_id = ?1 ORDER BY id")?;
+        person.identity.documents = docs
+            .query_map([id], |r| Ok(IdentityDocument { kind: r.get(0)?, number: r.get(1)?, issuing_country: r.get(2)? }))?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(person))
+    }
+
+    fn custody_state(&mut self, person: PersonId) -> StoreResult<(CustodyState, Option<BookingId>)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since FROM custody_state WHERE person_id = ?1",
+        )?;
+        let row = stmt
+            .query_row([person], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            })
+            .optional()?;
+        let Some((booking, status, facility, cell, bed, out, transit_to, since)) = row else {
+            return Ok((CustodyState::FREE, None));
+        };
+        let status = match status.as_str() {
+            "held" => CustodyStatus::Held {
+                facility: facility.unwrap_or_default(),
+                placement: cell.map(|cell| Placement { cell, bed }),
+                out: out.as_deref().and_then(OutReason::parse),
+            },
+            "in_transit" => CustodyStatus::InTransit { from: facility.unwrap_or_default(), to: transit_to.unwrap_or_default() },
+            _ => CustodyStatus::Free,
+        };
+        Ok((CustodyState { status, since: Some(from_micros(since)) }, Some(booking)))
+    }
+
+    fn bed_holder_from(&mut self, bed: BedId, at: Instant) -> StoreResult<Option<PersonId>> {
+        let mut stmt = self.conn.prepare_cached("SELECT person_id FROM stay WHERE bed_id = ?1 AND to_at > ?2 LIMIT 1")?;
+        Ok(stmt.query_row(params![bed, to_micros(at)], |r| r.get(0)).optional()?)
+    }
+
+    fn record_movement(&mut self, m: &NewMovement, after: &CustodyState) -> StoreResult<MovementId> {
+        let at = to_micros(m.occurred_at);
+        let (cell, bed, to_facility, reason) = match m.movement {
+            Movement::Placement(p) | Movement::CellMove(p) => (Some(p.cell), p.bed, None, None),
+            Movement::TransferOut { to } => (None, None, Some(to), None),
+            Movement::Out { reason } => (None, None, None, Some(reason.as_str())),
+            Movement::Release { reason } => (None, None, None, Some(reason.as_str())),
+            Movement::Admission { .. } | Movement::Return | Movement::Receipt { .. } => (None, None, None, None),
+        };
+        let id = self.insert_audited(
+            "movement",
+            &[
+                Value::Int(m.person),
+                Value::Int(m.booking),
+                Value::Text(m.movement.kind()),
+                Value::Int(m.facility),
+                opt_int(cell),
+                opt_int(bed),
+                opt_int(to_facility),
+                reason.map(Value::Text).unwrap_or(Value::Null),
+                m.note.map(Value::Text).unwrap_or(Value::Null),
+                Value::Int(at),
+                Value::Int(to_micros(m.recorded_at)),
+                Value::Text(m.actor),
+            ],
+        )?;
+        project(self, m.person, m.facility, m.unit, m.movement, at)?;
+        let (status, facility, placement, out, transit_to) = match after.status {
+            CustodyStatus::Free => ("free", None, None, None, None),
+            CustodyStatus::Held { facility, placement, out } => ("held", Some(facility), placement, out, None),
+            CustodyStatus::InTransit { from, to } => ("in_transit", Some(from), None, None, Some(to)),
+        };
+        self.exec(
+            "INSERT OR REPLACE INTO custody_state (person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &[
+                &m.person,
+                &m.booking,
+                &status,
+                &facility,
+                &placement.map(|p| p.cell),
+                &placement.and_then(|p| p.bed),
+                &out.map(|o| o.as_str()),
+                &transit_to,
+                &at,
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn population_at(&mut self, at: Instant) -> StoreResult<Population> {
+        let at = to_micros(at);
+        let mut population = Population::default();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT facility_id, in_transit, count(*) FROM presence WHERE to_at > ?1 AND from_at <= ?1 GROUP BY facility_id, in_transit",
+        )?;
+        let mut rows = stmt.query([at])?;
+        while let Some(r) = rows.next()? {
+            let count = r.get::<_, i64>(2)? as u64;
+            if r.get::<_, bool>(1)? {
+                population.in_transit += count;
+            } else {
+                population.by_facility.insert(r.get(0)?, count);
+            }
+        }
+        drop(rows);
+        let mut stmt =
+            self.conn.prepare_cached("SELECT cell_id, count(*) FROM stay WHERE to_at > ?1 AND from_at <= ?1 GROUP BY cell_id")?;
+        let mut rows = stmt.query([at])?;
+        while let Some(r) = rows.next()? {
+            population.by_cell.insert(r.get(0)?, r.get::<_, i64>(1)? as u64);
+        }
+        Ok(population)
+    }
+
+    fn whereabouts(&mut self, person: PersonId, at: Instant) -> StoreResult<Option<Whereabouts>> {
+        let at = to_micros(at);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.code, p.in_transit, p.from_at FROM presence p JOIN facility f ON f.id = p.facility_id
+             WHERE p.person_id = ?1 AND p.from_at <= ?2 AND p.to_at > ?2 ORDER BY p.from_at DESC LIMIT 1",
+        )?;
+        let presence = stmt
+            .query_row(params![person, at], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, i64>(2)?)))
+            .optional()?;
+        let Some((facility, in_transit, since)) = presence else { return Ok(None) };
+        if in_transit {
+            return Ok(Some(Whereabouts {
+                facility: None,
+                unit: None,
+                cell: None,
+                bed: None,
+                in_facility_since: Some(from_micros(since)),
+                in_cell_since: None,
+            }));
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT u.code, c.code, b.code, s.from_at FROM stay s JOIN cell c ON c.id = s.cell_id JOIN unit u ON u.id = s.unit_id
+             LEFT JOIN bed b ON b.id = s.bed_id
+             WHERE s.person_id = ?1 AND s.from_at <= ?2 AND s.to_at > ?2 ORDER BY s.from_at DESC LIMIT 1",
+        )?;
+        let stay = stmt
+            .query_row(params![person, at], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
+            })
+            .optional()?;
+        let (unit, cell, bed, cell_since) = match stay {
+            Some((u, c, b, s)) => (Some(u), Some(c), b, Some(from_micros(s))),
+            None => (None, None, None, None),
+        };
+        Ok(Some(Whereabouts {
+            facility: Some(facility),
+            unit,
+            cell,
+            bed,
+            in_facility_since: Some(from_micros(since)),
+            in_cell_since: cell_since,
+        }))
+    }
+
+    fn occupants(&mut self, place: Place, at: Instant) -> StoreResult<Vec<Occupant>> {
+        let at = to_micros(at);
+        let (sql, id) = match place {
+            Place::Facility(id) => (
+                "SELECT p.number, p.given_names, p.first_surname, p.second_surname, c.code, b.code, pr.from_at
+                 FROM presence pr JOIN person p ON p.id = pr.person_id
+                 LEFT JOIN stay s ON s.person_id = pr.person_id AND s.from_at <= ?2 AND s.to_at > ?2
+                 LEFT JOIN cell c ON c.id = s.cell_id LEFT JOIN bed b ON b.id = s.bed_id
+                 WHERE pr.facility_id = ?1 AND pr.to_at > ?2 AND pr.from_at <= ?2 AND pr.in_transit = 0
+                 ORDER BY p.number",
+                id,
+            ),
+            Place::Unit(id) => (
+                "SELECT p.number, p.given_names, p.first_surname, p.second_surname, c.code, b.code, s.from_at
+                 FROM cell c JOIN stay s ON s.cell_id = c.id JOIN person p ON p.id = s.person_id
+                 LEFT JOIN bed b ON b.id = s.bed_id
+                 WHERE c.unit_id = ?1 AND s.to_at > ?2 AND s.from_at <= ?2
+                 ORDER BY p.number",
+                id,
+            ),
+            Place::Cell(id) => (
+                "SELECT p.number, p.given_names, p.first_surname, p.second_surname, c.code, b.code, s.from_at
+                 FROM stay s JOIN cell c ON c.id = s.cell_id JOIN person p ON p.id = s.person_id
+                 LEFT JOIN bed b ON b.id = s.bed_id
+                 WHERE s.cell_id = ?1 AND s.to_at > ?2 AND s.from_at <= ?2
+                 ORDER BY p.number",
+                id,
+            ),
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![id, at], |r| {
+            Ok(Occupant {
+                number: r.get(0)?,
+                name: full_name(&r.get::<_, String>(1)?, &r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?.as_deref()),
+                cell: r.get(4)?,
+                bed: r.get(5)?,
+                since: from_micros(r.get(6)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn timeline(&mut self, person: PersonId) -> StoreResult<Vec<MovementRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT m.id, bk.number, m.kind, f.code, c.code, b.code, coalesce(m.reason, tf.code), m.occurred_at, m.recorded_at, m.actor, m.note
+             FROM movement m JOIN booking bk ON bk.id = m.booking_id JOIN facility f ON f.id = m.facility_id
+             LEFT JOIN cell c ON c.id = m.cell_id LEFT JOIN bed b ON b.id = m.bed_id
+             LEFT JOIN facility tf ON tf.id = m.to_facility_id
+             WHERE m.person_id = ?1 ORDER BY m.occurred_at, m.id",
+        )?;
+        let rows = stmt.query_map([person], |r| {
+            let reason: Option<String> = r.get(6)?;
+            let note: Option<String> = r.get(10)?;
+            Ok(MovementRecord {
+                id: r.get(0)?,
+                booking: r.get(1)?,
+                kind: r.get(2)?,
+                facility: r.get(3)?,
+                cell: r.get(4)?,
+                bed: r.get(5)?,
+                reason: match (reason, note) {
+                    (Some(r), Some(n)) => Some(format!("{r}: {n}")),
+                    (r, n) => r.or(n),
+                },
+                occurred_at: from_micros(r.get(7)?),
+                recorded_at: from_micros(r.get(8)?),
+                actor: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn medical_tasks(&mut self, person: PersonId) -> StoreResult<Vec<MedicalTask>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT b.number, t.reason, t.opened_at FROM medical_task t JOIN booking b ON b.id = t.booking_id
+             WHERE b.person_id = ?1 ORDER BY t.id",
+        )?;
+        let rows = stmt.query_map([person], |r| {
+            Ok(MedicalTask { booking: r.get(0)?, reason: r.get(1)?, opened_at: from_micros(r.get(2)?) })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn counts(&mut self) -> StoreResult<Counts> {
+        let count = |sql: &str| -> StoreResult<u64> { Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        Ok(Counts {
+            facilities: count("SELECT count(*) FROM facility")?,
+            units: count("SELECT count(*) FROM unit")?,
+            cells: count("SELECT count(*) FROM cell")?,
+            beds: count("SELECT count(*) FROM bed")?,
+            people: count("SELECT count(*) FROM person")?,
+            bookings: count("SELECT count(*) FROM booking")?,
+            movements: count("SELECT count(*) FROM movement")?,
+            in_custody: count("SELECT count(*) FROM custody_state WHERE status <> 'free'")?,
+            audit_events: count("SELECT count(*) FROM audit_event")?,
+        })
+    }
+}
+
+/// Update the stay and presence projections for one movement.
+fn project(
+    tx: &SqliteTx<'_>,
+    person: PersonId,
+    facility: FacilityId,
+    unit: Option<UnitId>,
+    movement: Movement,
+    at: i64,
+) -> StoreResult<()> {
+    let unit = || unit.ok_or_else(|| StoreError::Backend("placement without unit".into()));
+    match movement {
+        Movement::Admission { facility } => tx.open_presence(person, facility, false, at)?,
+        Movement::Placement(p) => tx.open_stay(person, facility, unit()?, p, at)?,
+        Movement::CellMove(p) => {
+            tx.close_open("stay", person, at)?;
+            tx.open_stay(person, facility, unit()?, p, at)?;
+        }
+        Movement::Out { .. } | Movement::Return => {}
+        Movement::TransferOut { to } => {
+            tx.close_open("stay", person, at)?;
+            tx.close_open("presence", person, at)?;
+            tx.open_presence(person, to, true, at)?;
+        }
+        Movement::Receipt { facility } => {
+            tx.close_open("presence", person, at)?;
+            tx.open_presence(person, facility, false, at)?;
+        }
+        Movement::Release { .. } => {
+            tx.close_open("stay", person, at)?;
+            tx.close_open("presence", person, at)?;
+        }
+    }
+    Ok(())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One audited table read in insertion order, one row ahead.
+struct TableCursor<'a> {
+    name: &'static str,
+    rows: rusqlite::Rows<'a>,
+    columns: usize,
+    /// (id, audit_seq, canonical bytes) of the next unread row.
+    current: Option<(i64, i64, Vec<u8>)>,
+}
+
+impl TableCursor<'_> {
+    fn advance(&mut self) -> StoreResult<()> {
+        self.current = match self.rows.next()? {
+            None => None,
+            Some(row) => {
+                let mut bytes = Vec::with_capacity(256);
+                for i in 0..self.columns {
+                    encode_value(&mut bytes, &value_of(row.get_ref(i)?));
+                }
+                let id = row.get::<_, i64>(0).unwrap_or(-1);
+                let seq = row.get::<_, i64>(self.columns - 1).unwrap_or(-1);
+                Some((id, seq, bytes))
+            }
+        };
+        Ok(())
+    }
+}
+
+fn verify(conn: &Connection, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<AuditVerification> {
+    let total: i64 = conn.query_row("SELECT count(*) FROM audit_event", [], |r| r.get(0))?;
+    let mut statements = Vec::new();
+    for table in AUDITED_TABLES {
+        statements.push((*table, conn.prepare(&format!("SELECT * FROM {table} ORDER BY id"))?));
+    }
+    let mut cursors = Vec::new();
+    for (name, stmt) in statements.iter_mut() {
+        let columns = stmt.column_count();
+        let mut cursor = TableCursor { name, rows: stmt.query([])?, columns, current: None };
+        cursor.advance()?;
+        cursors.push(cursor);
+    }
+    let mut events = conn.prepare(
+        "SELECT seq, at, actor, action, subject, payload, rows_sha256, prev_hash, hash FROM audit_event ORDER BY seq",
+    )?;
+    let mut events = events.query([])?;
+    let mut chain = ChainVerifier::default();
+    let mut rows_verified = 0u64;
+    let mut broken = None;
+    'events: while let Some(e) = events.next()? {
+        let seq: i64 = e.get(0)?;
+        let mut digest = RowsDigest::default();
+        for cursor in cursors.iter_mut() {
+            while let Some((id, row_seq, bytes)) = &cursor.current {
+                if *row_seq > seq {
+                    break;
+                }
+                if *row_seq < seq {
+                    broken = Some(ChainBreak {
+                        seq: *row_seq,
+                        reason: format!("{} row {id} names event {row_seq}, which does not account for it", cursor.name),
+                    });
+                    break 'events;
+                }
+                digest.add_row(cursor.name, bytes);
+                rows_verified += 1;
+                cursor.advance()?;
+            }
+        }
+        let rows = digest.finish();
+        let stored_rows: Vec<u8> = e.get(6)?;
+        if stored_rows != rows {
+            broken = Some(ChainBreak {
+                seq,
+                reason: "the rows this event wrote were altered, added or removed since it was recorded".into(),
+            });
+            break;
+        }
+        let body = EventBody {
+            seq,
+            at_micros: e.get(1)?,
+            actor: e.get_ref(2)?.as_str().unwrap_or("\u{fffd}"),
+            action: e.get_ref(3)?.as_str().unwrap_or("\u{fffd}"),
+            subject: e.get_ref(4)?.as_str().unwrap_or("\u{fffd}"),
+            payload: e.get_ref(5)?.as_str().unwrap_or("\u{fffd}"),
+            rows_sha256: &stored_rows,
+        };
+        if let Err(b) = chain.check(&body, e.get_ref(7)?.as_blob().unwrap_or(&[]), e.get_ref(8)?.as_blob().unwrap_or(&[])) {
+            broken = Some(b);
+            break;
+        }
+        if chain.verified() % 65_536 == 0 {
+            progress(chain.verified() as u64, total as u64);
+        }
+    }
+    if broken.is_none() {
+        if let Some(cursor) = cursors.iter().find(|c| c.current.is_some()) {
+            let (id, seq, _) = cursor.current.as_ref().expect("checked");
+            broken = Some(ChainBreak {
+                seq: *seq,
+                reason: format!("{} row {id} names event {seq}, which does not exist", cursor.name),
+            });
+        }
+    }
+    progress(chain.verified() as u64, total as u64);
+    drop(cursors);
+    let projection_problems = if broken.is_none() { replay_movements(conn)? } else { Vec::new() };
+    Ok(AuditVerification { events: chain.verified() as u64, rows: rows_verified, broken, projection_problems })
+}
+
+/// (person, facility, unit or transit flag, cell or 0, bed, from, to): stays and presences in one shape.
+type Interval = (i64, i64, i64, i64, Option<i64>, i64, i64);
+
+/// Replay every movement through the state machine and compare the result with the projections.
+fn replay_movements(conn: &Connection) -> StoreResult<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut states: HashMap<i64, (CustodyState, i64)> = HashMap::new();
+    let mut stays: Vec<Interval> = Vec::new();
+    let mut presences: Vec<Interval> = Vec::new();
+    let mut open_stay: HashMap<i64, usize> = HashMap::new();
+    let mut open_presence: HashMap<i64, usize> = HashMap::new();
+    let unit_of: HashMap<i64, i64> = conn
+        .prepare("SELECT id, unit_id FROM cell")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT id, person_id, booking_id, kind, facility_id, cell_id, bed_id, to_facility_id, reason, occurred_at FROM movement ORDER BY id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (id, person, booking, facility, at): (i64, i64, i64, i64, i64) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(9)?);
+        let kind = r.get_ref(3)?.as_str().unwrap_or("");
+        let reason = r.get_ref(8)?.as_str().ok();
+        let placement = || -> Option<Placement> { Some(Placement { cell: r.get(5).ok()?, bed: r.get(6).ok()? }) };
+        let movement = match kind {
+            "admission" => Some(Movement::Admission { facility }),
+            "placement" => placement().map(Movement::Placement),
+            "cell_move" => placement().map(Movement::CellMove),
+            "out" => reason.and_then(OutReason::parse).map(|reason| Movement::Out { reason }),
+            "return" => Some(Movement::Return),
+            "transfer_out" => r.get::<_, Option<i64>>(7)?.map(|to| Movement::TransferOut { to }),
+            "receipt" => Some(Movement::Receipt { facility }),
+            "release" => reason.and_then(ReleaseReason::parse).map(|reason| Movement::Release { reason }),
+            _ => None,
+        };
+        let Some(movement) = movement else {
+            problems.push(format!("movement {id} has an unknown or incomplete kind `{kind}`"));
+            continue;
+        };
+        let state = states.get(&person).map(|s| s.0).unwrap_or(CustodyState::FREE);
+        match apply(state, movement, from_micros(at)) {
+            Ok(next) => {
+                states.insert(person, (next, booking));
+            }
+            Err(refused) => {
+                problems.push(format!("movement {id} of person {person} is impossible in sequence: {refused}"));
+                continue;
+            }
+        }
+        let close = |list: &mut Vec<Interval>, open: &mut HashMap<i64, usize>| {
+            if let Some(i) = open.remove(&person) {
+                list[i].6 = at;
+            }
+        };
+        let open_new = |list: &mut Vec<Interval>, open: &mut HashMap<i64, usize>, row: Interval| {
+            open.insert(person, list.len());
+            list.push(row);
+        };
+        match movement {
+            Movement::Admission { facility } => open_new(&mut presences, &mut open_presence, (person, facility, 0, 0, None, at, OPEN)),
+            Movement::Placement(p) | Movement::CellMove(p) => {
+                close(&mut stays, &mut open_stay);
+                let unit = unit_of.get(&p.cell).copied().unwrap_or(-1);
+                open_new(&mut stays, &mut open_stay, (person, facility, unit, p.cell, p.bed, at, OPEN));
+            }
+            Movement::Out { .. } | Movement::Return => {}
+            Movement::TransferOut { to } => {
+                close(&mut stays, &mut open_stay);
+                close(&mut presences, &mut open_presence);
+                open_new(&mut presences, &mut open_presence, (person, to, 1, 0, None, at, OPEN));
+            }
+            Movement::Receipt { facility } => {
+                close(&mut presences, &mut open_presence);
+                open_new(&mut presences, &mut open_presence, (person, facility, 0, 0, None, at, OPEN));
+            }
+            Movement::Release { .. } => {
+                close(&mut stays, &mut open_stay);
+                close(&mut presences, &mut open_presence);
+            }
+        }
+    }
+    drop(rows);
+    compare(
+        conn,
+        "stay",
+        "SELECT person_id, facility_id, unit_id, cell_id, 0, bed_id, from_at, to_at FROM stay",
+        stays,
+        &mut problems,
+    )?;
+    compare(
+        conn,
+        "presence",
+        "SELECT person_id, facility_id, in_transit, 0, 0, NULL, from_at, to_at FROM presence",
+        presences,
+        &mut problems,
+    )?;
+    let mut stmt = conn.prepare("SELECT person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to FROM custody_state")?;
+    let mut rows = stmt.query([])?;
+    let mut seen = 0usize;
+    while let Some(r) = rows.next()? {
+        seen += 1;
+        let person: i64 = r.get(0)?;
+        let stored = (
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+            r.get::<_, Option<i64>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, Option<i64>>(7)?,
+        );
+        let expected = states.get(&person).map(|(s, booking)| {
+            let (status, facility, p, out, to) = match s.status {
+                CustodyStatus::Free => ("free", None, None, None, None),
+                CustodyStatus::Held { facility, placement, out } => ("held", Some(facility), placement, out, None),
+                CustodyStatus::InTransit { from, to } => ("in_transit", Some(from), None, None, Some(to)),
+            };
+            (
+                *booking,
+                status.to_string(),
+                facility,
+                p.map(|p| p.cell),
+                p.and_then(|p| p.bed),
+                out.map(|o| o.as_str().to_string()),
+                to,
+            )
+        });
+        if expected.as_ref() != Some(&stored) {
+            problems.push(format!("the current custody state of person {person} does not follow from their movements"));
+        }
+    }
+    if seen != states.len() {
+        problems.push(format!("{} people have movements but {seen} have a current custody state", states.len()));
+    }
+    Ok(problems)
+}
+
+fn compare(
+    conn: &Connection,
+    table: &str,
+    sql: &str,
+    mut expected: Vec<Interval>,
+    problems: &mut Vec<String>,
+) -> StoreResult<()> {
+    let mut stored: Vec<Interval> = conn
+        .prepare(sql)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?, r.get(6)?, r.get(7)?)))?
+        .collect::<Result<_, _>>()?;
+    expected.sort_unstable();
+    stored.sort_unstable();
+    if expected != stored {
+        let differing = expected.iter().zip(&stored).filter(|(a, b)| a != b).count()
+            + expected.len().abs_diff(stored.len());
+        problems.push(format!("{differing} {table} intervals differ from a replay of the movements"));
+    }
+    Ok(())
+}
