@@ -1,1 +1,91 @@
 #![forbid(unsafe_code)]
+//! The commands and queries users perform, written once over the [`store::Store`] trait.
+//!
+//! Every command: read what it needs inside one transaction -> decide with domain rules ->
+//! write -> append the audit event -> commit. A refused command writes nothing.
+
+pub mod custody;
+pub mod demo;
+pub mod error;
+pub mod estate;
+pub mod layout;
+pub mod report;
+
+pub use error::{ServiceError, ServiceResult};
+
+use domain::time::Instant;
+use store::{AuditEntry, AuditVerification, Store, Tx};
+
+/// Who is acting, and when the record is made.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The staff member (or system process) recording.
+    pub actor: String,
+    /// The time the record is made (recorded time, as opposed to when the event happened).
+    pub now: Instant,
+}
+
+impl Context {
+    /// A context for `actor` at the current time.
+    pub fn now(actor: impl Into<String>) -> Self {
+        Self { actor: actor.into(), now: chrono::Utc::now() }
+    }
+}
+
+/// Custodia's commands and queries over one store.
+pub struct Service<S> {
+    store: S,
+}
+
+impl<S: Store> Service<S> {
+    /// Wrap a store.
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Create the schema or bring it up to date.
+    pub fn init(&self) -> ServiceResult<()> {
+        Ok(self.store.migrate()?)
+    }
+
+    /// Run several commands in one transaction: all of them happen, or none.
+    /// Used by bulk paths (demo, imports) where one commit per command would be too slow.
+    pub fn batch<T>(&self, work: impl FnOnce(&mut S::Tx<'_>) -> ServiceResult<T>) -> ServiceResult<T> {
+        let mut tx = self.store.write()?;
+        let out = work(&mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Recompute the audit chain, every audited row and the projections.
+    pub fn verify_audit(&self, progress: &mut dyn FnMut(u64, u64)) -> ServiceResult<AuditVerification> {
+        Ok(self.store.verify_audit(progress)?)
+    }
+
+    /// Audit events after `after_seq`, at most `limit`.
+    pub fn audit_events(&self, after_seq: i64, limit: u32) -> ServiceResult<Vec<store::AuditEvent>> {
+        Ok(self.store.read()?.audit_events(after_seq, limit)?)
+    }
+
+    /// Row counts, for summaries.
+    pub fn counts(&self) -> ServiceResult<store::Counts> {
+        Ok(self.store.read()?.counts()?)
+    }
+}
+
+/// Append the audit event for the rows a command just wrote.
+pub(crate) fn audit<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    action: &str,
+    subject: &str,
+    payload: &impl serde::Serialize,
+) -> ServiceResult<i64> {
+    let payload = serde_json::to_string(payload).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(tx.append_audit(&AuditEntry { at: ctx.now, actor: &ctx.actor, action, subject, payload: &payload })?)
+}

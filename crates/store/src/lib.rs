@@ -157,6 +157,8 @@ pub trait Tx {
     fn timeline(&mut self, person: PersonId) -> StoreResult<Vec<MovementRecord>>;
     /// Medical-examination tasks of a person's bookings.
     fn medical_tasks(&mut self, person: PersonId) -> StoreResult<Vec<MedicalTask>>;
+    /// Share (0 to 1) of the people in custody now whose booking's legal basis is a remand order.
+    fn untried_share(&mut self) -> StoreResult<f64>;
     /// Count of rows in each main table, for summaries.
     fn counts(&mut self) -> StoreResult<Counts>;
 }

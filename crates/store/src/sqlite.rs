@@ -943,6 +943,16 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn untried_share(&mut self) -> StoreResult<f64> {
+        let (untried, all): (i64, i64) = self.conn.query_row(
+            "SELECT coalesce(sum(b.legal_basis_kind = 'remand_order'), 0), count(*)
+             FROM custody_state s JOIN booking b ON b.id = s.booking_id WHERE s.status <> 'free'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(if all == 0 { 0.0 } else { untried as f64 / all as f64 })
+    }
+
     fn counts(&mut self) -> StoreResult<Counts> {
         let count = |sql: &str| -> StoreResult<u64> { Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         Ok(Counts {

@@ -1,0 +1,325 @@
+//! Admissions and movements: the commands that change where a person is.
+
+use chrono::Datelike;
+use serde::{Deserialize, Serialize};
+
+use domain::custody::{apply, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
+use domain::person::{human_number, Admission};
+use domain::time::{rfc3339, Instant};
+use store::{NewBooking, NewMovement, NewPerson, Store, Tx};
+
+use crate::{audit, Context, Service, ServiceError, ServiceResult};
+
+/// How far into the future a movement may be dated, to absorb clock differences between terminals.
+const FUTURE_TOLERANCE_SECONDS: i64 = 300;
+
+/// An admission to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmitRequest {
+    /// Code of the admitting facility.
+    pub facility: String,
+    /// Number of a person already on record (a new custody episode); a new person when absent.
+    #[serde(default)]
+    pub person: Option<String>,
+    /// When the admission happened; the time of recording when absent.
+    #[serde(default)]
+    pub at: Option<Instant>,
+    /// The Mandela Rule 7 record.
+    #[serde(flatten)]
+    pub admission: Admission,
+}
+
+/// What an admission created.
+#[derive(Debug, Clone, Serialize)]
+pub struct Admitted {
+    /// The person's number.
+    pub person: String,
+    /// The new booking's number.
+    pub booking: String,
+    /// Medical-examination tasks opened.
+    pub medical_tasks: usize,
+    /// Audit event.
+    pub audit_seq: i64,
+}
+
+/// A movement to record, with places named by code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MovementKind {
+    /// First placement after admission or receipt.
+    Place {
+        /// Cell code in the person's facility.
+        cell: String,
+        /// Bed code in that cell.
+        #[serde(default)]
+        bed: Option<String>,
+    },
+    /// Move to another cell or bed.
+    Move {
+        /// Cell code in the person's facility.
+        cell: String,
+        /// Bed code in that cell.
+        #[serde(default)]
+        bed: Option<String>,
+    },
+    /// Leave the facility for a while.
+    Out {
+        /// court, hospital, temporary_absence or escort.
+        reason: OutReason,
+    },
+    /// Come back.
+    Return,
+    /// Send to another facility.
+    Transfer {
+        /// Code of the receiving facility.
+        to: String,
+    },
+    /// Receive at the destination of a transfer.
+    Receive {
+        /// Code of the receiving facility.
+        facility: String,
+    },
+    /// End custody.
+    Release {
+        /// Why.
+        reason: ReleaseReason,
+    },
+}
+
+/// A movement request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovementRequest {
+    /// Person number.
+    pub person: String,
+    /// What happens.
+    #[serde(flatten)]
+    pub kind: MovementKind,
+    /// When it happened; the time of recording when absent.
+    #[serde(default)]
+    pub at: Option<Instant>,
+    /// Free-text note.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A recorded movement.
+#[derive(Debug, Clone, Serialize)]
+pub struct MovementRecorded {
+    /// Person number.
+    pub person: String,
+    /// Movement kind.
+    pub kind: &'static str,
+    /// When it happened.
+    pub occurred_at: Instant,
+    /// Audit event.
+    pub audit_seq: i64,
+}
+
+fn occurred_at(ctx: &Context, at: Option<Instant>) -> ServiceResult<Instant> {
+    let at = at.unwrap_or(ctx.now);
+    if at > ctx.now + chrono::Duration::seconds(FUTURE_TOLERANCE_SECONDS) {
+        return Err(ServiceError::field("at", format!("{} is in the future", rfc3339(at))));
+    }
+    Ok(at)
+}
+
+/// Admit a person inside the caller's transaction.
+pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> ServiceResult<Admitted> {
+    let at = occurred_at(ctx, request.at)?;
+    let admission = &request.admission;
+    admission.validate(at).map_err(ServiceError::Invalid)?;
+    let facility = tx
+        .facility_by_code(&request.facility)?
+        .ok_or_else(|| ServiceError::NotFound { what: "facility", key: request.facility.clone() })?;
+    if at < facility.effective_from {
+        return Err(ServiceError::refused(
+            "estate.not_open",
+            format!("facility {} is on record only from {}", facility.code, rfc3339(facility.effective_from)),
+        ));
+    }
+    let (person_id, person_number) = match &request.person {
+        Some(number) => {
+            let person = tx
+                .person_by_number(number)?
+                .ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
+            (person.id, person.number)
+        }
+        None => {
+            let prefix = facility.jurisdiction.to_ascii_uppercase();
+            let sequence = tx.next_counter(&format!("person:{}", at.year()))?;
+            let number = human_number(&prefix, at.year(), sequence);
+            let id = tx.insert_person(&NewPerson { number: &number, identity: &admission.identity })?;
+            (id, number)
+        }
+    };
+    let (state, _) = tx.custody_state(person_id)?;
+    let movement = Movement::Admission { facility: facility.id };
+    let after = apply(state, movement, at).map_err(|e| ServiceError::refused("custody.sequence", e.to_string()))?;
+    let sequence = tx.next_counter(&format!("booking:{}:{}", facility.code, at.year()))?;
+    let booking_number = human_number(&facility.code, at.year(), sequence);
+    let booking = tx.insert_booking(&NewBooking {
+        number: &booking_number,
+        person: person_id,
+        facility: facility.id,
+        admission,
+        admitted_at: at,
+    })?;
+    let reasons = admission.medical_examination_reasons();
+    for reason in &reasons {
+        tx.insert_medical_task(booking, reason, at)?;
+    }
+    tx.record_movement(
+        &NewMovement {
+            person: person_id,
+            booking,
+            movement,
+            facility: facility.id,
+            unit: None,
+            note: None,
+            occurred_at: at,
+            recorded_at: ctx.now,
+            actor: &ctx.actor,
+        },
+        &after,
+    )?;
+    let audit_seq = audit(tx, ctx, "person.admit", &person_number, request)?;
+    Ok(Admitted { person: person_number, booking: booking_number, medical_tasks: reasons.len(), audit_seq })
+}
+
+/// Record a movement inside the caller's transaction.
+pub fn record_movement_in<T: Tx>(tx: &mut T, ctx: &Context, request: &MovementRequest) -> ServiceResult<MovementRecorded> {
+    let at = occurred_at(ctx, request.at)?;
+    let person = tx
+        .person_by_number(&request.person)?
+        .ok_or_else(|| ServiceError::NotFound { what: "person", key: request.person.clone() })?;
+    let (state, booking) = tx.custody_state(person.id)?;
+    let refuse = |e: domain::custody::MovementRefused| ServiceError::refused("custody.sequence", e.to_string());
+    let (Some(booking), CustodyStatus::Held { facility: here, .. } | CustodyStatus::InTransit { from: here, .. }) =
+        (booking, state.status)
+    else {
+        // Not in custody: let the state machine word the refusal.
+        let probe = match &request.kind {
+            MovementKind::Receive { .. } => Movement::Receipt { facility: 0 },
+            MovementKind::Release { reason } => Movement::Release { reason: *reason },
+            _ => Movement::Return,
+        };
+        let err = apply(state, probe, at).err().map(refuse);
+        return Err(err.unwrap_or_else(|| ServiceError::refused("custody.sequence", "the person is not in custody")));
+    };
+    let mut unit = None;
+    let mut facility = here;
+    let movement = match &request.kind {
+        MovementKind::Place { cell, bed } | MovementKind::Move { cell, bed } => {
+            let placement = resolve_placement(tx, here, cell, bed.as_deref(), at, person.id)?;
+            unit = Some(placement.1);
+            match request.kind {
+                MovementKind::Place { .. } => Movement::Placement(placement.0),
+                _ => Movement::CellMove(placement.0),
+            }
+        }
+        MovementKind::Out { reason } => Movement::Out { reason: *reason },
+        MovementKind::Return => Movement::Return,
+        MovementKind::Transfer { to } => {
+            let to = facility_open_at(tx, to, at)?;
+            Movement::TransferOut { to }
+        }
+        MovementKind::Receive { facility: code } => {
+            facility = facility_open_at(tx, code, at)?;
+            Movement::Receipt { facility }
+        }
+        MovementKind::Release { reason } => Movement::Release { reason: *reason },
+    };
+    let after = apply(state, movement, at).map_err(refuse)?;
+    tx.record_movement(
+        &NewMovement {
+            person: person.id,
+            booking,
+            movement,
+            facility,
+            unit,
+            note: request.note.as_deref(),
+            occurred_at: at,
+            recorded_at: ctx.now,
+            actor: &ctx.actor,
+        },
+        &after,
+    )?;
+    let kind = movement.kind();
+    let audit_seq = audit(tx, ctx, &format!("movement.{kind}"), &person.number, request)?;
+    Ok(MovementRecorded { person: person.number, kind, occurred_at: at, audit_seq })
+}
+
+fn facility_open_at<T: Tx>(tx: &mut T, code: &str, at: Instant) -> ServiceResult<i64> {
+    let facility =
+        tx.facility_by_code(code)?.ok_or_else(|| ServiceError::NotFound { what: "facility", key: code.to_string() })?;
+    if at < facility.effective_from {
+        return Err(ServiceError::refused(
+            "estate.not_open",
+            format!("facility {} is on record only from {}", facility.code, rfc3339(facility.effective_from)),
+        ));
+    }
+    Ok(facility.id)
+}
+
+/// Find the cell (and bed) by code in the person's facility and check it can take them at `at`.
+fn resolve_placement<T: Tx>(
+    tx: &mut T,
+    facility: i64,
+    cell_code: &str,
+    bed_code: Option<&str>,
+    at: Instant,
+    person: i64,
+) -> ServiceResult<(Placement, i64)> {
+    let cell = tx
+        .cell_by_code(facility, cell_code, at)?
+        .ok_or_else(|| ServiceError::NotFound { what: "cell in the person's facility", key: cell_code.to_string() })?;
+    if !cell.in_use {
+        return Err(ServiceError::refused(
+            "estate.cell_out_of_order",
+            format!("cell {} is out of order: {}", cell.code, cell.out_of_order_reason.as_deref().unwrap_or("no reason given")),
+        ));
+    }
+    if cell.dimensions.single {
+        let occupants = tx.occupants(store::Place::Cell(cell.id), at)?;
+        if let Some(other) = occupants.first().map(|o| &o.number) {
+            return Err(ServiceError::refused(
+                "estate.single_cell",
+                format!("cell {} is a single cell and {other} is already in it", cell.code),
+            ));
+        }
+    }
+    let bed = match bed_code {
+        None => None,
+        Some(code) => {
+            let bed = tx.bed_by_code(cell.id, code)?.ok_or_else(|| ServiceError::NotFound {
+                what: "bed in that cell",
+                key: format!("{}/{code}", cell.code),
+            })?;
+            if let Some(holder) = tx.bed_holder_from(bed.id, at)? {
+                if holder != person {
+                    let number = tx.person(holder)?.map(|p| p.number).unwrap_or_default();
+                    return Err(ServiceError::refused(
+                        "estate.bed_taken",
+                        format!("bed {code} of cell {} is already taken by {number}", cell.code),
+                    ));
+                }
+            }
+            Some(bed.id)
+        }
+    };
+    Ok((Placement { cell: cell.id, bed }, cell.unit))
+}
+
+impl<S: Store> Service<S> {
+    /// Admit a person. No legal basis, no admission; every problem is listed; nothing is written on refusal.
+    pub fn admit(&self, ctx: &Context, request: &AdmitRequest) -> ServiceResult<Admitted> {
+        self.batch(|tx| admit_in(tx, ctx, request))
+    }
+
+    /// Record a movement. Impossible sequences are refused with the reason; nothing is written then.
+    pub fn record_movement(&self, ctx: &Context, request: &MovementRequest) -> ServiceResult<MovementRecorded> {
+        self.batch(|tx| record_movement_in(tx, ctx, request))
+    }
+}

@@ -1,0 +1,381 @@
+//! Facility layout files (TOML): a facility, its units and cells in one file, so that a
+//! 256-cell facility is one command. Errors name the line and the field.
+//!
+//! ```toml
+//! [facility]
+//! code = "CECOT"
+//! name = "Centro de Confinamiento del Terrorismo"
+//! jurisdiction = "sv"
+//! time_zone = "America/El_Salvador"
+//! declared_capacity = 40000
+//! # opened = "2023-01-31T00:00:00Z"   # optional: from when the facility exists in the records
+//!
+//! [[units]]
+//! code = "M1"
+//! name = "Módulo 1"
+//!
+//! [[units.cell_series]]          # cells M1-01 … M1-32, all alike
+//! prefix = "M1-"
+//! count = 32
+//! floor_area_m2 = 100.0
+//! sanitary_annex_m2 = 0.0
+//! beds = 80
+//!
+//! [[units.cells]]                # or one cell at a time
+//! code = "M1-ISO"
+//! floor_area_m2 = 7.5
+//! sanitary_annex_m2 = 1.0
+//! beds = 1
+//! single = true
+//! out_of_order = "flooded"        # optional: the cell starts out of order, with this reason
+//! ```
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use domain::estate::{validate_code, validate_time_zone, Area, CellDimensions};
+use domain::time::Instant;
+use domain::FieldError;
+
+use crate::{ServiceError, ServiceResult};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayoutFile {
+    facility: FacilitySection,
+    #[serde(default)]
+    units: Vec<Spanned<UnitSection>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FacilitySection {
+    code: Spanned<String>,
+    name: Spanned<String>,
+    jurisdiction: Spanned<String>,
+    time_zone: Spanned<String>,
+    declared_capacity: u64,
+    #[serde(default)]
+    opened: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnitSection {
+    code: Spanned<String>,
+    name: Option<String>,
+    #[serde(default)]
+    cells: Vec<Spanned<CellEntry>>,
+    #[serde(default)]
+    cell_series: Vec<Spanned<CellSeries>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CellEntry {
+    code: String,
+    #[serde(flatten)]
+    shape: CellShape,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CellSeries {
+    prefix: String,
+    count: u32,
+    #[serde(default = "one")]
+    first: u32,
+    #[serde(default = "two")]
+    digits: usize,
+    #[serde(flatten)]
+    shape: CellShape,
+}
+
+fn one() -> u32 {
+    1
+}
+fn two() -> usize {
+    2
+}
+
+#[derive(Deserialize, Clone)]
+struct CellShape {
+    floor_area_m2: f64,
+    #[serde(default)]
+    sanitary_annex_m2: f64,
+    beds: u32,
+    #[serde(default)]
+    single: bool,
+    #[serde(default)]
+    out_of_order: Option<String>,
+}
+
+/// A validated layout, ready to be written.
+#[derive(Debug, Clone)]
+pub struct FacilityLayout {
+    /// Facility code.
+    pub code: String,
+    /// Facility name.
+    pub name: String,
+    /// Rule set.
+    pub jurisdiction: String,
+    /// IANA time zone.
+    pub time_zone: String,
+    /// Declared capacity.
+    pub declared_capacity: u64,
+    /// From when it exists in the records; the time of the command when absent.
+    pub opened: Option<Instant>,
+    /// Units with their cells.
+    pub units: Vec<UnitLayout>,
+}
+
+/// A unit of a layout.
+#[derive(Debug, Clone)]
+pub struct UnitLayout {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Cells.
+    pub cells: Vec<CellLayout>,
+}
+
+/// A cell of a layout.
+#[derive(Debug, Clone)]
+pub struct CellLayout {
+    /// Code, unique in the facility.
+    pub code: String,
+    /// Physical facts.
+    pub dimensions: CellDimensions,
+    /// Out of order from the start, with this reason.
+    pub out_of_order: Option<String>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+struct Problems<'t> {
+    text: &'t str,
+    errors: Vec<FieldError>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, span: std::ops::Range<usize>, field: String, problem: impl Into<String>) {
+        let line = line_of(self.text, span.start);
+        self.errors.push(FieldError::new(format!("line {line}: {field}"), problem));
+    }
+}
+
+impl FacilityLayout {
+    /// Parse and check a layout file. Every problem is reported with its line and field.
+    pub fn parse(text: &str) -> ServiceResult<Self> {
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_error(text, "", &e))?;
+        let file: LayoutFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            toml_error(text, &path, e.inner())
+        })?;
+        let mut problems = Problems { text, errors: Vec::new() };
+        let f = &file.facility;
+        for (field, value) in [("facility.code", &f.code), ("facility.name", &f.name), ("facility.jurisdiction", &f.jurisdiction)] {
+            if value.get_ref().trim().is_empty() {
+                problems.add(value.span(), field.into(), "is required");
+            }
+        }
+        if let Err(e) = validate_code("facility.code", f.code.get_ref()) {
+            problems.add(f.code.span(), e.field, e.problem);
+        }
+        if let Err(e) = validate_time_zone("facility.time_zone", f.time_zone.get_ref()) {
+            problems.add(f.time_zone.span(), e.field, e.problem);
+        }
+        let opened = match &f.opened {
+            None => None,
+            Some(text) => match domain::time::parse_rfc3339(text.get_ref()) {
+                Ok(at) => Some(at),
+                Err(e) => {
+                    problems.add(text.span(), "facility.opened".into(), e);
+                    None
+                }
+            },
+        };
+        if file.units.is_empty() {
+            problems.errors.push(FieldError::new("units", "a facility needs at least one unit with cells"));
+        }
+        let mut units = Vec::new();
+        let mut seen_units = std::collections::HashSet::new();
+        let mut seen_cells = std::collections::HashSet::new();
+        for (u, unit) in file.units.iter().enumerate() {
+            let span = unit.span();
+            let unit = unit.get_ref();
+            let code = unit.code.get_ref().clone();
+            if let Err(e) = validate_code("code", &code) {
+                problems.add(unit.code.span(), format!("units[{u}].{}", e.field), e.problem);
+            }
+            if !seen_units.insert(code.clone()) {
+                problems.add(unit.code.span(), format!("units[{u}].code"), format!("unit `{code}` appears twice"));
+            }
+            let mut cells = Vec::new();
+            for (c, entry) in unit.cells.iter().enumerate() {
+                let at = format!("units[{u}].cells[{c}]");
+                if let Some(cell) = check_cell(&mut problems, entry.span(), &at, &entry.get_ref().code, &entry.get_ref().shape) {
+                    cells.push(cell);
+                }
+            }
+            for (s, series) in unit.cell_series.iter().enumerate() {
+                let at = format!("units[{u}].cell_series[{s}]");
+                let sr = series.get_ref();
+                if sr.count == 0 || sr.count > 10_000 {
+                    problems.add(series.span(), format!("{at}.count"), "must be between 1 and 10000");
+                    continue;
+                }
+                for i in sr.first..sr.first.saturating_add(sr.count) {
+                    let code = format!("{}{:0width$}", sr.prefix, i, width = sr.digits);
+                    if let Some(cell) = check_cell(&mut problems, series.span(), &at, &code, &sr.shape) {
+                        cells.push(cell);
+                    }
+                }
+            }
+            if cells.is_empty() && unit.cells.is_empty() && unit.cell_series.is_empty() {
+                problems.add(span.clone(), format!("units[{u}]"), "a unit needs at least one cell");
+            }
+            for cell in &cells {
+                if !seen_cells.insert(cell.code.clone()) {
+                    problems.add(span.clone(), format!("units[{u}]"), format!("cell `{}` appears twice in the facility", cell.code));
+                }
+            }
+            units.push(UnitLayout { name: unit.name.clone().unwrap_or_else(|| code.clone()), code, cells });
+        }
+        if !problems.errors.is_empty() {
+            return Err(ServiceError::Invalid(problems.errors));
+        }
+        Ok(FacilityLayout {
+            code: f.code.get_ref().clone(),
+            name: f.name.get_ref().trim().to_string(),
+            jurisdiction: f.jurisdiction.get_ref().trim().to_string(),
+            time_zone: f.time_zone.get_ref().clone(),
+            declared_capacity: f.declared_capacity,
+            opened,
+            units,
+        })
+    }
+
+    /// Number of cells in all units.
+    pub fn cell_count(&self) -> usize {
+        self.units.iter().map(|u| u.cells.len()).sum()
+    }
+}
+
+fn check_cell(problems: &mut Problems<'_>, span: std::ops::Range<usize>, at: &str, code: &str, shape: &CellShape) -> Option<CellLayout> {
+    let before = problems.errors.len();
+    if let Err(e) = validate_code("code", code) {
+        problems.add(span.clone(), format!("{at}.{}", e.field), e.problem);
+    }
+    let floor = Area::new(shape.floor_area_m2).map_err(|e| problems.add(span.clone(), format!("{at}.floor_area_m2"), e)).ok();
+    let annex =
+        Area::new(shape.sanitary_annex_m2).map_err(|e| problems.add(span.clone(), format!("{at}.sanitary_annex_m2"), e)).ok();
+    if let Some(reason) = &shape.out_of_order {
+        if reason.trim().is_empty() {
+            problems.add(span.clone(), format!("{at}.out_of_order"), "needs a reason");
+        }
+    }
+    let (Some(floor_area), Some(sanitary_annex)) = (floor, annex) else { return None };
+    let dimensions = CellDimensions { floor_area, sanitary_annex, beds: shape.beds, single: shape.single };
+    if let Err(e) = dimensions.validate() {
+        problems.add(span, format!("{at}.{}", e.field), e.problem);
+    }
+    (problems.errors.len() == before).then(|| CellLayout {
+        code: code.to_string(),
+        dimensions,
+        out_of_order: shape.out_of_order.clone(),
+    })
+}
+
+fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> ServiceError {
+    let line = e.span().map(|s| line_of(text, s.start));
+    let location = match (line, path) {
+        (Some(line), "" | ".") => format!("line {line}"),
+        (Some(line), path) => format!("line {line}: {path}"),
+        (None, "" | ".") => "layout".to_string(),
+        (None, path) => path.to_string(),
+    };
+    ServiceError::field(location, e.message().trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[facility]
+code = "T1"
+name = "Test"
+jurisdiction = "generic"
+time_zone = "UTC"
+declared_capacity = 10
+
+[[units]]
+code = "A"
+
+[[units.cell_series]]
+prefix = "A-"
+count = 3
+floor_area_m2 = 9.0
+sanitary_annex_m2 = 1.0
+beds = 2
+
+[[units.cells]]
+code = "A-ISO"
+floor_area_m2 = 6.0
+beds = 1
+single = true
+out_of_order = "broken door"
+"#;
+
+    fn problem(text: &str) -> Vec<FieldError> {
+        match FacilityLayout::parse(text) {
+            Err(ServiceError::Invalid(errors)) => errors,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_layout_expands_series_and_single_cells() {
+        let layout = FacilityLayout::parse(GOOD).unwrap();
+        let codes: Vec<_> = layout.units[0].cells.iter().map(|c| c.code.as_str()).collect();
+        assert_eq!(codes, ["A-ISO", "A-01", "A-02", "A-03"]);
+        assert_eq!(layout.units[0].cells[0].out_of_order.as_deref(), Some("broken door"));
+    }
+
+    #[test]
+    fn a_wrong_type_names_line_and_field() {
+        let errors = problem(&GOOD.replace("beds = 2", "beds = \"two\""));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].field.starts_with("line 17"), "{errors:?}");
+        assert!(errors[0].field.contains("beds"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let errors = problem(&GOOD.replace("floor_area_m2 = 6.0\n", ""));
+        assert!(errors[0].to_string().contains("floor_area_m2"), "{errors:?}");
+        assert!(errors[0].field.starts_with("line "), "{errors:?}");
+    }
+
+    #[test]
+    fn semantic_problems_name_line_and_field() {
+        let errors = problem(&GOOD.replace("sanitary_annex_m2 = 1.0", "sanitary_annex_m2 = -1.0"));
+        assert_eq!(errors[0].field, "line 12: units[0].cell_series[0].sanitary_annex_m2");
+        let errors = problem(&GOOD.replace("time_zone = \"UTC\"", "time_zone = \"Nowhere/Land\""));
+        assert_eq!(errors[0].field, "line 6: facility.time_zone");
+        let errors = problem(&GOOD.replace("beds = 1\n", "beds = 3\n"));
+        assert!(errors[0].field.ends_with("units[0].cells[0].beds"), "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_duplicates_are_refused() {
+        let errors = problem(&GOOD.replace("beds = 2", "beds = 2\ncolour = \"red\""));
+        assert!(errors[0].problem.contains("colour"), "{errors:?}");
+        let errors = problem(&GOOD.replace("code = \"A-ISO\"", "code = \"A-01\""));
+        assert!(errors[0].problem.contains("appears twice"), "{errors:?}");
+    }
+}

@@ -1,0 +1,219 @@
+//! Queries: occupancy against every capacity measure, whereabouts, occupants, timelines.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use domain::estate::{Capacity, Occupancy};
+use domain::time::Instant;
+use store::{MedicalTask, MovementRecord, Occupant, Person, Place, Store, Tx, Whereabouts};
+
+use crate::{Service, ServiceError, ServiceResult};
+
+/// How much of the estate an occupancy report breaks down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Facilities and the total.
+    #[default]
+    Facility,
+    /// Also each unit.
+    Unit,
+    /// Also each unit and cell.
+    Cell,
+}
+
+/// Population and occupancy of one place against every measure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measure {
+    /// People there.
+    pub population: u64,
+    /// Capacity by each measure.
+    pub capacity: Capacity,
+    /// Occupancy in percent by each measure, one decimal; null where capacity is 0.
+    pub occupancy_pct: Occupancy,
+}
+
+impl Measure {
+    fn new(population: u64, capacity: Capacity) -> Self {
+        Self { population, capacity, occupancy_pct: capacity.occupancy(population) }
+    }
+}
+
+/// A facility's line in the occupancy report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FacilityOccupancy {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Population, capacity and occupancy.
+    #[serde(flatten)]
+    pub measure: Measure,
+    /// Units, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<Vec<UnitOccupancy>>,
+}
+
+/// A unit's line.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitOccupancy {
+    /// Code.
+    pub code: String,
+    /// People placed in its cells.
+    #[serde(flatten)]
+    pub measure: Measure,
+    /// Cells, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cells: Option<Vec<CellOccupancy>>,
+}
+
+/// A cell's line.
+#[derive(Debug, Clone, Serialize)]
+pub struct CellOccupancy {
+    /// Code.
+    pub code: String,
+    /// In use at the instant.
+    pub in_use: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_order: Option<String>,
+    /// People placed in it.
+    #[serde(flatten)]
+    pub measure: Measure,
+}
+
+/// Occupancy of the whole estate at an instant.
+#[derive(Debug, Clone, Serialize)]
+pub struct OccupancyReport {
+    /// The instant.
+    pub at: Instant,
+    /// Facilities that existed then, by code.
+    pub facilities: Vec<FacilityOccupancy>,
+    /// Sum over facilities.
+    pub total: Measure,
+    /// People between facilities at that instant (counted in no facility).
+    pub in_transit: u64,
+}
+
+/// A person and their record.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonRecord {
+    /// Identity.
+    #[serde(flatten)]
+    pub person: Person,
+    /// Where they are now, if in custody.
+    pub whereabouts: Option<Whereabouts>,
+    /// Their movements.
+    pub timeline: Vec<MovementRecord>,
+    /// Medical-examination tasks opened at intake.
+    pub medical_tasks: Vec<MedicalTask>,
+}
+
+impl<S: Store> Service<S> {
+    /// Population and occupancy against declared, operational, beds, ICRC and CPT capacity, at any instant.
+    pub fn occupancy(&self, at: Instant, detail: Detail) -> ServiceResult<OccupancyReport> {
+        let mut tx = self.store().read()?;
+        let facilities = tx.facilities()?;
+        let cells = tx.cells_at(at)?;
+        let population = tx.population_at(at)?;
+        let unit_codes: BTreeMap<i64, String> = if detail == Detail::Facility {
+            BTreeMap::new()
+        } else {
+            let mut codes = BTreeMap::new();
+            for unit in cells.iter().map(|c| c.unit).collect::<std::collections::BTreeSet<_>>() {
+                if let Some(u) = tx.unit(unit)? {
+                    codes.insert(u.id, u.code);
+                }
+            }
+            codes
+        };
+        let mut per_facility: BTreeMap<i64, (Capacity, BTreeMap<i64, (Capacity, u64, Vec<CellOccupancy>)>)> = BTreeMap::new();
+        for cell in &cells {
+            let capacity = Capacity::of_cell(&cell.dimensions, cell.rated_places, cell.in_use);
+            let placed = population.by_cell.get(&cell.id).copied().unwrap_or(0);
+            let entry = per_facility.entry(cell.facility).or_default();
+            entry.0 += capacity;
+            if detail != Detail::Facility {
+                let unit = entry.1.entry(cell.unit).or_default();
+                unit.0 += capacity;
+                unit.1 += placed;
+                if detail == Detail::Cell {
+                    unit.2.push(CellOccupancy {
+                        code: cell.code.clone(),
+                        in_use: cell.in_use,
+                        out_of_order: cell.out_of_order_reason.clone(),
+                        measure: Measure::new(placed, capacity),
+                    });
+                }
+            }
+        }
+        let mut total_capacity = Capacity::default();
+        let mut total_population = 0;
+        let mut lines = Vec::new();
+        for facility in facilities.into_iter().filter(|f| f.effective_from <= at) {
+            let (capacity, units) = per_facility.remove(&facility.id).unwrap_or_default();
+            let held = population.by_facility.get(&facility.id).copied().unwrap_or(0);
+            total_capacity += capacity;
+            total_population += held;
+            let units = (detail != Detail::Facility).then(|| {
+                units
+                    .into_iter()
+                    .map(|(id, (capacity, placed, cells))| UnitOccupancy {
+                        code: unit_codes.get(&id).cloned().unwrap_or_default(),
+                        measure: Measure::new(placed, capacity),
+                        cells: (detail == Detail::Cell).then_some(cells),
+                    })
+                    .collect()
+            });
+            lines.push(FacilityOccupancy { code: facility.code, name: facility.name, measure: Measure::new(held, capacity), units });
+        }
+        Ok(OccupancyReport {
+            at,
+            facilities: lines,
+            total: Measure::new(total_population, total_capacity),
+            in_transit: population.in_transit,
+        })
+    }
+
+    /// Where a person was at an instant; `None` when not in custody then.
+    pub fn whereabouts(&self, number: &str, at: Instant) -> ServiceResult<Option<Whereabouts>> {
+        let mut tx = self.store().read()?;
+        let person = person(&mut tx, number)?;
+        Ok(tx.whereabouts(person.id, at)?)
+    }
+
+    /// Who was in a facility, or in one of its units or cells, at an instant.
+    pub fn occupants(&self, facility: &str, unit: Option<&str>, cell: Option<&str>, at: Instant) -> ServiceResult<Vec<Occupant>> {
+        let mut tx = self.store().read()?;
+        let f = tx.facility_by_code(facility)?.ok_or_else(|| ServiceError::NotFound { what: "facility", key: facility.into() })?;
+        let place = match (unit, cell) {
+            (_, Some(code)) => Place::Cell(
+                tx.cell_by_code(f.id, code, at)?
+                    .or(tx.cell_by_code(f.id, code, domain::time::from_micros(i64::MAX))?)
+                    .ok_or_else(|| ServiceError::NotFound { what: "cell", key: code.into() })?
+                    .id,
+            ),
+            (Some(code), None) => Place::Unit(
+                tx.unit_by_code(f.id, code)?.ok_or_else(|| ServiceError::NotFound { what: "unit", key: code.into() })?.id,
+            ),
+            (None, None) => Place::Facility(f.id),
+        };
+        Ok(tx.occupants(place, at)?)
+    }
+
+    /// A person's identity, current whereabouts, movement timeline and intake medical tasks.
+    pub fn person_record(&self, number: &str, now: Instant) -> ServiceResult<PersonRecord> {
+        let mut tx = self.store().read()?;
+        let person = person(&mut tx, number)?;
+        Ok(PersonRecord {
+            whereabouts: tx.whereabouts(person.id, now)?,
+            timeline: tx.timeline(person.id)?,
+            medical_tasks: tx.medical_tasks(person.id)?,
+            person,
+        })
+    }
+}
+
+fn person<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<Person> {
+    tx.person_by_number(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.to_string() })
+}
