@@ -1,1 +1,519 @@
-fn main() {}
+#![forbid(unsafe_code)]
+//! The `custodia` command: wires configuration -> store -> service, and prints results.
+
+mod bench;
+mod output;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use domain::custody::{OutReason, ReleaseReason};
+use domain::time::{parse_rfc3339, Instant};
+use service::custody::{AdmitRequest, MovementKind, MovementRequest};
+use service::demo::Scale;
+use service::estate::CellStatusChange;
+use service::layout::FacilityLayout;
+use service::report::Detail;
+use service::{Context, Service, ServiceError};
+use store::sqlite::SqliteStore;
+
+use output::Format;
+
+/// Custodia: records, capacity and safeguards for prisons.
+#[derive(Parser)]
+#[command(name = "custodia", version, about)]
+struct Cli {
+    /// Database URL.
+    #[arg(long, global = true, env = "CUSTODIA_DB", default_value = "sqlite://custodia.db")]
+    db: String,
+    /// Who is recording (until staff accounts exist, the operating-system user).
+    #[arg(long, global = true, env = "CUSTODIA_ACTOR")]
+    actor: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the database schema (or bring it up to date).
+    Init,
+    /// Build a deterministic synthetic estate with people and history, and print a summary.
+    Demo {
+        /// How big.
+        #[arg(long, value_enum, default_value = "small")]
+        scale: DemoScale,
+        /// Seed of the generator; the same seed gives the same estate.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Do not start the server afterwards (the server does not exist yet, so the demo never serves).
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Facilities and their layout.
+    Facility {
+        #[command(subcommand)]
+        command: FacilityCommand,
+    },
+    /// Put a cell out of order or back in use.
+    Cell {
+        #[command(subcommand)]
+        command: CellCommand,
+    },
+    /// Admit a person from a JSON admission record (`-` reads standard input).
+    Admit {
+        /// JSON file with facility, identity, legal_basis, arrest, injuries, property, next of kin…
+        file: PathBuf,
+    },
+    /// Record a movement of a person.
+    Movement {
+        /// Person number.
+        person: String,
+        #[command(subcommand)]
+        kind: MovementCommand,
+        /// When it happened (RFC 3339); now when absent.
+        #[arg(long, global = true)]
+        at: Option<String>,
+        /// Free-text note.
+        #[arg(long, global = true)]
+        note: Option<String>,
+    },
+    /// A person's record: identity, whereabouts, timeline.
+    Person {
+        /// Person number.
+        number: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Where a person was at an instant.
+    Where {
+        /// Person number.
+        person: String,
+        /// The instant (RFC 3339); now when absent.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Who was in a facility, unit or cell at an instant.
+    Who {
+        /// Facility code.
+        #[arg(long)]
+        facility: String,
+        /// Unit code.
+        #[arg(long)]
+        unit: Option<String>,
+        /// Cell code.
+        #[arg(long)]
+        cell: Option<String>,
+        /// The instant (RFC 3339); now when absent.
+        #[arg(long)]
+        at: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    /// The tamper-evident history.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Benchmarks that print one JSON line per measure.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DemoScale {
+    Small,
+    Cecot,
+    National,
+}
+
+#[derive(Subcommand)]
+enum FacilityCommand {
+    /// Create a facility with its units, cells and beds from a TOML layout file.
+    Add {
+        /// Layout file.
+        #[arg(long)]
+        layout: PathBuf,
+    },
+    /// List facilities.
+    List,
+}
+
+#[derive(Subcommand)]
+enum CellCommand {
+    /// Put a cell out of order, with the reason.
+    OutOfOrder {
+        /// Facility code.
+        facility: String,
+        /// Cell code.
+        cell: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Put a cell back in use.
+    InUse {
+        /// Facility code.
+        facility: String,
+        /// Cell code.
+        cell: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MovementCommand {
+    /// First placement in a cell after admission or receipt.
+    Place {
+        /// Cell code.
+        cell: String,
+        /// Bed code.
+        #[arg(long)]
+        bed: Option<String>,
+    },
+    /// Move to another cell or bed.
+    Move {
+        /// Cell code.
+        cell: String,
+        /// Bed code.
+        #[arg(long)]
+        bed: Option<String>,
+    },
+    /// Leave the facility for a while.
+    Out {
+        /// Why.
+        #[arg(long, value_enum)]
+        reason: OutArg,
+    },
+    /// Come back.
+    Return,
+    /// Send to another facility.
+    Transfer {
+        /// Receiving facility code.
+        #[arg(long)]
+        to: String,
+    },
+    /// Receive at the destination of a transfer.
+    Receive {
+        /// Receiving facility code.
+        #[arg(long)]
+        facility: String,
+    },
+    /// End custody.
+    Release {
+        /// Why.
+        #[arg(long, value_enum)]
+        reason: ReleaseArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutArg {
+    Court,
+    Hospital,
+    TemporaryAbsence,
+    Escort,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReleaseArg {
+    SentenceServed,
+    Bail,
+    Acquittal,
+    ChargesDropped,
+    CourtOrder,
+    Pardon,
+    HandedOver,
+    Death,
+    Other,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Population and occupancy against declared, operational, beds, ICRC and CPT capacity.
+    Occupancy {
+        /// The instant (RFC 3339); now when absent.
+        #[arg(long)]
+        at: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Break down by unit or by cell as well.
+        #[arg(long, value_enum, default_value = "facility")]
+        detail: DetailArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DetailArg {
+    Facility,
+    Unit,
+    Cell,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and every audited row; exits 3 and names the first broken event if any.
+    Verify,
+    /// List audit events.
+    List {
+        /// Start after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+/// A failure worth its own exit code.
+#[derive(Debug)]
+struct Exit(u8, String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(Exit(code, message)) = e.downcast_ref::<Exit>() {
+                eprintln!("{message}");
+                return ExitCode::from(*code);
+            }
+            match e.downcast_ref::<ServiceError>() {
+                Some(ServiceError::Invalid(fields)) => {
+                    eprintln!("error: invalid input, nothing was written:");
+                    for f in fields {
+                        eprintln!("  - {}: {}", f.field, f.problem);
+                    }
+                }
+                Some(ServiceError::Refused { rule, detail }) => eprintln!("refused ({rule}), nothing was written: {detail}"),
+                _ => eprintln!("error: {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn instant(at: &Option<String>) -> anyhow::Result<Instant> {
+    match at {
+        None => Ok(chrono::Utc::now()),
+        Some(text) => parse_rfc3339(text).map_err(|e| anyhow::anyhow!("--at: {e}")),
+    }
+}
+
+fn open(db: &str) -> anyhow::Result<Service<SqliteStore>> {
+    Ok(Service::new(SqliteStore::open(db)?))
+}
+
+/// A progress bar on a terminal; nothing in logs (indicatif hides itself when stderr is not a terminal).
+pub(crate) fn progress_bar(label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let actor = cli
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".to_string());
+    let ctx = Context::now(actor);
+    match cli.command {
+        Command::Init => {
+            open(&cli.db)?.init()?;
+            println!("initialised {}", cli.db);
+        }
+        Command::Demo { scale, seed, no_serve: _ } => {
+            let service = open(&cli.db)?;
+            service.init()?;
+            let scale = match scale {
+                DemoScale::Small => Scale::Small,
+                DemoScale::Cecot => Scale::Cecot,
+                DemoScale::National => Scale::National,
+            };
+            let bar = progress_bar("demo");
+            let started = std::time::Instant::now();
+            let summary = service.demo(scale, seed, &mut |stage, done, total| {
+                bar.set_prefix(stage.to_string());
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            let report = service.occupancy(summary.history_to, Detail::Facility)?;
+            output::demo_summary(&summary, &report, started.elapsed());
+            println!("\nThe web server is not built yet; explore with `custodia report occupancy`, `custodia who`, `custodia person`.");
+        }
+        Command::Facility { command: FacilityCommand::Add { layout } } => {
+            let text = std::fs::read_to_string(&layout)
+                .map_err(|e| anyhow::anyhow!("cannot read layout {}: {e}", layout.display()))?;
+            let layout = FacilityLayout::parse(&text)?;
+            let created = open(&cli.db)?.add_facility(&ctx, &layout)?;
+            println!(
+                "created facility {}: {} units, {} cells, {} beds (audit event {})",
+                created.code, created.units, created.cells, created.beds, created.audit_seq
+            );
+        }
+        Command::Facility { command: FacilityCommand::List } => {
+            let service = open(&cli.db)?;
+            let report = service.occupancy(ctx.now, Detail::Facility)?;
+            for f in report.facilities {
+                println!("{:<8} {}", f.code, f.name);
+            }
+        }
+        Command::Cell { command } => {
+            let change = match command {
+                CellCommand::OutOfOrder { facility, cell, reason } => {
+                    CellStatusChange { facility, cell, in_use: false, reason: Some(reason) }
+                }
+                CellCommand::InUse { facility, cell } => CellStatusChange { facility, cell, in_use: true, reason: None },
+            };
+            let seq = open(&cli.db)?.set_cell_status(&ctx, &change)?;
+            let state = if change.in_use { "in use" } else { "out of order" };
+            println!("cell {}/{} is now {state} (audit event {seq})", change.facility, change.cell);
+        }
+        Command::Admit { file } => {
+            let mut text = String::new();
+            if file.as_os_str() == "-" {
+                std::io::stdin().read_to_string(&mut text)?;
+            } else {
+                text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            }
+            let mut de = serde_json::Deserializer::from_str(&text);
+            let request: AdmitRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                ServiceError::field(if path == "." { "admission".into() } else { path }, e.inner().to_string())
+            })?;
+            let admitted = open(&cli.db)?.admit(&ctx, &request)?;
+            println!(
+                "admitted {} (booking {}), {} medical examination task(s) opened (audit event {})",
+                admitted.person, admitted.booking, admitted.medical_tasks, admitted.audit_seq
+            );
+        }
+        Command::Movement { person, kind, at, note } => {
+            let kind = match kind {
+                MovementCommand::Place { cell, bed } => MovementKind::Place { cell, bed },
+                MovementCommand::Move { cell, bed } => MovementKind::Move { cell, bed },
+                MovementCommand::Out { reason } => MovementKind::Out {
+                    reason: match reason {
+                        OutArg::Court => OutReason::Court,
+                        OutArg::Hospital => OutReason::Hospital,
+                        OutArg::TemporaryAbsence => OutReason::TemporaryAbsence,
+                        OutArg::Escort => OutReason::Escort,
+                    },
+                },
+                MovementCommand::Return => MovementKind::Return,
+                MovementCommand::Transfer { to } => MovementKind::Transfer { to },
+                MovementCommand::Receive { facility } => MovementKind::Receive { facility },
+                MovementCommand::Release { reason } => MovementKind::Release { reason: release_reason(reason) },
+            };
+            let at = at.as_ref().map(|a| parse_rfc3339(a).map_err(|e| anyhow::anyhow!("--at: {e}"))).transpose()?;
+            let request = MovementRequest { person, kind, at, note };
+            let recorded = open(&cli.db)?.record_movement(&ctx, &request)?;
+            println!(
+                "recorded {} of {} at {} (audit event {})",
+                recorded.kind,
+                recorded.person,
+                domain::time::rfc3339(recorded.occurred_at),
+                recorded.audit_seq
+            );
+        }
+        Command::Person { number, format } => {
+            let record = open(&cli.db)?.person_record(&number, ctx.now)?;
+            output::person(&record, format)?;
+        }
+        Command::Where { person, at } => {
+            let at = instant(&at)?;
+            match open(&cli.db)?.whereabouts(&person, at)? {
+                None => println!("{person} was not in custody at {}", domain::time::rfc3339(at)),
+                Some(w) => println!("{}", output::whereabouts_line(&person, at, &w)),
+            }
+        }
+        Command::Who { facility, unit, cell, at, format } => {
+            let at = instant(&at)?;
+            let occupants = open(&cli.db)?.occupants(&facility, unit.as_deref(), cell.as_deref(), at)?;
+            output::occupants(&occupants, format)?;
+        }
+        Command::Report { command: ReportCommand::Occupancy { at, format, detail } } => {
+            let at = instant(&at)?;
+            let detail = match detail {
+                DetailArg::Facility => Detail::Facility,
+                DetailArg::Unit => Detail::Unit,
+                DetailArg::Cell => Detail::Cell,
+            };
+            let report = open(&cli.db)?.occupancy(at, detail)?;
+            output::occupancy(&report, format)?;
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let service = open(&cli.db)?;
+            let bar = progress_bar("verify");
+            let started = std::time::Instant::now();
+            let result = service.verify_audit(&mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            let seconds = started.elapsed().as_secs_f64();
+            if let Some(broken) = &result.broken {
+                return Err(Exit(3, format!("audit: BROKEN at event {}: {}", broken.seq, broken.reason)).into());
+            }
+            if !result.projection_problems.is_empty() {
+                let mut message = "audit: the chain holds, but the derived records do not follow from the movements:".to_string();
+                for p in &result.projection_problems {
+                    message.push_str(&format!("\n  - {p}"));
+                }
+                return Err(Exit(3, message).into());
+            }
+            println!(
+                "audit: OK, {} events and {} rows verified in {seconds:.2} s ({:.0} events/s)",
+                result.events,
+                result.rows,
+                result.events as f64 / seconds.max(1e-9)
+            );
+        }
+        Command::Audit { command: AuditCommand::List { after, limit } } => {
+            for event in open(&cli.db)?.audit_events(after, limit)? {
+                println!("{}", serde_json::to_string(&event)?);
+            }
+        }
+        Command::Bench { command } => bench::run(command)?,
+    }
+    Ok(())
+}
+
+fn release_reason(reason: ReleaseArg) -> ReleaseReason {
+    match reason {
+        ReleaseArg::SentenceServed => ReleaseReason::SentenceServed,
+        ReleaseArg::Bail => ReleaseReason::Bail,
+        ReleaseArg::Acquittal => ReleaseReason::Acquittal,
+        ReleaseArg::ChargesDropped => ReleaseReason::ChargesDropped,
+        ReleaseArg::CourtOrder => ReleaseReason::CourtOrder,
+        ReleaseArg::Pardon => ReleaseReason::Pardon,
+        ReleaseArg::HandedOver => ReleaseReason::HandedOver,
+        ReleaseArg::Death => ReleaseReason::Death,
+        ReleaseArg::Other => ReleaseReason::Other,
+    }
+}

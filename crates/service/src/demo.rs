@@ -372,10 +372,11 @@ impl CellPool {
         format!("M{}-{:02}", cell / self.cells_per_unit + 1, cell % self.cells_per_unit + 1)
     }
 
-    fn take(&mut self, rng: &mut ChaCha8Rng) -> (usize, Option<u32>) {
+    /// A random cell in use other than `avoid`, and a free bed in it if there is one.
+    fn take(&mut self, rng: &mut ChaCha8Rng, avoid: Option<usize>) -> (usize, Option<u32>) {
         loop {
             let cell = rng.random_range(0..self.cells);
-            if !self.out_of_order[cell] {
+            if !self.out_of_order[cell] && Some(cell) != avoid {
                 return (cell, self.free_beds[cell].pop());
             }
         }
@@ -488,14 +489,14 @@ fn play<T: Tx>(
             return Ok(());
         }
         Step::Place { facility } => {
-            let (cell, bed) = cells[facility].take(rng);
+            let (cell, bed) = cells[facility].take(rng, None);
             script.cell = Some((cell, bed));
             script.facility = facility;
             MovementKind::Place { cell: cells[facility].code(cell), bed: bed.map(|b| b.to_string()) }
         }
         Step::Move => {
             let pool = &mut cells[script.facility];
-            let (cell, bed) = pool.take(rng);
+            let (cell, bed) = pool.take(rng, script.cell.map(|c| c.0));
             pool.give_back(script.cell.replace((cell, bed)));
             MovementKind::Move { cell: pool.code(cell), bed: bed.map(|b| b.to_string()) }
         }

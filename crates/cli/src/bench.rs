@@ -1,0 +1,171 @@
+//! `custodia bench …`: end-to-end measurements printed as JSON lines, reproduced by docs/BENCHMARKS.md.
+
+use std::time::Instant as Clock;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use service::custody::{admit_in, AdmitRequest};
+use service::layout::FacilityLayout;
+use service::report::Detail;
+use service::{Context, Service};
+use store::sqlite::SqliteStore;
+use store::{Store, Tx};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Bulk admission rate against a raw prepared-insert loop writing the same rows, each into a fresh file.
+    Admit {
+        /// People to admit.
+        #[arg(long, default_value_t = 100_000)]
+        people: u64,
+    },
+    /// Query and verification times on an existing database (for example the national demo).
+    Queries {
+        /// Repetitions of each query; the median is reported.
+        #[arg(long, default_value_t = 21)]
+        runs: usize,
+    },
+}
+
+const BENCH_LAYOUT: &str = r#"
+[facility]
+code = "BENCH"
+name = "Bench"
+jurisdiction = "sv"
+time_zone = "America/El_Salvador"
+declared_capacity = 100000
+
+[[units]]
+code = "A"
+[[units.cell_series]]
+prefix = "A-"
+count = 10
+floor_area_m2 = 100.0
+beds = 10
+"#;
+
+fn fresh(dir: &tempfile::TempDir, name: &str) -> anyhow::Result<Service<SqliteStore>> {
+    let service = Service::new(SqliteStore::open_path(&dir.path().join(name))?);
+    service.init()?;
+    let layout = FacilityLayout::parse(BENCH_LAYOUT)?;
+    let ctx = Context { actor: "bench".into(), now: chrono::Utc::now() - chrono::Duration::days(1) };
+    service.add_facility(&ctx, &layout)?;
+    Ok(service)
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn time_ms(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Clock::now();
+        f()?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(median(samples))
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Admit { people } => bench_admit(people),
+        BenchCommand::Queries { runs } => {
+            let db = std::env::var("CUSTODIA_DB").unwrap_or_else(|_| "sqlite://custodia.db".into());
+            bench_queries(&db, runs)
+        }
+    }
+}
+
+fn bench_admit(people: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let raw = fresh(&dir, "raw.db")?;
+    let started = Clock::now();
+    raw.store().raw_insert_baseline(people)?;
+    let raw_seconds = started.elapsed().as_secs_f64();
+
+    let service = fresh(&dir, "admit.db")?;
+    let now = chrono::Utc::now();
+    let template: serde_json::Value = json!({
+        "facility": "BENCH",
+        "identity": {"given_names": "Ana María", "first_surname": "López", "second_surname": "Díaz",
+                     "date_of_birth": "1990-01-01", "sex": "female", "nationality": "SV",
+                     "documents": [{"kind": "dui", "number": "00000000-0", "issuing_country": "SV"}]},
+        "legal_basis": {"kind": "remand_order", "issuing_authority": "Juzgado", "reference": "X", "date": "2026-01-01"},
+        "arrested_at": "2026-01-01T00:00:00Z", "arrest_place": "San Salvador"
+    });
+    let requests: Vec<AdmitRequest> = (0..people)
+        .map(|i| {
+            let mut v = template.clone();
+            v["identity"]["documents"][0]["number"] = json!(format!("{i:08}-0"));
+            v["legal_basis"]["reference"] = json!(format!("R-{i}"));
+            serde_json::from_value(v)
+        })
+        .collect::<Result<_, _>>()?;
+    let ctx = Context { actor: "bench".into(), now };
+    let started = Clock::now();
+    service.batch(|tx| {
+        for r in &requests {
+            admit_in(tx, &ctx, r)?;
+        }
+        Ok(())
+    })?;
+    let admit_seconds = started.elapsed().as_secs_f64();
+    let check = service.store().read()?.counts()?;
+    anyhow::ensure!(check.people == people, "expected {people} people, found {}", check.people);
+    println!(
+        "{}",
+        json!({
+            "bench": "admit",
+            "people": people,
+            "bulk_admissions_per_s": (people as f64 / admit_seconds).round(),
+            "raw_insert_same_rows_per_s": (people as f64 / raw_seconds).round(),
+            "ratio_raw_over_bulk": ((admit_seconds / raw_seconds) * 100.0).round() / 100.0,
+        })
+    );
+    Ok(())
+}
+
+fn bench_queries(db: &str, runs: usize) -> anyhow::Result<()> {
+    let service = Service::new(SqliteStore::open(db)?);
+    let now = chrono::Utc::now();
+    let past = now - chrono::Duration::days(400);
+    let facilities = service.store().read()?.facilities()?;
+    let report = service.occupancy(now, Detail::Facility)?;
+    // A typical facility (median population) and the largest.
+    let mut by_population: Vec<_> = report.facilities.iter().map(|f| (f.measure.population, f.code.clone())).collect();
+    by_population.sort();
+    let typical = by_population[by_population.len() / 2].1.clone();
+    let largest = by_population.last().map(|f| f.1.clone()).unwrap_or_default();
+    let someone = service.occupants(&typical, None, None, now)?.first().map(|o| o.number.clone());
+    let mut line = json!({"bench": "queries", "facilities": facilities.len(), "population": report.total.population});
+    line["occupancy_report_now_ms"] = json!(time_ms(runs, || service.occupancy(now, Detail::Facility).map(|_| ()).map_err(Into::into))?);
+    line["occupancy_report_400_days_ago_ms"] =
+        json!(time_ms(runs, || service.occupancy(past, Detail::Facility).map(|_| ()).map_err(Into::into))?);
+    line["occupancy_report_cells_now_ms"] = json!(time_ms(runs, || service.occupancy(now, Detail::Cell).map(|_| ()).map_err(Into::into))?);
+    if let Some(person) = someone {
+        line["where_was_person_now_ms"] = json!(time_ms(runs, || service.whereabouts(&person, now).map(|_| ()).map_err(Into::into))?);
+        line["where_was_person_400_days_ago_ms"] =
+            json!(time_ms(runs, || service.whereabouts(&person, past).map(|_| ()).map_err(Into::into))?);
+    }
+    for (label, code) in [("typical", &typical), ("largest", &largest)] {
+        let count = service.occupants(code, None, None, now)?.len();
+        line[format!("who_in_{label}_facility")] = json!({"code": code, "people": count});
+        line[format!("who_in_{label}_facility_now_ms")] =
+            json!(time_ms(runs, || service.occupants(code, None, None, now).map(|_| ()).map_err(Into::into))?);
+        line[format!("who_in_{label}_facility_400_days_ago_ms")] =
+            json!(time_ms(runs, || service.occupants(code, None, None, past).map(|_| ()).map_err(Into::into))?);
+    }
+    let started = Clock::now();
+    let verified = service.verify_audit(&mut |_, _| {})?;
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(verified.broken.is_none() && verified.projection_problems.is_empty(), "the audit chain does not verify");
+    line["audit_verify_events"] = json!(verified.events);
+    line["audit_verify_rows"] = json!(verified.rows);
+    line["audit_verify_seconds"] = json!((seconds * 100.0).round() / 100.0);
+    line["audit_verify_events_per_s"] = json!((verified.events as f64 / seconds).round());
+    println!("{line}");
+    Ok(())
+}
