@@ -304,7 +304,9 @@ fn main() -> ExitCode {
                         eprintln!("  - {}: {}", f.field, f.problem);
                     }
                 }
-                Some(ServiceError::Refused { rule, detail }) => eprintln!("refused ({rule}), nothing was written: {detail}"),
+                Some(ServiceError::Refused { rule, detail }) => {
+                    eprintln!("refused ({rule}), nothing was written: {detail}")
+                }
                 _ => eprintln!("error: {e:#}"),
             }
             ExitCode::FAILURE
@@ -336,11 +338,7 @@ pub(crate) fn progress_bar(label: &str) -> ProgressBar {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let actor = cli
-        .actor
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".to_string());
+    let actor = cli.actor.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_string());
     let ctx = Context::now(actor);
     match cli.command {
         Command::Init => {
@@ -389,7 +387,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 CellCommand::OutOfOrder { facility, cell, reason } => {
                     CellStatusChange { facility, cell, in_use: false, reason: Some(reason) }
                 }
-                CellCommand::InUse { facility, cell } => CellStatusChange { facility, cell, in_use: true, reason: None },
+                CellCommand::InUse { facility, cell } => {
+                    CellStatusChange { facility, cell, in_use: true, reason: None }
+                }
             };
             let seq = open(&cli.db)?.set_cell_status(&ctx, &change)?;
             let state = if change.in_use { "in use" } else { "out of order" };
@@ -400,7 +400,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if file.as_os_str() == "-" {
                 std::io::stdin().read_to_string(&mut text)?;
             } else {
-                text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+                text = std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             }
             let mut de = serde_json::Deserializer::from_str(&text);
             let request: AdmitRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -481,7 +482,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return Err(Exit(3, format!("audit: BROKEN at event {}: {}", broken.seq, broken.reason)).into());
             }
             if !result.projection_problems.is_empty() {
-                let mut message = "audit: the chain holds, but the derived records do not follow from the movements:".to_string();
+                let mut message =
+                    "audit: the chain holds, but the derived records do not follow from the movements:".to_string();
                 for p in &result.projection_problems {
                     message.push_str(&format!("\n  - {p}"));
                 }

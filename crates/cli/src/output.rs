@@ -85,7 +85,8 @@ pub fn occupancy(report: &OccupancyReport, format: Format) -> anyhow::Result<()>
                 for u in f.units.iter().flatten() {
                     println!("{}", table_row(&format!("  {}", u.code), &u.measure));
                     for c in u.cells.iter().flatten() {
-                        let label = if c.in_use { format!("    {}", c.code) } else { format!("    {} (out of order)", c.code) };
+                        let label =
+                            if c.in_use { format!("    {}", c.code) } else { format!("    {} (out of order)", c.code) };
                         println!("{}", table_row(&label, &c.measure));
                     }
                 }

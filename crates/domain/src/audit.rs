@@ -46,45 +46,42 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value<'_>) {
     }
 }
 
-/// Digest of the rows one event wrote, kept per table so that a writer may interleave tables
+/// Digest of the rows one event wrote. Rows are kept until `finish` and hashed grouped by table
+/// (in table-name order, insertion order within a table), so that a writer may interleave tables
 /// while a verifier reads each table on its own, in insertion order.
 #[derive(Clone, Default)]
 pub struct RowsDigest {
-    tables: Vec<(&'static str, Sha256, u64)>,
+    rows: Vec<(&'static str, std::ops::Range<usize>)>,
+    bytes: Vec<u8>,
 }
 
 impl RowsDigest {
     /// Feed one row of `table`, given as the canonical bytes of all its columns in table order.
     pub fn add_row(&mut self, table: &'static str, row_bytes: &[u8]) {
-        let entry = match self.tables.iter_mut().position(|(t, _, _)| *t == table) {
-            Some(i) => &mut self.tables[i],
-            None => {
-                self.tables.push((table, Sha256::new(), 0));
-                self.tables.last_mut().expect("just pushed")
-            }
-        };
-        entry.1.update((row_bytes.len() as u64).to_le_bytes());
-        entry.1.update(row_bytes);
-        entry.2 += 1;
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(row_bytes);
+        self.rows.push((table, start..self.bytes.len()));
     }
 
     /// True when no row was fed.
     pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
+        self.rows.is_empty()
     }
 
-    /// The final digest: tables in name order, each with its row count and digest.
-    pub fn finish(self) -> [u8; 32] {
-        let mut tables = self.tables;
-        tables.sort_by_key(|(name, _, _)| *name);
-        let mut outer = Sha256::new();
-        for (name, hasher, rows) in tables {
-            outer.update((name.len() as u64).to_le_bytes());
-            outer.update(name.as_bytes());
-            outer.update(rows.to_le_bytes());
-            outer.update(hasher.finalize());
+    /// The digest: one SHA-256 over every row, each preceded by its table name and length.
+    /// The digest is emptied, ready for the next event.
+    pub fn finish(&mut self) -> [u8; 32] {
+        self.rows.sort_by_key(|(table, _)| *table);
+        let mut hasher = Sha256::new();
+        for (table, range) in &self.rows {
+            hasher.update((table.len() as u64).to_le_bytes());
+            hasher.update(table.as_bytes());
+            hasher.update((range.len() as u64).to_le_bytes());
+            hasher.update(&self.bytes[range.clone()]);
         }
-        outer.finalize().into()
+        self.rows.clear();
+        self.bytes.clear();
+        hasher.finalize().into()
     }
 }
 
@@ -206,7 +203,8 @@ mod tests {
             rows.add_row("person", &row(&[Value::Int(i as i64), Value::Text(p)]));
             let rows = rows.finish();
             let seq = i as i64 + 1;
-            let body = EventBody { seq, at_micros: 7, actor: "a", action: "x", subject: "s", payload: p, rows_sha256: &rows };
+            let body =
+                EventBody { seq, at_micros: 7, actor: "a", action: "x", subject: "s", payload: p, rows_sha256: &rows };
             let hash = event_hash(&previous, &body);
             out.push((seq, p.clone(), rows, previous, hash));
             previous = hash;
@@ -217,7 +215,15 @@ mod tests {
     fn verify(events: &[(i64, String, [u8; 32], [u8; 32], [u8; 32])]) -> Result<i64, ChainBreak> {
         let mut v = ChainVerifier::default();
         for (seq, p, rows, prev, hash) in events {
-            let body = EventBody { seq: *seq, at_micros: 7, actor: "a", action: "x", subject: "s", payload: p, rows_sha256: rows };
+            let body = EventBody {
+                seq: *seq,
+                at_micros: 7,
+                actor: "a",
+                action: "x",
+                subject: "s",
+                payload: p,
+                rows_sha256: rows,
+            };
             v.check(&body, prev, hash)?;
         }
         Ok(v.verified())

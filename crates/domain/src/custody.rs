@@ -42,7 +42,8 @@ impl OutReason {
     }
 
     /// Every reason, for listings and parsing.
-    pub const ALL: [OutReason; 4] = [OutReason::Court, OutReason::Hospital, OutReason::TemporaryAbsence, OutReason::Escort];
+    pub const ALL: [OutReason; 4] =
+        [OutReason::Court, OutReason::Hospital, OutReason::TemporaryAbsence, OutReason::Escort];
 }
 
 /// Why custody ended.
@@ -400,8 +401,10 @@ mod tests {
     fn any_movement() -> impl Strategy<Value = Movement> {
         prop_oneof![
             (1i64..4).prop_map(|facility| Movement::Admission { facility }),
-            (1i64..4, proptest::option::of(1i64..3)).prop_map(|(c, b)| Movement::Placement(Placement { cell: c, bed: b })),
-            (1i64..4, proptest::option::of(1i64..3)).prop_map(|(c, b)| Movement::CellMove(Placement { cell: c, bed: b })),
+            (1i64..4, proptest::option::of(1i64..3))
+                .prop_map(|(c, b)| Movement::Placement(Placement { cell: c, bed: b })),
+            (1i64..4, proptest::option::of(1i64..3))
+                .prop_map(|(c, b)| Movement::CellMove(Placement { cell: c, bed: b })),
             Just(Movement::Out { reason: OutReason::Court }),
             Just(Movement::Return),
             (1i64..4).prop_map(|to| Movement::TransferOut { to }),

@@ -74,10 +74,7 @@ impl CellDimensions {
             ));
         }
         if self.single && self.beds > 1 {
-            return Err(FieldError::new(
-                "beds",
-                format!("a single cell cannot have {} beds", self.beds),
-            ));
+            return Err(FieldError::new("beds", format!("a single cell cannot have {} beds", self.beds)));
         }
         Ok(())
     }
@@ -184,11 +181,7 @@ pub fn apportion_declared(declared: u64, areas: &[f64]) -> Vec<u64> {
         return Vec::new();
     }
     let total: f64 = areas.iter().sum();
-    let weights: Vec<f64> = if total > 0.0 {
-        areas.to_vec()
-    } else {
-        vec![1.0; areas.len()]
-    };
+    let weights: Vec<f64> = if total > 0.0 { areas.to_vec() } else { vec![1.0; areas.len()] };
     let total: f64 = weights.iter().sum();
     let exact: Vec<f64> = weights.iter().map(|w| declared as f64 * w / total).collect();
     let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
@@ -215,19 +208,15 @@ pub fn validate_code(field: &str, code: &str) -> Result<(), FieldError> {
         return Err(FieldError::new(field, "must be 1 to 32 characters"));
     }
     if let Some(bad) = code.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(*c))) {
-        return Err(FieldError::new(
-            field,
-            format!("`{code}` contains `{bad}`; use letters, digits, `-`, `_` or `.`"),
-        ));
+        return Err(FieldError::new(field, format!("`{code}` contains `{bad}`; use letters, digits, `-`, `_` or `.`")));
     }
     Ok(())
 }
 
 /// An IANA time zone name such as `America/El_Salvador`.
 pub fn validate_time_zone(field: &str, name: &str) -> Result<chrono_tz::Tz, FieldError> {
-    name.parse::<chrono_tz::Tz>().map_err(|_| {
-        FieldError::new(field, format!("`{name}` is not an IANA time zone such as America/El_Salvador"))
-    })
+    name.parse::<chrono_tz::Tz>()
+        .map_err(|_| FieldError::new(field, format!("`{name}` is not an IANA time zone such as America/El_Salvador")))
 }
 
 #[cfg(test)]
@@ -236,12 +225,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cell(area: f64, annex: f64, beds: u32, single: bool) -> CellDimensions {
-        CellDimensions {
-            floor_area: Area::new(area).unwrap(),
-            sanitary_annex: Area::new(annex).unwrap(),
-            beds,
-            single,
-        }
+        CellDimensions { floor_area: Area::new(area).unwrap(), sanitary_annex: Area::new(annex).unwrap(), beds, single }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
-use domain::custody::{apply, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
+use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
 use domain::person::{human_number, Admission};
 use domain::time::{rfc3339, Instant};
 use store::{NewBooking, NewMovement, NewPerson, Store, Tx};
@@ -139,22 +139,20 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
             format!("facility {} is on record only from {}", facility.code, rfc3339(facility.effective_from)),
         ));
     }
-    let (person_id, person_number) = match &request.person {
+    let (person_id, person_number, state) = match &request.person {
         Some(number) => {
-            let person = tx
-                .person_by_number(number)?
-                .ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
-            (person.id, person.number)
+            let id =
+                tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
+            (id, number.clone(), tx.custody_state(id)?.0)
         }
         None => {
             let prefix = facility.jurisdiction.to_ascii_uppercase();
             let sequence = tx.next_counter(&format!("person:{}", at.year()))?;
             let number = human_number(&prefix, at.year(), sequence);
             let id = tx.insert_person(&NewPerson { number: &number, identity: &admission.identity })?;
-            (id, number)
+            (id, number, CustodyState::FREE)
         }
     };
-    let (state, _) = tx.custody_state(person_id)?;
     let movement = Movement::Admission { facility: facility.id };
     let after = apply(state, movement, at).map_err(|e| ServiceError::refused("custody.sequence", e.to_string()))?;
     let sequence = tx.next_counter(&format!("booking:{}:{}", facility.code, at.year()))?;
@@ -189,12 +187,16 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
 }
 
 /// Record a movement inside the caller's transaction.
-pub fn record_movement_in<T: Tx>(tx: &mut T, ctx: &Context, request: &MovementRequest) -> ServiceResult<MovementRecorded> {
+pub fn record_movement_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    request: &MovementRequest,
+) -> ServiceResult<MovementRecorded> {
     let at = occurred_at(ctx, request.at)?;
     let person = tx
-        .person_by_number(&request.person)?
+        .person_id(&request.person)?
         .ok_or_else(|| ServiceError::NotFound { what: "person", key: request.person.clone() })?;
-    let (state, booking) = tx.custody_state(person.id)?;
+    let (state, booking) = tx.custody_state(person)?;
     let refuse = |e: domain::custody::MovementRefused| ServiceError::refused("custody.sequence", e.to_string());
     let (Some(booking), CustodyStatus::Held { facility: here, .. } | CustodyStatus::InTransit { from: here, .. }) =
         (booking, state.status)
@@ -212,7 +214,7 @@ pub fn record_movement_in<T: Tx>(tx: &mut T, ctx: &Context, request: &MovementRe
     let mut facility = here;
     let movement = match &request.kind {
         MovementKind::Place { cell, bed } | MovementKind::Move { cell, bed } => {
-            let placement = resolve_placement(tx, here, cell, bed.as_deref(), at, person.id)?;
+            let placement = resolve_placement(tx, here, cell, bed.as_deref(), at, person)?;
             unit = Some(placement.1);
             match request.kind {
                 MovementKind::Place { .. } => Movement::Placement(placement.0),
@@ -234,7 +236,7 @@ pub fn record_movement_in<T: Tx>(tx: &mut T, ctx: &Context, request: &MovementRe
     let after = apply(state, movement, at).map_err(refuse)?;
     tx.record_movement(
         &NewMovement {
-            person: person.id,
+            person,
             booking,
             movement,
             facility,
@@ -247,8 +249,8 @@ pub fn record_movement_in<T: Tx>(tx: &mut T, ctx: &Context, request: &MovementRe
         &after,
     )?;
     let kind = movement.kind();
-    let audit_seq = audit(tx, ctx, &format!("movement.{kind}"), &person.number, request)?;
-    Ok(MovementRecorded { person: person.number, kind, occurred_at: at, audit_seq })
+    let audit_seq = audit(tx, ctx, &format!("movement.{kind}"), &request.person, request)?;
+    Ok(MovementRecorded { person: request.person.clone(), kind, occurred_at: at, audit_seq })
 }
 
 fn facility_open_at<T: Tx>(tx: &mut T, code: &str, at: Instant) -> ServiceResult<i64> {
@@ -278,7 +280,11 @@ fn resolve_placement<T: Tx>(
     if !cell.in_use {
         return Err(ServiceError::refused(
             "estate.cell_out_of_order",
-            format!("cell {} is out of order: {}", cell.code, cell.out_of_order_reason.as_deref().unwrap_or("no reason given")),
+            format!(
+                "cell {} is out of order: {}",
+                cell.code,
+                cell.out_of_order_reason.as_deref().unwrap_or("no reason given")
+            ),
         ));
     }
     if cell.dimensions.single {

@@ -15,7 +15,10 @@ use serde::Serialize;
 
 use domain::custody::{OutReason, ReleaseReason};
 use domain::estate::Area;
-use domain::person::{Admission, Contact, Dependant, Identity, IdentityDocument, Injury, LegalBasis, LegalBasisKind, PersonName, PropertyItem, Sex};
+use domain::person::{
+    Admission, Contact, Dependant, Identity, IdentityDocument, Injury, LegalBasis, LegalBasisKind, PersonName,
+    PropertyItem, Sex,
+};
 use domain::time::Instant;
 use store::{Store, Tx};
 
@@ -228,23 +231,129 @@ struct Script {
 }
 
 const GIVEN_MALE: &[&str] = &[
-    "José", "Juan", "Carlos", "Luis", "Miguel", "Jorge", "Francisco", "Mario", "Óscar", "Roberto", "Ángel", "Kevin", "Jonathan",
-    "Edwin", "Wilfredo", "Marvin", "René", "Nelson", "Rafael", "Walter", "Douglas", "Julio", "César", "Héctor", "Raúl", "Joaquín",
-    "Ramón", "Andrés", "Álvaro", "Elías", "Nahúm", "Salvador", "Tomás", "Jesús", "Efraín", "Iván",
+    "José",
+    "Juan",
+    "Carlos",
+    "Luis",
+    "Miguel",
+    "Jorge",
+    "Francisco",
+    "Mario",
+    "Óscar",
+    "Roberto",
+    "Ángel",
+    "Kevin",
+    "Jonathan",
+    "Edwin",
+    "Wilfredo",
+    "Marvin",
+    "René",
+    "Nelson",
+    "Rafael",
+    "Walter",
+    "Douglas",
+    "Julio",
+    "César",
+    "Héctor",
+    "Raúl",
+    "Joaquín",
+    "Ramón",
+    "Andrés",
+    "Álvaro",
+    "Elías",
+    "Nahúm",
+    "Salvador",
+    "Tomás",
+    "Jesús",
+    "Efraín",
+    "Iván",
 ];
 const GIVEN_FEMALE: &[&str] = &[
-    "María", "Ana", "Rosa", "Carmen", "Sonia", "Gloria", "Marta", "Patricia", "Claudia", "Verónica", "Sofía", "Jimena", "Raquel",
-    "Beatriz", "Inés", "Lucía", "Mónica", "Reina", "Yesenia", "Xiomara", "Zulma", "Elena", "Dolores", "Concepción",
+    "María",
+    "Ana",
+    "Rosa",
+    "Carmen",
+    "Sonia",
+    "Gloria",
+    "Marta",
+    "Patricia",
+    "Claudia",
+    "Verónica",
+    "Sofía",
+    "Jimena",
+    "Raquel",
+    "Beatriz",
+    "Inés",
+    "Lucía",
+    "Mónica",
+    "Reina",
+    "Yesenia",
+    "Xiomara",
+    "Zulma",
+    "Elena",
+    "Dolores",
+    "Concepción",
 ];
 const SURNAMES: &[&str] = &[
-    "Hernández", "García", "Martínez", "López", "González", "Rodríguez", "Pérez", "Ramírez", "Flores", "Rivera", "Sánchez",
-    "Cruz", "Romero", "Reyes", "Díaz", "Torres", "Mejía", "Guzmán", "Castillo", "Ramos", "Chávez", "Menjívar", "Orellana",
-    "Alvarado", "Portillo", "Ayala", "Guevara", "Henríquez", "Argueta", "Quintanilla", "Peña", "Núñez", "Fuentes", "Ibáñez",
-    "Muñoz", "Bonilla", "Escobar", "Villalta", "Aguilar", "Zelaya",
+    "Hernández",
+    "García",
+    "Martínez",
+    "López",
+    "González",
+    "Rodríguez",
+    "Pérez",
+    "Ramírez",
+    "Flores",
+    "Rivera",
+    "Sánchez",
+    "Cruz",
+    "Romero",
+    "Reyes",
+    "Díaz",
+    "Torres",
+    "Mejía",
+    "Guzmán",
+    "Castillo",
+    "Ramos",
+    "Chávez",
+    "Menjívar",
+    "Orellana",
+    "Alvarado",
+    "Portillo",
+    "Ayala",
+    "Guevara",
+    "Henríquez",
+    "Argueta",
+    "Quintanilla",
+    "Peña",
+    "Núñez",
+    "Fuentes",
+    "Ibáñez",
+    "Muñoz",
+    "Bonilla",
+    "Escobar",
+    "Villalta",
+    "Aguilar",
+    "Zelaya",
 ];
 const PLACES: &[&str] = &[
-    "San Salvador", "Soyapango", "Mejicanos", "Apopa", "Santa Ana", "San Miguel", "Ilopango", "Santa Tecla", "Ciudad Delgado",
-    "Cuscatancingo", "Usulután", "Sonsonate", "Zacatecoluca", "La Unión", "Ahuachapán", "Chalatenango", "San Vicente",
+    "San Salvador",
+    "Soyapango",
+    "Mejicanos",
+    "Apopa",
+    "Santa Ana",
+    "San Miguel",
+    "Ilopango",
+    "Santa Tecla",
+    "Ciudad Delgado",
+    "Cuscatancingo",
+    "Usulután",
+    "Sonsonate",
+    "Zacatecoluca",
+    "La Unión",
+    "Ahuachapán",
+    "Chalatenango",
+    "San Vicente",
 ];
 const COURTS: &[&str] = &[
     "Juzgado Especializado de Instrucción A, San Salvador",
@@ -253,7 +362,8 @@ const COURTS: &[&str] = &[
     "Tribunal de Sentencia de Santa Ana",
     "Juzgado de Instrucción de San Miguel",
 ];
-const PROPERTY: &[&str] = &["reloj", "billetera", "cinturón", "teléfono móvil", "cadena", "llaves", "documentos personales"];
+const PROPERTY: &[&str] =
+    &["reloj", "billetera", "cinturón", "teléfono móvil", "cadena", "llaves", "documentos personales"];
 
 fn at_day(start: Instant, days: f64) -> Instant {
     start + Duration::seconds((days * 86_400.0) as i64)
@@ -261,7 +371,12 @@ fn at_day(start: Instant, days: f64) -> Instant {
 
 impl<S: Store> Service<S> {
     /// Build the demo in one transaction on an empty database. `progress` receives (stage, done, total).
-    pub fn demo(&self, scale: Scale, seed: u64, progress: &mut dyn FnMut(&str, u64, u64)) -> ServiceResult<DemoSummary> {
+    pub fn demo(
+        &self,
+        scale: Scale,
+        seed: u64,
+        progress: &mut dyn FnMut(&str, u64, u64),
+    ) -> ServiceResult<DemoSummary> {
         let today = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
         self.demo_until(scale, seed, today, progress)
     }
@@ -307,7 +422,17 @@ impl<S: Store> Service<S> {
         let total_weight: u64 = weights.iter().sum();
         for _ in 0..released {
             let mut pick = rng.random_range(0..total_weight);
-            let f = weights.iter().position(|w| if pick < *w { true } else { pick -= w; false }).unwrap_or(0);
+            let f = weights
+                .iter()
+                .position(|w| {
+                    if pick < *w {
+                        true
+                    } else {
+                        pick -= w;
+                        false
+                    }
+                })
+                .unwrap_or(0);
             let stay = (-rng.random_range(0.001f64..1.0).ln() * 120.0).clamp(1.0, span - 2.0);
             let admitted = rng.random_range(0.0..span - stay - 1.0);
             let group = if plans[f].women { &women } else { &men };
@@ -345,7 +470,14 @@ impl<S: Store> Service<S> {
         let mut read = self.store().read()?;
         let counts = read.counts()?;
         let untried_pct = read.untried_share()? * 100.0;
-        Ok(DemoSummary { scale, seed, history_from: start, history_to: end, counts, untried_pct: (untried_pct * 10.0).round() / 10.0 })
+        Ok(DemoSummary {
+            scale,
+            seed,
+            history_from: start,
+            history_to: end,
+            counts,
+            untried_pct: (untried_pct * 10.0).round() / 10.0,
+        })
     }
 }
 
@@ -438,9 +570,14 @@ fn script(
     }
     t = trips(rng, &mut steps, start, t, until - 0.1);
     if let Some(end) = released {
-        let reason = *[ReleaseReason::Bail, ReleaseReason::SentenceServed, ReleaseReason::ChargesDropped, ReleaseReason::Acquittal]
-            .choose(rng)
-            .expect("not empty");
+        let reason = *[
+            ReleaseReason::Bail,
+            ReleaseReason::SentenceServed,
+            ReleaseReason::ChargesDropped,
+            ReleaseReason::Acquittal,
+        ]
+        .choose(rng)
+        .expect("not empty");
         steps.push((at_day(start, end.max(t + 0.01)), Step::Release(reason)));
     }
     Script { number: None, facility: first, cell: None, steps }
@@ -450,7 +587,7 @@ fn script(
 fn trips(rng: &mut ChaCha8Rng, steps: &mut Vec<(Instant, Step)>, start: Instant, from: f64, until: f64) -> f64 {
     let (mut t, mut last) = (from, from);
     loop {
-        t += rng.random_range(20.0..100.0);
+        t += rng.random_range(40.0..160.0);
         if t + 0.5 >= until {
             return last;
         }
@@ -540,7 +677,11 @@ fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant) -> Admission {
             date_of_birth: born,
             sex: if woman { Sex::Female } else { Sex::Male },
             gender_identity: None,
-            nationality: if rng.random_bool(0.97) { "SV".into() } else { ["GT", "HN", "NI"].choose(rng).expect("x").to_string() },
+            nationality: if rng.random_bool(0.97) {
+                "SV".into()
+            } else {
+                ["GT", "HN", "NI"].choose(rng).expect("x").to_string()
+            },
             documents: vec![IdentityDocument {
                 kind: "dui".into(),
                 number: format!("{:08}-{}", rng.random_range(0..100_000_000u32), rng.random_range(0..10)),
@@ -550,7 +691,12 @@ fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant) -> Admission {
         legal_basis: Some(LegalBasis {
             kind: if untried { LegalBasisKind::RemandOrder } else { LegalBasisKind::Judgment },
             issuing_authority: COURTS.choose(rng).expect("courts").to_string(),
-            reference: format!("{}-{}-{:05}", if untried { "INS" } else { "SEN" }, at.format("%Y"), rng.random_range(1..99_999)),
+            reference: format!(
+                "{}-{}-{:05}",
+                if untried { "INS" } else { "SEN" },
+                at.format("%Y"),
+                rng.random_range(1..99_999)
+            ),
             date: basis_date,
         }),
         arrested_at: at - Duration::hours(rng.random_range(6..96)),
@@ -565,7 +711,10 @@ fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant) -> Admission {
             .map(|_| PropertyItem { description: PROPERTY.choose(rng).expect("items").to_string(), quantity: 1 })
             .collect(),
         next_of_kin: vec![Contact {
-            name: format!("{} {first_surname} {family}", (if rng.random_bool(0.5) { GIVEN_FEMALE } else { GIVEN_MALE }).choose(rng).expect("names")),
+            name: format!(
+                "{} {first_surname} {family}",
+                (if rng.random_bool(0.5) { GIVEN_FEMALE } else { GIVEN_MALE }).choose(rng).expect("names")
+            ),
             relationship: ["madre", "padre", "esposa", "hermano", "hermana"].choose(rng).expect("x").to_string(),
             phone: Some(format!("+503 7{:03}-{:04}", rng.random_range(0..1000), rng.random_range(0..10_000))),
             address: Some(PLACES.choose(rng).expect("places").to_string()),

@@ -77,7 +77,13 @@ pub fn add_facility_in<T: Tx>(tx: &mut T, ctx: &Context, layout: &FacilityLayout
         "opened": domain::time::rfc3339(opened), "cells": cells_payload,
     });
     let audit_seq = audit(tx, ctx, "facility.add", &layout.code, &payload)?;
-    Ok(FacilityCreated { code: layout.code.clone(), units: layout.units.len(), cells: layout.cell_count(), beds, audit_seq })
+    Ok(FacilityCreated {
+        code: layout.code.clone(),
+        units: layout.units.len(),
+        cells: layout.cell_count(),
+        beds,
+        audit_seq,
+    })
 }
 
 /// A cell status change to record.

@@ -177,7 +177,9 @@ impl FacilityLayout {
         })?;
         let mut problems = Problems { text, errors: Vec::new() };
         let f = &file.facility;
-        for (field, value) in [("facility.code", &f.code), ("facility.name", &f.name), ("facility.jurisdiction", &f.jurisdiction)] {
+        for (field, value) in
+            [("facility.code", &f.code), ("facility.name", &f.name), ("facility.jurisdiction", &f.jurisdiction)]
+        {
             if value.get_ref().trim().is_empty() {
                 problems.add(value.span(), field.into(), "is required");
             }
@@ -217,7 +219,9 @@ impl FacilityLayout {
             let mut cells = Vec::new();
             for (c, entry) in unit.cells.iter().enumerate() {
                 let at = format!("units[{u}].cells[{c}]");
-                if let Some(cell) = check_cell(&mut problems, entry.span(), &at, &entry.get_ref().code, &entry.get_ref().shape) {
+                if let Some(cell) =
+                    check_cell(&mut problems, entry.span(), &at, &entry.get_ref().code, &entry.get_ref().shape)
+                {
                     cells.push(cell);
                 }
             }
@@ -240,7 +244,11 @@ impl FacilityLayout {
             }
             for cell in &cells {
                 if !seen_cells.insert(cell.code.clone()) {
-                    problems.add(span.clone(), format!("units[{u}]"), format!("cell `{}` appears twice in the facility", cell.code));
+                    problems.add(
+                        span.clone(),
+                        format!("units[{u}]"),
+                        format!("cell `{}` appears twice in the facility", cell.code),
+                    );
                 }
             }
             units.push(UnitLayout { name: unit.name.clone().unwrap_or_else(|| code.clone()), code, cells });
@@ -265,14 +273,22 @@ impl FacilityLayout {
     }
 }
 
-fn check_cell(problems: &mut Problems<'_>, span: std::ops::Range<usize>, at: &str, code: &str, shape: &CellShape) -> Option<CellLayout> {
+fn check_cell(
+    problems: &mut Problems<'_>,
+    span: std::ops::Range<usize>,
+    at: &str,
+    code: &str,
+    shape: &CellShape,
+) -> Option<CellLayout> {
     let before = problems.errors.len();
     if let Err(e) = validate_code("code", code) {
         problems.add(span.clone(), format!("{at}.{}", e.field), e.problem);
     }
-    let floor = Area::new(shape.floor_area_m2).map_err(|e| problems.add(span.clone(), format!("{at}.floor_area_m2"), e)).ok();
-    let annex =
-        Area::new(shape.sanitary_annex_m2).map_err(|e| problems.add(span.clone(), format!("{at}.sanitary_annex_m2"), e)).ok();
+    let floor =
+        Area::new(shape.floor_area_m2).map_err(|e| problems.add(span.clone(), format!("{at}.floor_area_m2"), e)).ok();
+    let annex = Area::new(shape.sanitary_annex_m2)
+        .map_err(|e| problems.add(span.clone(), format!("{at}.sanitary_annex_m2"), e))
+        .ok();
     if let Some(reason) = &shape.out_of_order {
         if reason.trim().is_empty() {
             problems.add(span.clone(), format!("{at}.out_of_order"), "needs a reason");

@@ -115,7 +115,7 @@ impl<S: Store> Service<S> {
         let mut tx = self.store().read()?;
         let facilities = tx.facilities()?;
         let cells = tx.cells_at(at)?;
-        let population = tx.population_at(at)?;
+        let population = tx.population_at(at, detail != Detail::Facility)?;
         let unit_codes: BTreeMap<i64, String> = if detail == Detail::Facility {
             BTreeMap::new()
         } else {
@@ -127,7 +127,8 @@ impl<S: Store> Service<S> {
             }
             codes
         };
-        let mut per_facility: BTreeMap<i64, (Capacity, BTreeMap<i64, (Capacity, u64, Vec<CellOccupancy>)>)> = BTreeMap::new();
+        let mut per_facility: BTreeMap<i64, (Capacity, BTreeMap<i64, (Capacity, u64, Vec<CellOccupancy>)>)> =
+            BTreeMap::new();
         for cell in &cells {
             let capacity = Capacity::of_cell(&cell.dimensions, cell.rated_places, cell.in_use);
             let placed = population.by_cell.get(&cell.id).copied().unwrap_or(0);
@@ -165,7 +166,12 @@ impl<S: Store> Service<S> {
                     })
                     .collect()
             });
-            lines.push(FacilityOccupancy { code: facility.code, name: facility.name, measure: Measure::new(held, capacity), units });
+            lines.push(FacilityOccupancy {
+                code: facility.code,
+                name: facility.name,
+                measure: Measure::new(held, capacity),
+                units,
+            });
         }
         Ok(OccupancyReport {
             at,
@@ -183,9 +189,17 @@ impl<S: Store> Service<S> {
     }
 
     /// Who was in a facility, or in one of its units or cells, at an instant.
-    pub fn occupants(&self, facility: &str, unit: Option<&str>, cell: Option<&str>, at: Instant) -> ServiceResult<Vec<Occupant>> {
+    pub fn occupants(
+        &self,
+        facility: &str,
+        unit: Option<&str>,
+        cell: Option<&str>,
+        at: Instant,
+    ) -> ServiceResult<Vec<Occupant>> {
         let mut tx = self.store().read()?;
-        let f = tx.facility_by_code(facility)?.ok_or_else(|| ServiceError::NotFound { what: "facility", key: facility.into() })?;
+        let f = tx
+            .facility_by_code(facility)?
+            .ok_or_else(|| ServiceError::NotFound { what: "facility", key: facility.into() })?;
         let place = match (unit, cell) {
             (_, Some(code)) => Place::Cell(
                 tx.cell_by_code(f.id, code, at)?
@@ -194,7 +208,9 @@ impl<S: Store> Service<S> {
                     .id,
             ),
             (Some(code), None) => Place::Unit(
-                tx.unit_by_code(f.id, code)?.ok_or_else(|| ServiceError::NotFound { what: "unit", key: code.into() })?.id,
+                tx.unit_by_code(f.id, code)?
+                    .ok_or_else(|| ServiceError::NotFound { what: "unit", key: code.into() })?
+                    .id,
             ),
             (None, None) => Place::Facility(f.id),
         };

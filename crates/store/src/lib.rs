@@ -50,6 +50,12 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
 /// Result of the storage layer.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -135,6 +141,8 @@ pub trait Tx {
     fn insert_booking(&mut self, booking: &NewBooking) -> StoreResult<BookingId>;
     /// Open a medical-examination task.
     fn insert_medical_task(&mut self, booking: BookingId, reason: &str, opened_at: Instant) -> StoreResult<()>;
+    /// A person's id by number.
+    fn person_id(&mut self, number: &str) -> StoreResult<Option<PersonId>>;
     /// A person by number.
     fn person_by_number(&mut self, number: &str) -> StoreResult<Option<Person>>;
     /// A person by id.
@@ -147,8 +155,8 @@ pub trait Tx {
     /// Write a movement and update the projections to the state after it.
     fn record_movement(&mut self, movement: &NewMovement, after: &CustodyState) -> StoreResult<MovementId>;
 
-    /// Population per facility and per cell at an instant.
-    fn population_at(&mut self, at: Instant) -> StoreResult<Population>;
+    /// Population per facility at an instant, and per cell when `by_cell`.
+    fn population_at(&mut self, at: Instant, by_cell: bool) -> StoreResult<Population>;
     /// Where the person was at an instant.
     fn whereabouts(&mut self, person: PersonId, at: Instant) -> StoreResult<Option<Whereabouts>>;
     /// Who was in a facility, unit or cell at an instant.

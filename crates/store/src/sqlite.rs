@@ -54,7 +54,7 @@ impl SqliteStore {
 
     /// Open a database file by path.
     pub fn open_path(path: &Path) -> StoreResult<Self> {
-        let writer = connect(path)?;
+        let writer = connect_writer(path)?;
         Ok(Self { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
     }
 
@@ -90,27 +90,31 @@ impl SqliteStore {
 
     /// Raw prepared inserts of the same rows an admission writes, with no validation, no state
     /// reads, no audit hashing: the baseline the bulk admission path is measured against.
-    pub fn raw_insert_baseline(&self, rows: u64) -> StoreResult<()> {
+    /// `details` and `payload` are the booking details and audit payload texts, so the rows have the same size.
+    pub fn raw_insert_baseline(&self, rows: u64, details: &str, payload: &str) -> StoreResult<()> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         {
             let mut person = tx.prepare("INSERT INTO person VALUES (?1, ?2, 'Ana María', 'López', 'Díaz', '1990-01-01', 'female', NULL, 'SV', ?1)")?;
             let mut doc = tx.prepare("INSERT INTO identity_document VALUES (?1, ?1, 'dui', ?2, 'SV', ?1)")?;
-            let mut booking = tx.prepare("INSERT INTO booking VALUES (?1, ?2, ?1, 1, 'remand_order', 'Juzgado', ?2, '2026-01-01', 0, 'San Salvador', '{}', 0, ?1)")?;
+            let mut booking = tx.prepare("INSERT INTO booking VALUES (?1, ?2, ?1, 1, 'remand_order', 'Juzgado', ?2, '2026-01-01', 0, 'San Salvador', ?3, 0, ?1)")?;
             let mut movement = tx.prepare("INSERT INTO movement VALUES (?1, ?1, ?1, 'admission', 1, NULL, NULL, NULL, NULL, NULL, 0, 0, 'bench', ?1)")?;
-            let mut state = tx.prepare("INSERT INTO custody_state VALUES (?1, ?1, 'held', 1, NULL, NULL, NULL, NULL, 0)")?;
+            let mut state =
+                tx.prepare("INSERT INTO custody_state VALUES (?1, ?1, 'held', 1, NULL, NULL, NULL, NULL, 0)")?;
             let mut presence = tx.prepare("INSERT INTO presence VALUES (?1, ?1, 1, 0, 0, ?2)")?;
-            let mut event = tx.prepare("INSERT INTO audit_event VALUES (?1, 0, 'bench', 'person.admit', ?2, '{}', ?3, ?3, ?3)")?;
+            let mut event =
+                tx.prepare("INSERT INTO audit_event VALUES (?1, 0, 'bench', 'person.admit', ?2, ?4, ?3, ?3, ?3)")?;
             let hash = [7u8; 32];
-            for i in 1..=rows as i64 {
+            // Far above the ids the setup wrote, so the rows never collide.
+            for i in (1_000_000_000..).take(rows as usize) {
                 let number = format!("RAW-{i:09}");
                 person.execute(params![i, number])?;
                 doc.execute(params![i, number])?;
-                booking.execute(params![i, number])?;
+                booking.execute(params![i, number, details])?;
                 movement.execute(params![i])?;
                 state.execute(params![i])?;
                 presence.execute(params![i, OPEN])?;
-                event.execute(params![i, number, &hash[..]])?;
+                event.execute(params![i, number, &hash[..], payload])?;
             }
         }
         tx.commit()?;
@@ -134,6 +138,13 @@ fn connect(path: &Path) -> StoreResult<Connection> {
          PRAGMA temp_store = MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn connect_writer(path: &Path) -> StoreResult<Connection> {
+    let conn = connect(path)?;
+    // Bulk transactions (demo, imports) touch far more pages than a reader; spilling them to the WAL mid-transaction costs more than the memory.
+    conn.execute_batch("PRAGMA cache_size = -524288;")?;
     Ok(conn)
 }
 
@@ -169,11 +180,9 @@ impl Store for SqliteStore {
     }
 
     fn verify_audit(&self, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<AuditVerification> {
-        let conn = self.reader()?;
-        conn.execute_batch("BEGIN")?;
-        let result = verify(&conn, progress);
-        conn.execute_batch("COMMIT")?;
-        lock(&self.readers).push(conn);
+        let connections = [self.reader()?, self.reader()?, self.reader()?];
+        let (result, connections) = verify(connections, progress);
+        lock(&self.readers).extend(connections);
         result
     }
 }
@@ -202,6 +211,8 @@ pub struct SqliteTx<'s> {
     pending: RowsDigest,
     next_ids: HashMap<&'static str, i64>,
     counters: HashMap<String, u64>,
+    /// Facilities are insert-only, so a lookup by code stays true for the whole transaction.
+    facility_cache: HashMap<String, Facility>,
     insert_sql: HashMap<&'static str, String>,
     row_bytes: Vec<u8>,
 }
@@ -261,6 +272,7 @@ impl<'s> SqliteTx<'s> {
             pending: RowsDigest::default(),
             next_ids: HashMap::new(),
             counters: HashMap::new(),
+            facility_cache: HashMap::new(),
             insert_sql: HashMap::new(),
             row_bytes: Vec::with_capacity(512),
         }
@@ -314,8 +326,9 @@ impl<'s> SqliteTx<'s> {
     }
 
     fn close_open(&self, table: &str, person: PersonId, at: i64) -> StoreResult<()> {
+        // `+to_at` keeps the planner on the per-person index: most rows share the open end value.
         self.exec(
-            &format!("UPDATE {table} SET to_at = ?1 WHERE person_id = ?2 AND to_at = ?3"),
+            &format!("UPDATE {table} SET to_at = ?1 WHERE person_id = ?2 AND +to_at = ?3"),
             &[&at, &person, &OPEN],
         )?;
         Ok(())
@@ -329,12 +342,53 @@ impl<'s> SqliteTx<'s> {
         Ok(())
     }
 
-    fn open_stay(&self, person: PersonId, facility: FacilityId, unit: UnitId, p: Placement, at: i64) -> StoreResult<()> {
+    fn open_stay(
+        &self,
+        person: PersonId,
+        facility: FacilityId,
+        unit: UnitId,
+        p: Placement,
+        at: i64,
+    ) -> StoreResult<()> {
         self.exec(
             "INSERT INTO stay (person_id, facility_id, unit_id, cell_id, bed_id, from_at, to_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &[&person, &facility, &unit, &p.cell, &p.bed, &at, &OPEN],
         )?;
         Ok(())
+    }
+
+    /// People held in a facility at an instant, with their cell and bed then: two indexed range
+    /// scans joined in memory, which is several times faster than a per-person join.
+    fn facility_occupants(&self, facility: FacilityId, at: i64) -> StoreResult<Vec<Occupant>> {
+        let mut places: HashMap<i64, (Option<String>, Option<String>)> = HashMap::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.person_id, c.code, b.code FROM stay s JOIN cell c ON c.id = s.cell_id LEFT JOIN bed b ON b.id = s.bed_id
+             WHERE s.facility_id = ?1 AND s.to_at > ?2 AND s.from_at <= ?2",
+        )?;
+        let mut rows = stmt.query(params![facility, at])?;
+        while let Some(r) = rows.next()? {
+            places.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.id, p.number, p.given_names, p.first_surname, p.second_surname, pr.from_at
+             FROM presence pr JOIN person p ON p.id = pr.person_id
+             WHERE pr.facility_id = ?1 AND pr.to_at > ?2 AND pr.from_at <= ?2 AND pr.in_transit = 0",
+        )?;
+        let mut rows = stmt.query(params![facility, at])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (cell, bed) = places.remove(&r.get::<_, i64>(0)?).unwrap_or_default();
+            let second = r.get_ref(4)?.as_str_or_null()?;
+            out.push(Occupant {
+                number: r.get(1)?,
+                name: full_name(r.get_ref(2)?.as_str()?, r.get_ref(3)?.as_str()?, second),
+                cell,
+                bed,
+                since: from_micros(r.get(5)?),
+            });
+        }
+        out.sort_unstable_by(|a, b| a.number.cmp(&b.number));
+        Ok(out)
     }
 
     fn load_cell(&self, where_clause: &str, params: &[&dyn ToSql], at: Instant) -> StoreResult<Option<Cell>> {
@@ -422,7 +476,7 @@ impl Tx for SqliteTx<'_> {
     fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<i64> {
         let (last, previous) = self.head()?;
         let seq = last + 1;
-        let rows = std::mem::take(&mut self.pending).finish();
+        let rows = self.pending.finish();
         let at = to_micros(entry.at);
         let body = EventBody {
             seq,
@@ -437,7 +491,17 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "INSERT INTO audit_event (seq, at, actor, action, subject, payload, rows_sha256, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            &[&seq, &at, &entry.actor, &entry.action, &entry.subject, &entry.payload, &&rows[..], &&previous[..], &&hash[..]],
+            &[
+                &seq,
+                &at,
+                &entry.actor,
+                &entry.action,
+                &entry.subject,
+                &entry.payload,
+                &&rows[..],
+                &&previous[..],
+                &&hash[..],
+            ],
         )?;
         self.head = Some((seq, hash));
         Ok(seq)
@@ -537,8 +601,15 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn facility_by_code(&mut self, code: &str) -> StoreResult<Option<Facility>> {
+        if let Some(f) = self.facility_cache.get(code) {
+            return Ok(Some(f.clone()));
+        }
         let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE code = ?1"))?;
-        Ok(stmt.query_row([code], facility_from_row).optional()?)
+        let found = stmt.query_row([code], facility_from_row).optional()?;
+        if let Some(f) = &found {
+            self.facility_cache.insert(code.to_string(), f.clone());
+        }
+        Ok(found)
     }
 
     fn facility(&mut self, id: FacilityId) -> StoreResult<Option<Facility>> {
@@ -554,8 +625,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn unit_by_code(&mut self, facility: FacilityId, code: &str) -> StoreResult<Option<Unit>> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT id, facility_id, code, name FROM unit WHERE facility_id = ?1 AND code = ?2")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, facility_id, code, name FROM unit WHERE facility_id = ?1 AND code = ?2")?;
         Ok(stmt
             .query_row(params![facility, code], |r| {
                 Ok(Unit { id: r.get(0)?, facility: r.get(1)?, code: r.get(2)?, name: r.get(3)? })
@@ -588,7 +660,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn bed_by_code(&mut self, cell: CellId, code: &str) -> StoreResult<Option<Bed>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, cell_id, code FROM bed WHERE cell_id = ?1 AND code = ?2")?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id, cell_id, code FROM bed WHERE cell_id = ?1 AND code = ?2")?;
         Ok(stmt
             .query_row(params![cell, code], |r| Ok(Bed { id: r.get(0)?, cell: r.get(1)?, code: r.get(2)? }))
             .optional()?)
@@ -618,7 +691,12 @@ impl Tx for SqliteTx<'_> {
         for doc in &id.documents {
             self.insert_audited(
                 "identity_document",
-                &[Value::Int(person), Value::Text(&doc.kind), Value::Text(&doc.number), Value::Text(&doc.issuing_country)],
+                &[
+                    Value::Int(person),
+                    Value::Text(&doc.kind),
+                    Value::Text(&doc.number),
+                    Value::Text(&doc.issuing_country),
+                ],
             )?;
         }
         Ok(person)
@@ -656,14 +734,23 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_medical_task(&mut self, booking: BookingId, reason: &str, opened_at: Instant) -> StoreResult<()> {
-        self.insert_audited("medical_task", &[Value::Int(booking), Value::Text(reason), Value::Int(to_micros(opened_at))])?;
+        self.insert_audited(
+            "medical_task",
+            &[Value::Int(booking), Value::Text(reason), Value::Int(to_micros(opened_at))],
+        )?;
         Ok(())
     }
 
+    fn person_id(&mut self, number: &str) -> StoreResult<Option<PersonId>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM person WHERE number = ?1")?
+            .query_row([number], |r| r.get(0))
+            .optional()?)
+    }
+
     fn person_by_number(&mut self, number: &str) -> StoreResult<Option<Person>> {
-        let id: Option<i64> =
-            self.conn.prepare_cached("SELECT id FROM person WHERE number = ?1")?.query_row([number], |r| r.get(0)).optional()?;
-        match id {
+        match self.person_id(number)? {
             Some(id) => self.person(id),
             None => Ok(None),
         }
@@ -681,7 +768,11 @@ impl Tx for SqliteTx<'_> {
                     id: r.get(0)?,
                     number: r.get(1)?,
                     identity: Identity {
-                        name: PersonName { given_names: r.get(2)?, first_surname: r.get(3)?, second_surname: r.get(4)? },
+                        name: PersonName {
+                            given_names: r.get(2)?,
+                            first_surname: r.get(3)?,
+                            second_surname: r.get(4)?,
+                        },
                         date_of_birth: dob.parse().map_err(|e: chrono::ParseError| {
                             rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
                         })?,
@@ -694,11 +785,13 @@ impl Tx for SqliteTx<'_> {
             })
             .optional()?;
         let Some(mut person) = person else { return Ok(None) };
-        let mut docs = self
-            .conn
-            .prepare_cached("SELECT kind, number, issuing_country FROM identity_document WHERE person_id = ?1 ORDER BY id")?;
+        let mut docs = self.conn.prepare_cached(
+            "SELECT kind, number, issuing_country FROM identity_document WHERE person_id = ?1 ORDER BY id",
+        )?;
         person.identity.documents = docs
-            .query_map([id], |r| Ok(IdentityDocument { kind: r.get(0)?, number: r.get(1)?, issuing_country: r.get(2)? }))?
+            .query_map([id], |r| {
+                Ok(IdentityDocument { kind: r.get(0)?, number: r.get(1)?, issuing_country: r.get(2)? })
+            })?
             .collect::<Result<_, _>>()?;
         Ok(Some(person))
     }
@@ -730,14 +823,17 @@ impl Tx for SqliteTx<'_> {
                 placement: cell.map(|cell| Placement { cell, bed }),
                 out: out.as_deref().and_then(OutReason::parse),
             },
-            "in_transit" => CustodyStatus::InTransit { from: facility.unwrap_or_default(), to: transit_to.unwrap_or_default() },
+            "in_transit" => {
+                CustodyStatus::InTransit { from: facility.unwrap_or_default(), to: transit_to.unwrap_or_default() }
+            }
             _ => CustodyStatus::Free,
         };
         Ok((CustodyState { status, since: Some(from_micros(since)) }, Some(booking)))
     }
 
     fn bed_holder_from(&mut self, bed: BedId, at: Instant) -> StoreResult<Option<PersonId>> {
-        let mut stmt = self.conn.prepare_cached("SELECT person_id FROM stay WHERE bed_id = ?1 AND to_at > ?2 LIMIT 1")?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT person_id FROM stay WHERE bed_id = ?1 AND to_at > ?2 LIMIT 1")?;
         Ok(stmt.query_row(params![bed, to_micros(at)], |r| r.get(0)).optional()?)
     }
 
@@ -791,27 +887,39 @@ impl Tx for SqliteTx<'_> {
         Ok(id)
     }
 
-    fn population_at(&mut self, at: Instant) -> StoreResult<Population> {
+    fn population_at(&mut self, at: Instant, by_cell: bool) -> StoreResult<Population> {
         let at = to_micros(at);
         let mut population = Population::default();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT facility_id, in_transit, count(*) FROM presence WHERE to_at > ?1 AND from_at <= ?1 GROUP BY facility_id, in_transit",
+        let facilities: Vec<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM facility")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        // One indexed range per facility: no sort, and open intervals are a contiguous range.
+        let mut held = self.conn.prepare_cached(
+            "SELECT in_transit FROM presence WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2",
         )?;
-        let mut rows = stmt.query([at])?;
-        while let Some(r) = rows.next()? {
-            let count = r.get::<_, i64>(2)? as u64;
-            if r.get::<_, bool>(1)? {
-                population.in_transit += count;
-            } else {
-                population.by_facility.insert(r.get(0)?, count);
+        let mut placed = self
+            .conn
+            .prepare_cached("SELECT cell_id FROM stay WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2")?;
+        for facility in facilities {
+            let (mut here, mut coming) = (0u64, 0u64);
+            let mut rows = held.query(params![facility, at])?;
+            while let Some(r) = rows.next()? {
+                if r.get::<_, bool>(0)? {
+                    coming += 1;
+                } else {
+                    here += 1;
+                }
             }
-        }
-        drop(rows);
-        let mut stmt =
-            self.conn.prepare_cached("SELECT cell_id, count(*) FROM stay WHERE to_at > ?1 AND from_at <= ?1 GROUP BY cell_id")?;
-        let mut rows = stmt.query([at])?;
-        while let Some(r) = rows.next()? {
-            population.by_cell.insert(r.get(0)?, r.get::<_, i64>(1)? as u64);
+            population.by_facility.insert(facility, here);
+            population.in_transit += coming;
+            if by_cell {
+                let mut rows = placed.query(params![facility, at])?;
+                while let Some(r) = rows.next()? {
+                    *population.by_cell.entry(r.get(0)?).or_default() += 1;
+                }
+            }
         }
         Ok(population)
     }
@@ -843,7 +951,12 @@ impl Tx for SqliteTx<'_> {
         )?;
         let stay = stmt
             .query_row(params![person, at], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
             })
             .optional()?;
         let (unit, cell, bed, cell_since) = match stay {
@@ -863,15 +976,7 @@ impl Tx for SqliteTx<'_> {
     fn occupants(&mut self, place: Place, at: Instant) -> StoreResult<Vec<Occupant>> {
         let at = to_micros(at);
         let (sql, id) = match place {
-            Place::Facility(id) => (
-                "SELECT p.number, p.given_names, p.first_surname, p.second_surname, c.code, b.code, pr.from_at
-                 FROM presence pr JOIN person p ON p.id = pr.person_id
-                 LEFT JOIN stay s ON s.person_id = pr.person_id AND s.from_at <= ?2 AND s.to_at > ?2
-                 LEFT JOIN cell c ON c.id = s.cell_id LEFT JOIN bed b ON b.id = s.bed_id
-                 WHERE pr.facility_id = ?1 AND pr.to_at > ?2 AND pr.from_at <= ?2 AND pr.in_transit = 0
-                 ORDER BY p.number",
-                id,
-            ),
+            Place::Facility(id) => return self.facility_occupants(id, at),
             Place::Unit(id) => (
                 "SELECT p.number, p.given_names, p.first_surname, p.second_surname, c.code, b.code, s.from_at
                  FROM cell c JOIN stay s ON s.cell_id = c.id JOIN person p ON p.id = s.person_id
@@ -893,7 +998,11 @@ impl Tx for SqliteTx<'_> {
         let rows = stmt.query_map(params![id, at], |r| {
             Ok(Occupant {
                 number: r.get(0)?,
-                name: full_name(&r.get::<_, String>(1)?, &r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?.as_deref()),
+                name: full_name(
+                    &r.get::<_, String>(1)?,
+                    &r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?.as_deref(),
+                ),
                 cell: r.get(4)?,
                 bed: r.get(5)?,
                 since: from_micros(r.get(6)?),
@@ -954,7 +1063,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn counts(&mut self) -> StoreResult<Counts> {
-        let count = |sql: &str| -> StoreResult<u64> { Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let count =
+            |sql: &str| -> StoreResult<u64> { Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         Ok(Counts {
             facilities: count("SELECT count(*) FROM facility")?,
             units: count("SELECT count(*) FROM unit")?,
@@ -1022,21 +1132,31 @@ impl TableCursor<'_> {
         self.current = match self.rows.next()? {
             None => None,
             Some(row) => {
-                let mut bytes = Vec::with_capacity(256);
+                let mut bytes = self.current.take().map(|(_, _, mut b)| {
+                    b.clear();
+                    b
+                });
+                let bytes_ref = bytes.get_or_insert_with(|| Vec::with_capacity(256));
                 for i in 0..self.columns {
-                    encode_value(&mut bytes, &value_of(row.get_ref(i)?));
+                    encode_value(bytes_ref, &value_of(row.get_ref(i)?));
                 }
                 let id = row.get::<_, i64>(0).unwrap_or(-1);
                 let seq = row.get::<_, i64>(self.columns - 1).unwrap_or(-1);
-                Some((id, seq, bytes))
+                Some((id, seq, bytes.unwrap_or_default()))
             }
         };
         Ok(())
     }
 }
 
-fn verify(conn: &Connection, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<AuditVerification> {
-    let total: i64 = conn.query_row("SELECT count(*) FROM audit_event", [], |r| r.get(0))?;
+/// The digest of the rows that name one event, or rows found out of order.
+enum RowGroup {
+    Rows { seq: i64, digest: [u8; 32], rows: u64 },
+    OutOfOrder(ChainBreak),
+}
+
+/// Read every audited table in insertion order and digest the rows of each event, in event order.
+fn row_groups(conn: &Connection, out: std::sync::mpsc::SyncSender<Vec<RowGroup>>) -> StoreResult<()> {
     let mut statements = Vec::new();
     for table in AUDITED_TABLES {
         statements.push((*table, conn.prepare(&format!("SELECT * FROM {table} ORDER BY id"))?));
@@ -1048,72 +1168,146 @@ fn verify(conn: &Connection, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<
         cursor.advance()?;
         cursors.push(cursor);
     }
-    let mut events = conn.prepare(
-        "SELECT seq, at, actor, action, subject, payload, rows_sha256, prev_hash, hash FROM audit_event ORDER BY seq",
-    )?;
-    let mut events = events.query([])?;
-    let mut chain = ChainVerifier::default();
-    let mut rows_verified = 0u64;
-    let mut broken = None;
-    'events: while let Some(e) = events.next()? {
-        let seq: i64 = e.get(0)?;
-        let mut digest = RowsDigest::default();
+    let mut batch = Vec::with_capacity(4096);
+    let mut last = 0i64;
+    let mut digest = RowsDigest::default();
+    loop {
+        let Some(seq) = cursors.iter().filter_map(|c| c.current.as_ref().map(|r| r.1)).min() else { break };
+        if seq <= last {
+            let cursor = cursors.iter().find(|c| c.current.as_ref().is_some_and(|r| r.1 == seq)).expect("min exists");
+            let id = cursor.current.as_ref().map(|r| r.0).unwrap_or_default();
+            batch.push(RowGroup::OutOfOrder(ChainBreak {
+                seq,
+                reason: format!("{} row {id} names event {seq} but was written after a later event", cursor.name),
+            }));
+            break;
+        }
+        let mut rows = 0;
         for cursor in cursors.iter_mut() {
-            while let Some((id, row_seq, bytes)) = &cursor.current {
-                if *row_seq > seq {
+            while let Some((_, row_seq, bytes)) = &cursor.current {
+                if *row_seq != seq {
                     break;
                 }
-                if *row_seq < seq {
-                    broken = Some(ChainBreak {
-                        seq: *row_seq,
-                        reason: format!("{} row {id} names event {row_seq}, which does not account for it", cursor.name),
-                    });
-                    break 'events;
-                }
                 digest.add_row(cursor.name, bytes);
-                rows_verified += 1;
+                rows += 1;
                 cursor.advance()?;
             }
         }
-        let rows = digest.finish();
-        let stored_rows: Vec<u8> = e.get(6)?;
-        if stored_rows != rows {
-            broken = Some(ChainBreak {
-                seq,
-                reason: "the rows this event wrote were altered, added or removed since it was recorded".into(),
-            });
-            break;
+        batch.push(RowGroup::Rows { seq, digest: digest.finish(), rows });
+        last = seq;
+        if batch.len() == batch.capacity() && out.send(std::mem::replace(&mut batch, Vec::with_capacity(4096))).is_err()
+        {
+            return Ok(());
         }
+    }
+    let _ = out.send(batch);
+    Ok(())
+}
+
+/// Chain, rows and replay are checked on three connections at once, each in a read transaction
+/// on the same snapshot (same last event), so the check uses both cores.
+fn verify(
+    mut connections: [Connection; 3],
+    progress: &mut dyn FnMut(u64, u64),
+) -> (StoreResult<AuditVerification>, [Connection; 3]) {
+    let result = (|| {
+        let mut heads = Vec::new();
+        for conn in &connections {
+            conn.execute_batch("BEGIN")?;
+            // max(seq) reads one page; a count would scan the whole table on each connection.
+            heads.push(conn.query_row("SELECT coalesce(max(seq), 0) FROM audit_event", [], |r| r.get::<_, i64>(0))?);
+        }
+        if heads.windows(2).any(|w| w[0] != w[1]) {
+            return Err(StoreError::Backend("the database changed while verification started; run it again".into()));
+        }
+        let total = heads[0] as u64;
+        let [events_conn, rows_conn, replay_conn] = &mut connections;
+        // Each thread gets its own connection (`&mut` moves it; a shared `&Connection` is not Send).
+        std::thread::scope(|scope| -> StoreResult<AuditVerification> {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(8);
+            let rows_thread = scope.spawn(move || row_groups(&*rows_conn, sender));
+            let replay_thread = scope.spawn(move || replay_movements(&*replay_conn));
+            let (chain, rows, broken) = check_chain(events_conn, receiver, total, progress)?;
+            rows_thread.join().map_err(|_| StoreError::Backend("row verification panicked".into()))??;
+            let problems = replay_thread.join().map_err(|_| StoreError::Backend("replay panicked".into()))??;
+            Ok(AuditVerification {
+                events: chain,
+                rows,
+                projection_problems: if broken.is_none() { problems } else { Vec::new() },
+                broken,
+            })
+        })
+    })();
+    for conn in &connections {
+        let _ = conn.execute_batch("COMMIT");
+    }
+    (result, connections)
+}
+
+/// Walk the events in order, checking each link and comparing each event's row digest with the rows found.
+fn check_chain(
+    conn: &Connection,
+    groups: std::sync::mpsc::Receiver<Vec<RowGroup>>,
+    total: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> StoreResult<(u64, u64, Option<ChainBreak>)> {
+    let no_rows = RowsDigest::default().finish();
+    let mut pending = groups.iter().flatten().peekable();
+    let mut stmt = conn.prepare(
+        "SELECT seq, at, actor, action, subject, payload, rows_sha256, prev_hash, hash FROM audit_event ORDER BY seq",
+    )?;
+    let mut events = stmt.query([])?;
+    let mut chain = ChainVerifier::default();
+    let mut rows_verified = 0u64;
+    while let Some(e) = events.next()? {
+        let seq: i64 = e.get(0)?;
+        let stored_rows = e.get_ref(6)?.as_blob().unwrap_or(&[]);
+        let expected = match pending.peek() {
+            Some(RowGroup::OutOfOrder(b)) => return Ok((chain.verified() as u64, rows_verified, Some(b.clone()))),
+            Some(RowGroup::Rows { seq: row_seq, .. }) if *row_seq < seq => {
+                let reason = format!("stored rows name event {row_seq}, which does not exist");
+                return Ok((chain.verified() as u64, rows_verified, Some(ChainBreak { seq: *row_seq, reason })));
+            }
+            Some(RowGroup::Rows { seq: row_seq, digest, rows }) if *row_seq == seq => {
+                rows_verified += rows;
+                let digest = *digest;
+                pending.next();
+                digest
+            }
+            _ => no_rows,
+        };
+        if stored_rows != expected {
+            let reason = "the rows this event wrote were altered, added or removed since it was recorded".to_string();
+            return Ok((chain.verified() as u64, rows_verified, Some(ChainBreak { seq, reason })));
+        }
+        let text = |i: usize| -> StoreResult<&str> { Ok(e.get_ref(i)?.as_str().unwrap_or("\u{fffd}")) };
         let body = EventBody {
             seq,
             at_micros: e.get(1)?,
-            actor: e.get_ref(2)?.as_str().unwrap_or("\u{fffd}"),
-            action: e.get_ref(3)?.as_str().unwrap_or("\u{fffd}"),
-            subject: e.get_ref(4)?.as_str().unwrap_or("\u{fffd}"),
-            payload: e.get_ref(5)?.as_str().unwrap_or("\u{fffd}"),
-            rows_sha256: &stored_rows,
+            actor: text(2)?,
+            action: text(3)?,
+            subject: text(4)?,
+            payload: text(5)?,
+            rows_sha256: stored_rows,
         };
-        if let Err(b) = chain.check(&body, e.get_ref(7)?.as_blob().unwrap_or(&[]), e.get_ref(8)?.as_blob().unwrap_or(&[])) {
-            broken = Some(b);
-            break;
+        if let Err(b) =
+            chain.check(&body, e.get_ref(7)?.as_blob().unwrap_or(&[]), e.get_ref(8)?.as_blob().unwrap_or(&[]))
+        {
+            return Ok((chain.verified() as u64, rows_verified, Some(b)));
         }
         if chain.verified() % 65_536 == 0 {
-            progress(chain.verified() as u64, total as u64);
+            progress(chain.verified() as u64, total);
         }
     }
-    if broken.is_none() {
-        if let Some(cursor) = cursors.iter().find(|c| c.current.is_some()) {
-            let (id, seq, _) = cursor.current.as_ref().expect("checked");
-            broken = Some(ChainBreak {
-                seq: *seq,
-                reason: format!("{} row {id} names event {seq}, which does not exist", cursor.name),
-            });
+    progress(chain.verified() as u64, total);
+    let leftover = match pending.next() {
+        Some(RowGroup::OutOfOrder(b)) => Some(b),
+        Some(RowGroup::Rows { seq, .. }) => {
+            Some(ChainBreak { seq, reason: format!("stored rows name event {seq}, which does not exist") })
         }
-    }
-    progress(chain.verified() as u64, total as u64);
-    drop(cursors);
-    let projection_problems = if broken.is_none() { replay_movements(conn)? } else { Vec::new() };
-    Ok(AuditVerification { events: chain.verified() as u64, rows: rows_verified, broken, projection_problems })
+        None => None,
+    };
+    Ok((chain.verified() as u64, rows_verified, leftover))
 }
 
 /// (person, facility, unit or transit flag, cell or 0, bed, from, to): stays and presences in one shape.
@@ -1176,7 +1370,9 @@ fn replay_movements(conn: &Connection) -> StoreResult<Vec<String>> {
             list.push(row);
         };
         match movement {
-            Movement::Admission { facility } => open_new(&mut presences, &mut open_presence, (person, facility, 0, 0, None, at, OPEN)),
+            Movement::Admission { facility } => {
+                open_new(&mut presences, &mut open_presence, (person, facility, 0, 0, None, at, OPEN))
+            }
             Movement::Placement(p) | Movement::CellMove(p) => {
                 close(&mut stays, &mut open_stay);
                 let unit = unit_of.get(&p.cell).copied().unwrap_or(-1);
@@ -1213,7 +1409,9 @@ fn replay_movements(conn: &Connection) -> StoreResult<Vec<String>> {
         presences,
         &mut problems,
     )?;
-    let mut stmt = conn.prepare("SELECT person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to FROM custody_state")?;
+    let mut stmt = conn.prepare(
+        "SELECT person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to FROM custody_state",
+    )?;
     let mut rows = stmt.query([])?;
     let mut seen = 0usize;
     while let Some(r) = rows.next()? {
@@ -1268,8 +1466,8 @@ fn compare(
     expected.sort_unstable();
     stored.sort_unstable();
     if expected != stored {
-        let differing = expected.iter().zip(&stored).filter(|(a, b)| a != b).count()
-            + expected.len().abs_diff(stored.len());
+        let differing =
+            expected.iter().zip(&stored).filter(|(a, b)| a != b).count() + expected.len().abs_diff(stored.len());
         problems.push(format!("{differing} {table} intervals differ from a replay of the movements"));
     }
     Ok(())

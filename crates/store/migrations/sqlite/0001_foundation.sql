@@ -163,7 +163,7 @@ CREATE TABLE stay (
 ) STRICT;
 CREATE INDEX stay_by_person ON stay (person_id, from_at);
 CREATE INDEX stay_by_cell ON stay (cell_id, to_at, from_at, person_id);
-CREATE INDEX stay_by_time ON stay (to_at, from_at, cell_id);
+CREATE INDEX stay_by_facility ON stay (facility_id, to_at, from_at, cell_id, person_id, bed_id);
 CREATE INDEX stay_by_bed ON stay (bed_id, to_at) WHERE bed_id IS NOT NULL;
 
 -- Time in a facility's custody; in_transit = 1 while on the way to facility_id.
@@ -177,7 +177,6 @@ CREATE TABLE presence (
 ) STRICT;
 CREATE INDEX presence_by_person ON presence (person_id, from_at);
 CREATE INDEX presence_by_facility ON presence (facility_id, to_at, from_at, in_transit, person_id);
-CREATE INDEX presence_by_time ON presence (to_at, from_at, facility_id, in_transit);
 
 -- Sequences behind human numbers (SV-2026-000123).
 CREATE TABLE counter (
