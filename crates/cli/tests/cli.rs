@@ -1,0 +1,495 @@
+//! End-to-end tests of the `custodia` binary over a database file in a temporary directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// NORTE: one unit, cells A-01 and A-02 of 12 m² (2 m² annex) with 2 beds each, declared 6.
+/// `beds = 2` is on line 17.
+const GOOD_LAYOUT: &str = r#"[facility]
+code = "NORTE"
+name = "Centro Penal Norte"
+jurisdiction = "sv"
+time_zone = "America/El_Salvador"
+declared_capacity = 6
+opened = "2020-01-01T00:00:00Z"
+
+[[units]]
+code = "A"
+
+[[units.cell_series]]
+prefix = "A-"
+count = 2
+floor_area_m2 = 12.0
+sanitary_annex_m2 = 2.0
+beds = 2
+"#;
+
+/// The same layout for another facility, SUR.
+fn sur_layout() -> String {
+    GOOD_LAYOUT.replace("\"NORTE\"", "\"SUR\"").replace("Centro Penal Norte", "Centro Penal Sur")
+}
+
+struct Db {
+    dir: tempfile::TempDir,
+}
+
+impl Db {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("x.db")
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write test file");
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_custodia"));
+        command
+            .arg("--db")
+            .arg(format!("sqlite://{}", self.path().display()))
+            .arg("--actor")
+            .arg("tester")
+            .args(args)
+            .env_remove("CUSTODIA_DB")
+            .env_remove("CUSTODIA_ACTOR");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run custodia")
+    }
+
+    /// Run and require success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "custodia {args:?} failed ({:?}): {}", out.status.code(), stderr(&out));
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Run and require failure; returns (exit code, stderr).
+    fn fails(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "custodia {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (out.status.code(), stderr(&out))
+    }
+
+    fn occupancy_json(&self) -> Value {
+        serde_json::from_str(&self.ok(&["report", "occupancy", "--format", "json"])).expect("occupancy report is JSON")
+    }
+
+    fn audit_lines(&self) -> Vec<String> {
+        self.ok(&["audit", "list", "--limit", "100000"]).lines().map(str::to_string).collect()
+    }
+
+    fn add_facility(&self, layout: &str) -> String {
+        let file = self.file("layout.toml", layout);
+        self.ok(&["facility", "add", "--layout", path_str(&file)])
+    }
+
+    fn sql(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path()).expect("open db with rusqlite")
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn facility_codes(report: &Value) -> Vec<String> {
+    report["facilities"]
+        .as_array()
+        .expect("facilities array")
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn admission(facility: &str, at: &str) -> Value {
+    serde_json::json!({
+        "facility": facility,
+        "at": at,
+        "identity": {
+            "given_names": "Ana María", "first_surname": "López", "second_surname": "Díaz",
+            "date_of_birth": "1990-02-03", "sex": "female", "nationality": "SV",
+            "documents": [{"kind": "dui", "number": "01234567-8", "issuing_country": "SV"}]
+        },
+        "legal_basis": {"kind": "remand_order", "issuing_authority": "Juzgado 1", "reference": "R-1", "date": "2024-02-28"},
+        "arrested_at": "2024-02-28T10:00:00Z",
+        "arrest_place": "San Salvador",
+        "injuries": [{"description": "bruise", "location": "left arm"}]
+    })
+}
+
+/// The person number in "admitted SV-2024-000001 (booking …".
+fn admitted_number(stdout: &str) -> String {
+    stdout
+        .strip_prefix("admitted ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected admit output: {stdout}"))
+        .to_string()
+}
+
+const MEASURES: [&str; 5] = ["declared", "operational", "beds", "icrc", "cpt"];
+
+#[test]
+fn init_creates_an_empty_database_that_verifies() {
+    let db = Db::new();
+    let out = db.ok(&["init"]);
+    assert!(out.contains("initialised"), "{out}");
+    assert!(db.path().exists());
+    let report = db.occupancy_json();
+    assert!(facility_codes(&report).is_empty());
+    assert_eq!(report["total"]["population"], 0);
+    let verify = db.ok(&["audit", "verify"]);
+    assert!(verify.contains("OK, 0 events"), "{verify}");
+}
+
+#[test]
+fn a_command_before_init_says_to_run_init() {
+    let db = Db::new();
+    let (_, err) = db.fails(&["report", "occupancy"]);
+    assert!(err.contains("custodia init"), "{err}");
+}
+
+#[test]
+fn facility_add_creates_the_facility_with_its_capacity() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    let out = db.add_facility(GOOD_LAYOUT);
+    assert!(out.contains("created facility NORTE: 1 units, 2 cells, 4 beds"), "{out}");
+    let report = db.occupancy_json();
+    assert_eq!(facility_codes(&report), ["NORTE"]);
+    let norte = &report["facilities"][0];
+    assert_eq!(norte["name"], "Centro Penal Norte");
+    // Per cell: declared 3, beds 2, ICRC 12/3.4 -> 3, CPT (12-2)/4 -> 2.
+    assert_eq!(norte["capacity"], serde_json::json!({"declared": 6, "operational": 6, "beds": 4, "icrc": 6, "cpt": 4}));
+    assert!(db.ok(&["facility", "list"]).contains("NORTE"));
+    // The same code again is refused.
+    let file = db.file("again.toml", GOOD_LAYOUT);
+    let (code, err) = db.fails(&["facility", "add", "--layout", path_str(&file)]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("NORTE") && err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn facility_add_with_a_malformed_value_fails_naming_line_and_field_and_creates_nothing() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let events = db.audit_lines().len();
+    let bad = sur_layout().replace("declared_capacity = 6", "declared_capacity = \"six\"");
+    let file = db.file("bad.toml", &bad);
+    let (code, err) = db.fails(&["facility", "add", "--layout", path_str(&file)]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("line 6"), "names the line: {err}");
+    assert!(err.contains("facility.declared_capacity"), "names the field: {err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(facility_codes(&db.occupancy_json()), ["NORTE"], "SUR was not created");
+    assert_eq!(db.audit_lines().len(), events);
+}
+
+#[test]
+#[ignore = "bug: a wrongly typed cell field (beds, floor_area_m2…) is reported at the [[units.cell_series]]/[[units.cells]] header line, without the field name, with `$__serde_spanned_private_value` in the path"]
+fn facility_add_with_a_wrongly_typed_cell_field_names_its_line_and_field() {
+    // Today: "line 12: units[0].$__serde_spanned_private_value.cell_series[0].$__serde_spanned_private_value:
+    // invalid type: string "two", expected u32" (the same happens in the service's own unit test
+    // layout::tests::a_wrong_type_names_line_and_field, which fails).
+    let db = Db::new();
+    db.ok(&["init"]);
+    let bad = sur_layout().replace("beds = 2", "beds = \"two\"");
+    assert_eq!(bad.lines().nth(16), Some("beds = \"two\""), "the bad value is on line 17");
+    let file = db.file("bad.toml", &bad);
+    let (code, err) = db.fails(&["facility", "add", "--layout", path_str(&file)]);
+    assert_eq!(code, Some(1));
+    assert!(!facility_codes(&db.occupancy_json()).contains(&"SUR".to_string()), "SUR was not created");
+    assert!(err.contains("line 17"), "names the line of the bad value: {err}");
+    assert!(err.contains("beds"), "names the field: {err}");
+    assert!(!err.contains("$__serde"), "no serde internals in what the user reads: {err}");
+}
+
+#[test]
+fn demo_occupancy_report_in_json_gives_every_measure_for_each_facility_and_the_total() {
+    let db = Db::new();
+    let out = db.ok(&["demo", "--scale", "small", "--no-serve"]);
+    assert!(out.contains("people on record"), "{out}");
+    let report = db.occupancy_json();
+    for key in ["at", "facilities", "total"] {
+        assert!(report.get(key).is_some(), "report has `{key}`: {report}");
+    }
+    let facilities = report["facilities"].as_array().unwrap();
+    assert!(!facilities.is_empty());
+    let mut population = 0;
+    let mut capacity = [0u64; 5];
+    for f in facilities {
+        for key in ["code", "name"] {
+            assert!(f[key].as_str().is_some_and(|s| !s.is_empty()), "facility has `{key}`: {f}");
+        }
+        let held = f["population"].as_u64().expect("population");
+        population += held;
+        for (i, m) in MEASURES.iter().enumerate() {
+            let cap = f["capacity"][m].as_u64().unwrap_or_else(|| panic!("capacity.{m} in {f}"));
+            capacity[i] += cap;
+            let pct = &f["occupancy_pct"][m];
+            if cap == 0 {
+                assert!(pct.is_null(), "no capacity, no percentage: {f}");
+            } else {
+                let expected = (held as f64 * 1000.0 / cap as f64).round() / 10.0;
+                assert_eq!(pct.as_f64(), Some(expected), "occupancy_pct.{m} of {}", f["code"]);
+            }
+        }
+    }
+    assert!(population > 0, "the demo holds people");
+    assert_eq!(report["total"]["population"].as_u64(), Some(population));
+    for (i, m) in MEASURES.iter().enumerate() {
+        assert_eq!(report["total"]["capacity"][m].as_u64(), Some(capacity[i]), "total capacity.{m}");
+        let expected = (population as f64 * 1000.0 / capacity[i] as f64).round() / 10.0;
+        assert_eq!(report["total"]["occupancy_pct"][m].as_f64(), Some(expected), "total occupancy_pct.{m}");
+    }
+    let cells = db.ok(&["report", "occupancy", "--format", "json", "--detail", "cell"]);
+    let cells: Value = serde_json::from_str(&cells).unwrap();
+    assert!(
+        cells["facilities"][0]["units"][0]["cells"].as_array().is_some_and(|c| !c.is_empty()),
+        "cell detail lists cells"
+    );
+}
+
+#[test]
+fn demo_occupancy_report_in_csv_has_a_header_and_a_line_per_facility_and_the_total() {
+    let db = Db::new();
+    db.ok(&["demo", "--scale", "small", "--no-serve"]);
+    let csv = db.ok(&["report", "occupancy", "--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "level,code,name,population,capacity_declared,capacity_operational,capacity_beds,capacity_icrc,capacity_cpt,\
+         occupancy_pct_declared,occupancy_pct_operational,occupancy_pct_beds,occupancy_pct_icrc,occupancy_pct_cpt"
+    );
+    let json = db.occupancy_json();
+    let codes = facility_codes(&json);
+    assert_eq!(lines.len(), codes.len() + 2, "header, facilities, total: {csv}");
+    for (line, code) in lines[1..].iter().zip(&codes) {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 14, "{line}");
+        assert_eq!((fields[0], fields[1]), ("facility", code.as_str()));
+    }
+    let total: Vec<&str> = lines.last().unwrap().split(',').collect();
+    assert_eq!(total[0], "total");
+    assert_eq!(total[3], json["total"]["population"].to_string());
+}
+
+#[test]
+fn audit_verify_passes_after_the_demo_and_exits_3_naming_the_event_after_a_person_is_edited() {
+    let db = Db::new();
+    db.ok(&["demo", "--scale", "small", "--no-serve"]);
+    let ok = db.ok(&["audit", "verify"]);
+    assert!(ok.contains("audit: OK"), "{ok}");
+    let seq: i64 = {
+        let conn = db.sql();
+        let seq = conn.query_row("SELECT audit_seq FROM person ORDER BY id LIMIT 1", [], |r| r.get(0)).unwrap();
+        let changed = conn
+            .execute("UPDATE person SET given_names = 'Fulano' WHERE id = (SELECT min(id) FROM person)", [])
+            .unwrap();
+        assert_eq!(changed, 1);
+        seq
+    };
+    let (code, err) = db.fails(&["audit", "verify"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains(&format!("event {seq}")), "names the event that recorded the person: {err}");
+}
+
+#[test]
+fn audit_verify_exits_3_when_a_projection_no_longer_follows_from_the_movements() {
+    let db = Db::new();
+    db.ok(&["demo", "--scale", "small", "--no-serve"]);
+    let changed = db
+        .sql()
+        .execute("UPDATE custody_state SET status = 'free' WHERE person_id = (SELECT min(person_id) FROM custody_state WHERE status = 'held')", [])
+        .unwrap();
+    assert_eq!(changed, 1);
+    let (code, err) = db.fails(&["audit", "verify"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("do not follow from the movements"), "{err}");
+}
+
+#[test]
+fn admit_without_legal_basis_fails_naming_the_field_and_writes_nothing() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let events = db.audit_lines();
+    let mut json = admission("NORTE", "2024-03-01T08:00:00Z");
+    json.as_object_mut().unwrap().remove("legal_basis");
+    let file = db.file("admit.json", &json.to_string());
+    let (code, err) = db.fails(&["admit", path_str(&file)]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("legal_basis"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(db.audit_lines(), events, "no audit event");
+    assert_eq!(db.occupancy_json()["total"]["population"], 0);
+    let (_, err) = db.fails(&["person", "SV-2024-000001"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn admit_with_an_unreadable_admission_time_fails_naming_the_field() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let mut json = admission("NORTE", "2024-03-01T08:00:00Z");
+    json["at"] = "noon".into();
+    let file = db.file("admit.json", &json.to_string());
+    let (code, err) = db.fails(&["admit", path_str(&file)]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("  - at: "), "{err}");
+    assert_eq!(db.audit_lines().len(), 1, "only the facility's event");
+}
+
+#[test]
+#[ignore = "bug: a malformed value inside the admission record (flattened into the request) is reported as `admission: …` without its field, at the end of the document"]
+fn admit_with_a_malformed_date_of_birth_fails_naming_the_field() {
+    // Today: "admission: input contains invalid characters at line 1 column 510" — neither the
+    // field nor the value's position. The same for sex, legal_basis.kind, arrested_at…
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let mut json = admission("NORTE", "2024-03-01T08:00:00Z");
+    json["identity"]["date_of_birth"] = "3 Feb 1990".into();
+    let file = db.file("admit.json", &json.to_string());
+    let (code, err) = db.fails(&["admit", path_str(&file)]);
+    assert_eq!(code, Some(1));
+    assert_eq!(db.audit_lines().len(), 1, "only the facility's event");
+    assert!(err.contains("date_of_birth"), "{err}");
+}
+
+#[test]
+fn admit_reads_standard_input_and_opens_medical_tasks() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let mut child = db
+        .command(&["admit", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(admission("NORTE", "2024-03-01T08:00:00Z").to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("admitted SV-2024-000001 (booking NORTE-2024-000001), 1 medical examination task(s) opened"),
+        "{stdout}"
+    );
+    let record: Value = serde_json::from_str(&db.ok(&["person", "SV-2024-000001", "--format", "json"])).unwrap();
+    assert_eq!(record["medical_tasks"][0]["reason"], "visible injury: bruise (left arm)");
+}
+
+#[test]
+fn movements_from_the_command_line_show_in_where_who_and_the_person_record() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    db.add_facility(&sur_layout());
+    let file = db.file("admit.json", &admission("NORTE", "2024-03-01T08:00:00Z").to_string());
+    let p = admitted_number(&db.ok(&["admit", path_str(&file)]));
+    assert_eq!(p, "SV-2024-000001");
+
+    let out = db.ok(&["movement", &p, "place", "A-01", "--bed", "1", "--at", "2024-03-01T09:00:00Z"]);
+    assert!(out.starts_with("recorded placement of SV-2024-000001 at 2024-03-01T09:00:00Z"), "{out}");
+    db.ok(&["movement", &p, "out", "--reason", "court", "--at", "2024-03-02T08:00:00Z"]);
+    // Moving someone who is at court is refused, with the rule, and nothing is written.
+    let events = db.audit_lines().len();
+    let (code, err) = db.fails(&["movement", &p, "move", "A-02", "--at", "2024-03-02T09:00:00Z"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("refused (custody.sequence)") && err.contains("court"), "{err}");
+    assert_eq!(db.audit_lines().len(), events);
+    db.ok(&["movement", &p, "return", "--at", "2024-03-02T15:00:00Z"]);
+    db.ok(&["movement", &p, "move", "A-02", "--bed", "2", "--at", "2024-03-03T10:00:00Z"]);
+    let where_then = db.ok(&["where", &p, "--at", "2024-03-01T12:00:00Z"]);
+    assert!(where_then.contains("at NORTE, unit A, cell A-01, bed 1"), "{where_then}");
+    let where_later = db.ok(&["where", &p, "--at", "2024-03-04T12:00:00Z"]);
+    assert!(where_later.contains("cell A-02, bed 2"), "{where_later}");
+    assert!(where_later.contains("since 2024-03-03T10:00:00Z"), "{where_later}");
+
+    let who =
+        db.ok(&["who", "--facility", "NORTE", "--cell", "A-02", "--at", "2024-03-04T12:00:00Z", "--format", "csv"]);
+    assert_eq!(
+        who.lines().collect::<Vec<_>>(),
+        ["number,name,cell,bed,since", "SV-2024-000001,Ana María López Díaz,A-02,2,2024-03-03T10:00:00Z"]
+    );
+    let nobody =
+        db.ok(&["who", "--facility", "NORTE", "--cell", "A-01", "--at", "2024-03-04T12:00:00Z", "--format", "json"]);
+    assert_eq!(nobody.trim(), "[]");
+
+    db.ok(&["movement", &p, "transfer", "--to", "SUR", "--at", "2024-03-05T06:00:00Z"]);
+    let moving = db.ok(&["where", &p, "--at", "2024-03-05T07:00:00Z"]);
+    assert!(moving.contains("in transit"), "{moving}");
+    let (_, err) = db.fails(&["movement", &p, "receive", "--facility", "NORTE", "--at", "2024-03-05T09:00:00Z"]);
+    assert!(err.contains("refused (custody.sequence)"), "{err}");
+    db.ok(&["movement", &p, "receive", "--facility", "SUR", "--at", "2024-03-05T10:00:00Z"]);
+    db.ok(&["movement", &p, "place", "A-01", "--at", "2024-03-05T11:00:00Z"]);
+    let at_sur = db.ok(&["where", &p, "--at", "2024-03-06T00:00:00Z"]);
+    assert!(at_sur.contains("at SUR, unit A, cell A-01"), "{at_sur}");
+    db.ok(&[
+        "movement",
+        &p,
+        "release",
+        "--reason",
+        "sentence-served",
+        "--note",
+        "served",
+        "--at",
+        "2024-03-10T10:00:00Z",
+    ]);
+    let after = db.ok(&["where", &p, "--at", "2024-03-11T00:00:00Z"]);
+    assert!(after.contains("was not in custody"), "{after}");
+
+    let record: Value = serde_json::from_str(&db.ok(&["person", &p, "--format", "json"])).unwrap();
+    assert_eq!(record["given_names"], "Ana María");
+    assert!(record["whereabouts"].is_null());
+    let kinds: Vec<&str> = record["timeline"].as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["admission", "placement", "out", "return", "cell_move", "transfer_out", "receipt", "placement", "release"]
+    );
+    let last = record["timeline"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["reason"], "sentence_served: served");
+    assert_eq!(last["occurred_at"], "2024-03-10T10:00:00Z");
+    assert_eq!(last["actor"], "tester");
+    let table = db.ok(&["person", &p]);
+    assert!(table.contains("SV-2024-000001  Ana María López Díaz"), "{table}");
+    assert!(table.contains("not in custody"), "{table}");
+    db.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn a_movement_with_an_unreadable_time_fails_naming_the_option() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let file = db.file("admit.json", &admission("NORTE", "2024-03-01T08:00:00Z").to_string());
+    let p = admitted_number(&db.ok(&["admit", path_str(&file)]));
+    let events = db.audit_lines().len();
+    let (code, err) = db.fails(&["movement", &p, "place", "A-01", "--at", "yesterday"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--at"), "{err}");
+    assert_eq!(db.audit_lines().len(), events);
+}
