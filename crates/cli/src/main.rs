@@ -403,11 +403,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 text = std::fs::read_to_string(&file)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             }
-            let mut de = serde_json::Deserializer::from_str(&text);
-            let request: AdmitRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let path = e.path().to_string();
-                ServiceError::field(if path == "." { "admission".into() } else { path }, e.inner().to_string())
-            })?;
+            let request = AdmitRequest::from_json(&text)?;
             let admitted = open(&cli.db)?.admit(&ctx, &request)?;
             println!(
                 "admitted {} (booking {}), {} medical examination task(s) opened (audit event {})",

@@ -195,7 +195,10 @@ mod tests {
         out
     }
 
-    fn chain(payloads: &[String]) -> Vec<(i64, String, [u8; 32], [u8; 32], [u8; 32])> {
+    /// (seq, payload, rows digest, previous hash, hash) of a stored event.
+    type Stored = (i64, String, [u8; 32], [u8; 32], [u8; 32]);
+
+    fn chain(payloads: &[String]) -> Vec<Stored> {
         let mut previous = GENESIS;
         let mut out = Vec::new();
         for (i, p) in payloads.iter().enumerate() {
@@ -212,7 +215,7 @@ mod tests {
         out
     }
 
-    fn verify(events: &[(i64, String, [u8; 32], [u8; 32], [u8; 32])]) -> Result<i64, ChainBreak> {
+    fn verify(events: &[Stored]) -> Result<i64, ChainBreak> {
         let mut v = ChainVerifier::default();
         for (seq, p, rows, prev, hash) in events {
             let body = EventBody {

@@ -30,6 +30,36 @@ pub struct AdmitRequest {
     pub admission: Admission,
 }
 
+impl AdmitRequest {
+    /// Parse a request from JSON text, naming the field of any error (`identity.date_of_birth: …`).
+    /// The admission record is read apart from the envelope so that its errors keep their path.
+    pub fn from_json(text: &str) -> ServiceResult<Self> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Envelope {
+            facility: String,
+            #[serde(default)]
+            person: Option<String>,
+            #[serde(default)]
+            at: Option<Instant>,
+        }
+        fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ServiceResult<T> {
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                ServiceError::field(if path == "." { "admission".to_string() } else { path }, e.inner().to_string())
+            })
+        }
+        let mut value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ServiceError::field("admission", format!("is not valid JSON: {e}")))?;
+        let record = value.as_object_mut().ok_or_else(|| ServiceError::field("admission", "must be a JSON object"))?;
+        let envelope: serde_json::Map<String, serde_json::Value> =
+            ["facility", "person", "at"].iter().filter_map(|k| record.remove_entry(*k)).collect();
+        let envelope: Envelope = parse(serde_json::Value::Object(envelope))?;
+        let admission: Admission = parse(value)?;
+        Ok(Self { facility: envelope.facility, person: envelope.person, at: envelope.at, admission })
+    }
+}
+
 /// What an admission created.
 #[derive(Debug, Clone, Serialize)]
 pub struct Admitted {
@@ -201,11 +231,17 @@ pub fn record_movement_in<T: Tx>(
     let (Some(booking), CustodyStatus::Held { facility: here, .. } | CustodyStatus::InTransit { from: here, .. }) =
         (booking, state.status)
     else {
-        // Not in custody: let the state machine word the refusal.
+        // Not in custody: let the state machine word the refusal for this kind of movement
+        // (the places do not matter to it then).
+        let nowhere = Placement { cell: 0, bed: None };
         let probe = match &request.kind {
+            MovementKind::Place { .. } => Movement::Placement(nowhere),
+            MovementKind::Move { .. } => Movement::CellMove(nowhere),
+            MovementKind::Out { reason } => Movement::Out { reason: *reason },
+            MovementKind::Return => Movement::Return,
+            MovementKind::Transfer { .. } => Movement::TransferOut { to: 0 },
             MovementKind::Receive { .. } => Movement::Receipt { facility: 0 },
             MovementKind::Release { reason } => Movement::Release { reason: *reason },
-            _ => Movement::Return,
         };
         let err = apply(state, probe, at).err().map(refuse);
         return Err(err.unwrap_or_else(|| ServiceError::refused("custody.sequence", "the person is not in custody")));
@@ -288,11 +324,12 @@ fn resolve_placement<T: Tx>(
         ));
     }
     if cell.dimensions.single {
-        let occupants = tx.occupants(store::Place::Cell(cell.id), at)?;
-        if let Some(other) = occupants.first().map(|o| &o.number) {
+        // Anyone else placed there from `at` on, including placements recorded later but dated after `at`.
+        if let Some(other) = tx.cell_holders_from(cell.id, at)?.into_iter().find(|p| *p != person) {
+            let number = tx.person(other)?.map(|p| p.number).unwrap_or_default();
             return Err(ServiceError::refused(
                 "estate.single_cell",
-                format!("cell {} is a single cell and {other} is already in it", cell.code),
+                format!("cell {} is a single cell and {number} is placed in it", cell.code),
             ));
         }
     }

@@ -450,7 +450,7 @@ impl<S: Store> Service<S> {
                 queue.push(Reverse((*next, i, step + 1)));
             }
             done += 1;
-            if done % 8192 == 0 {
+            if done.is_multiple_of(8192) {
                 progress("history", done, total_steps);
             }
         }

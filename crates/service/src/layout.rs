@@ -44,7 +44,7 @@ use crate::{ServiceError, ServiceResult};
 struct LayoutFile {
     facility: FacilitySection,
     #[serde(default)]
-    units: Vec<Spanned<UnitSection>>,
+    units: Vec<UnitSection>,
 }
 
 #[derive(Deserialize)]
@@ -65,30 +65,44 @@ struct UnitSection {
     code: Spanned<String>,
     name: Option<String>,
     #[serde(default)]
-    cells: Vec<Spanned<CellEntry>>,
+    cells: Vec<CellEntry>,
     #[serde(default)]
-    cell_series: Vec<Spanned<CellSeries>>,
+    cell_series: Vec<CellSeries>,
 }
 
+// Leaf values are `Spanned` so that a problem found after parsing can name its line.
+// (Spanned containers or `flatten` would hide the field path of type errors.)
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CellEntry {
-    code: String,
-    #[serde(flatten)]
-    shape: CellShape,
+    code: Spanned<String>,
+    floor_area_m2: Spanned<f64>,
+    #[serde(default)]
+    sanitary_annex_m2: Option<Spanned<f64>>,
+    beds: Spanned<u32>,
+    #[serde(default)]
+    single: bool,
+    #[serde(default)]
+    out_of_order: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CellSeries {
-    prefix: String,
-    count: u32,
+    prefix: Spanned<String>,
+    count: Spanned<u32>,
     #[serde(default = "one")]
     first: u32,
     #[serde(default = "two")]
     digits: usize,
-    #[serde(flatten)]
-    shape: CellShape,
+    floor_area_m2: Spanned<f64>,
+    #[serde(default)]
+    sanitary_annex_m2: Option<Spanned<f64>>,
+    beds: Spanned<u32>,
+    #[serde(default)]
+    single: bool,
+    #[serde(default)]
+    out_of_order: Option<Spanned<String>>,
 }
 
 fn one() -> u32 {
@@ -98,16 +112,13 @@ fn two() -> usize {
     2
 }
 
-#[derive(Deserialize, Clone)]
-struct CellShape {
-    floor_area_m2: f64,
-    #[serde(default)]
-    sanitary_annex_m2: f64,
-    beds: u32,
-    #[serde(default)]
+/// The physical facts shared by a single cell entry and a series.
+struct Shape<'a> {
+    floor_area_m2: &'a Spanned<f64>,
+    sanitary_annex_m2: &'a Option<Spanned<f64>>,
+    beds: &'a Spanned<u32>,
     single: bool,
-    #[serde(default)]
-    out_of_order: Option<String>,
+    out_of_order: &'a Option<Spanned<String>>,
 }
 
 /// A validated layout, ready to be written.
@@ -207,8 +218,6 @@ impl FacilityLayout {
         let mut seen_units = std::collections::HashSet::new();
         let mut seen_cells = std::collections::HashSet::new();
         for (u, unit) in file.units.iter().enumerate() {
-            let span = unit.span();
-            let unit = unit.get_ref();
             let code = unit.code.get_ref().clone();
             if let Err(e) = validate_code("code", &code) {
                 problems.add(unit.code.span(), format!("units[{u}].{}", e.field), e.problem);
@@ -216,39 +225,54 @@ impl FacilityLayout {
             if !seen_units.insert(code.clone()) {
                 problems.add(unit.code.span(), format!("units[{u}].code"), format!("unit `{code}` appears twice"));
             }
+            if unit.cells.is_empty() && unit.cell_series.is_empty() {
+                problems.add(unit.code.span(), format!("units[{u}]"), "a unit needs at least one cell");
+            }
             let mut cells = Vec::new();
             for (c, entry) in unit.cells.iter().enumerate() {
                 let at = format!("units[{u}].cells[{c}]");
-                if let Some(cell) =
-                    check_cell(&mut problems, entry.span(), &at, &entry.get_ref().code, &entry.get_ref().shape)
-                {
-                    cells.push(cell);
+                let shape = Shape {
+                    floor_area_m2: &entry.floor_area_m2,
+                    sanitary_annex_m2: &entry.sanitary_annex_m2,
+                    beds: &entry.beds,
+                    single: entry.single,
+                    out_of_order: &entry.out_of_order,
+                };
+                let dimensions = check_shape(&mut problems, &at, &shape);
+                let code_ok = check_cell_code(&mut problems, &entry.code, &at, entry.code.get_ref(), &mut seen_cells);
+                if let (Some(dimensions), true) = (dimensions, code_ok) {
+                    cells.push(CellLayout {
+                        code: entry.code.get_ref().clone(),
+                        dimensions,
+                        out_of_order: entry.out_of_order.as_ref().map(|r| r.get_ref().trim().to_string()),
+                    });
                 }
             }
-            for (s, series) in unit.cell_series.iter().enumerate() {
-                let at = format!("units[{u}].cell_series[{s}]");
-                let sr = series.get_ref();
-                if sr.count == 0 || sr.count > 10_000 {
-                    problems.add(series.span(), format!("{at}.count"), "must be between 1 and 10000");
+            for (i, series) in unit.cell_series.iter().enumerate() {
+                let at = format!("units[{u}].cell_series[{i}]");
+                let count = *series.count.get_ref();
+                if count == 0 || count > 10_000 {
+                    problems.add(series.count.span(), format!("{at}.count"), "must be between 1 and 10000");
                     continue;
                 }
-                for i in sr.first..sr.first.saturating_add(sr.count) {
-                    let code = format!("{}{:0width$}", sr.prefix, i, width = sr.digits);
-                    if let Some(cell) = check_cell(&mut problems, series.span(), &at, &code, &sr.shape) {
-                        cells.push(cell);
+                let shape = Shape {
+                    floor_area_m2: &series.floor_area_m2,
+                    sanitary_annex_m2: &series.sanitary_annex_m2,
+                    beds: &series.beds,
+                    single: series.single,
+                    out_of_order: &series.out_of_order,
+                };
+                let Some(dimensions) = check_shape(&mut problems, &at, &shape) else { continue };
+                for n in series.first..series.first.saturating_add(count) {
+                    let code = format!("{}{:0width$}", series.prefix.get_ref(), n, width = series.digits);
+                    if !check_cell_code(&mut problems, &series.prefix, &at, &code, &mut seen_cells) {
+                        break;
                     }
-                }
-            }
-            if cells.is_empty() && unit.cells.is_empty() && unit.cell_series.is_empty() {
-                problems.add(span.clone(), format!("units[{u}]"), "a unit needs at least one cell");
-            }
-            for cell in &cells {
-                if !seen_cells.insert(cell.code.clone()) {
-                    problems.add(
-                        span.clone(),
-                        format!("units[{u}]"),
-                        format!("cell `{}` appears twice in the facility", cell.code),
-                    );
+                    cells.push(CellLayout {
+                        code,
+                        dimensions,
+                        out_of_order: series.out_of_order.as_ref().map(|r| r.get_ref().trim().to_string()),
+                    });
                 }
             }
             units.push(UnitLayout { name: unit.name.clone().unwrap_or_else(|| code.clone()), code, cells });
@@ -273,41 +297,61 @@ impl FacilityLayout {
     }
 }
 
-fn check_cell(
+/// Check a cell's code and that it is not used twice in the facility.
+fn check_cell_code(
     problems: &mut Problems<'_>,
-    span: std::ops::Range<usize>,
+    spanned: &Spanned<String>,
     at: &str,
     code: &str,
-    shape: &CellShape,
-) -> Option<CellLayout> {
-    let before = problems.errors.len();
+    seen: &mut std::collections::HashSet<String>,
+) -> bool {
     if let Err(e) = validate_code("code", code) {
-        problems.add(span.clone(), format!("{at}.{}", e.field), e.problem);
+        problems.add(spanned.span(), format!("{at}.{}", e.field), e.problem);
+        return false;
     }
-    let floor =
-        Area::new(shape.floor_area_m2).map_err(|e| problems.add(span.clone(), format!("{at}.floor_area_m2"), e)).ok();
-    let annex = Area::new(shape.sanitary_annex_m2)
-        .map_err(|e| problems.add(span.clone(), format!("{at}.sanitary_annex_m2"), e))
-        .ok();
-    if let Some(reason) = &shape.out_of_order {
-        if reason.trim().is_empty() {
-            problems.add(span.clone(), format!("{at}.out_of_order"), "needs a reason");
+    if !seen.insert(code.to_string()) {
+        problems.add(spanned.span(), format!("{at}.code"), format!("cell `{code}` appears twice in the facility"));
+        return false;
+    }
+    true
+}
+
+/// Check the physical facts of a cell (or of every cell of a series, once).
+fn check_shape(problems: &mut Problems<'_>, at: &str, shape: &Shape<'_>) -> Option<CellDimensions> {
+    let before = problems.errors.len();
+    let mut area = |field: &str, value: Option<&Spanned<f64>>| -> Option<Area> {
+        let Some(value) = value else { return Area::new(0.0).ok() };
+        Area::new(*value.get_ref()).map_err(|e| problems.add(value.span(), format!("{at}.{field}"), e)).ok()
+    };
+    let floor_area = area("floor_area_m2", Some(shape.floor_area_m2));
+    let sanitary_annex = area("sanitary_annex_m2", shape.sanitary_annex_m2.as_ref());
+    if let Some(reason) = shape.out_of_order {
+        if reason.get_ref().trim().is_empty() {
+            problems.add(reason.span(), format!("{at}.out_of_order"), "needs a reason");
         }
     }
-    let (Some(floor_area), Some(sanitary_annex)) = (floor, annex) else { return None };
-    let dimensions = CellDimensions { floor_area, sanitary_annex, beds: shape.beds, single: shape.single };
+    let dimensions = CellDimensions {
+        floor_area: floor_area?,
+        sanitary_annex: sanitary_annex?,
+        beds: *shape.beds.get_ref(),
+        single: shape.single,
+    };
     if let Err(e) = dimensions.validate() {
+        let span = if e.field == "beds" {
+            shape.beds.span()
+        } else {
+            shape.sanitary_annex_m2.as_ref().map(|a| a.span()).unwrap_or(shape.floor_area_m2.span())
+        };
         problems.add(span, format!("{at}.{}", e.field), e.problem);
     }
-    (problems.errors.len() == before).then(|| CellLayout {
-        code: code.to_string(),
-        dimensions,
-        out_of_order: shape.out_of_order.clone(),
-    })
+    (problems.errors.len() == before).then_some(dimensions)
 }
 
 fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> ServiceError {
     let line = e.span().map(|s| line_of(text, s.start));
+    // toml's `Spanned` leaves an internal name in serde paths; users need only the field names.
+    let path = path.replace(".$__serde_spanned_private_value", "").replace("$__serde_spanned_private_value", "");
+    let path = path.as_str();
     let location = match (line, path) {
         (Some(line), "" | ".") => format!("line {line}"),
         (Some(line), path) => format!("line {line}: {path}"),
@@ -380,7 +424,7 @@ out_of_order = "broken door"
     #[test]
     fn semantic_problems_name_line_and_field() {
         let errors = problem(&GOOD.replace("sanitary_annex_m2 = 1.0", "sanitary_annex_m2 = -1.0"));
-        assert_eq!(errors[0].field, "line 12: units[0].cell_series[0].sanitary_annex_m2");
+        assert_eq!(errors[0].field, "line 16: units[0].cell_series[0].sanitary_annex_m2");
         let errors = problem(&GOOD.replace("time_zone = \"UTC\"", "time_zone = \"Nowhere/Land\""));
         assert_eq!(errors[0].field, "line 6: facility.time_zone");
         let errors = problem(&GOOD.replace("beds = 1\n", "beds = 3\n"));

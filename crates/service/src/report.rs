@@ -95,6 +95,20 @@ pub struct OccupancyReport {
     pub in_transit: u64,
 }
 
+/// Running sums while the report walks the cells.
+#[derive(Default)]
+struct FacilityTally {
+    capacity: Capacity,
+    units: BTreeMap<i64, UnitTally>,
+}
+
+#[derive(Default)]
+struct UnitTally {
+    capacity: Capacity,
+    placed: u64,
+    cells: Vec<CellOccupancy>,
+}
+
 /// A person and their record.
 #[derive(Debug, Clone, Serialize)]
 pub struct PersonRecord {
@@ -127,19 +141,18 @@ impl<S: Store> Service<S> {
             }
             codes
         };
-        let mut per_facility: BTreeMap<i64, (Capacity, BTreeMap<i64, (Capacity, u64, Vec<CellOccupancy>)>)> =
-            BTreeMap::new();
+        let mut per_facility: BTreeMap<i64, FacilityTally> = BTreeMap::new();
         for cell in &cells {
             let capacity = Capacity::of_cell(&cell.dimensions, cell.rated_places, cell.in_use);
             let placed = population.by_cell.get(&cell.id).copied().unwrap_or(0);
-            let entry = per_facility.entry(cell.facility).or_default();
-            entry.0 += capacity;
+            let facility = per_facility.entry(cell.facility).or_default();
+            facility.capacity += capacity;
             if detail != Detail::Facility {
-                let unit = entry.1.entry(cell.unit).or_default();
-                unit.0 += capacity;
-                unit.1 += placed;
+                let unit = facility.units.entry(cell.unit).or_default();
+                unit.capacity += capacity;
+                unit.placed += placed;
                 if detail == Detail::Cell {
-                    unit.2.push(CellOccupancy {
+                    unit.cells.push(CellOccupancy {
                         code: cell.code.clone(),
                         in_use: cell.in_use,
                         out_of_order: cell.out_of_order_reason.clone(),
@@ -152,17 +165,17 @@ impl<S: Store> Service<S> {
         let mut total_population = 0;
         let mut lines = Vec::new();
         for facility in facilities.into_iter().filter(|f| f.effective_from <= at) {
-            let (capacity, units) = per_facility.remove(&facility.id).unwrap_or_default();
+            let FacilityTally { capacity, units } = per_facility.remove(&facility.id).unwrap_or_default();
             let held = population.by_facility.get(&facility.id).copied().unwrap_or(0);
             total_capacity += capacity;
             total_population += held;
             let units = (detail != Detail::Facility).then(|| {
                 units
                     .into_iter()
-                    .map(|(id, (capacity, placed, cells))| UnitOccupancy {
+                    .map(|(id, unit)| UnitOccupancy {
                         code: unit_codes.get(&id).cloned().unwrap_or_default(),
-                        measure: Measure::new(placed, capacity),
-                        cells: (detail == Detail::Cell).then_some(cells),
+                        measure: Measure::new(unit.placed, unit.capacity),
+                        cells: (detail == Detail::Cell).then_some(unit.cells),
                     })
                     .collect()
             });

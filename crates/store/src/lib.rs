@@ -152,6 +152,8 @@ pub trait Tx {
     fn custody_state(&mut self, person: PersonId) -> StoreResult<(CustodyState, Option<BookingId>)>;
     /// Who holds the bed from `at` on, if anyone (a stay overlapping [at, ∞)).
     fn bed_holder_from(&mut self, bed: BedId, at: Instant) -> StoreResult<Option<PersonId>>;
+    /// Who is placed in the cell at any time from `at` on.
+    fn cell_holders_from(&mut self, cell: CellId, at: Instant) -> StoreResult<Vec<PersonId>>;
     /// Write a movement and update the projections to the state after it.
     fn record_movement(&mut self, movement: &NewMovement, after: &CustodyState) -> StoreResult<MovementId>;
 

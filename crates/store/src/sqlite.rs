@@ -837,6 +837,13 @@ impl Tx for SqliteTx<'_> {
         Ok(stmt.query_row(params![bed, to_micros(at)], |r| r.get(0)).optional()?)
     }
 
+    fn cell_holders_from(&mut self, cell: CellId, at: Instant) -> StoreResult<Vec<PersonId>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT DISTINCT person_id FROM stay WHERE cell_id = ?1 AND to_at > ?2")?;
+        let rows = stmt.query_map(params![cell, to_micros(at)], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn record_movement(&mut self, m: &NewMovement, after: &CustodyState) -> StoreResult<MovementId> {
         let at = to_micros(m.occurred_at);
         let (cell, bed, to_facility, reason) = match m.movement {
@@ -1171,8 +1178,7 @@ fn row_groups(conn: &Connection, out: std::sync::mpsc::SyncSender<Vec<RowGroup>>
     let mut batch = Vec::with_capacity(4096);
     let mut last = 0i64;
     let mut digest = RowsDigest::default();
-    loop {
-        let Some(seq) = cursors.iter().filter_map(|c| c.current.as_ref().map(|r| r.1)).min() else { break };
+    while let Some(seq) = cursors.iter().filter_map(|c| c.current.as_ref().map(|r| r.1)).min() {
         if seq <= last {
             let cursor = cursors.iter().find(|c| c.current.as_ref().is_some_and(|r| r.1 == seq)).expect("min exists");
             let id = cursor.current.as_ref().map(|r| r.0).unwrap_or_default();
