@@ -393,7 +393,7 @@ impl<S: Store> Service<S> {
         let start = end - Duration::days(days);
         let opened = start - Duration::days(1);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut tx = self.store().write()?;
+        let mut tx = self.store().write_bulk()?;
         if !tx.facilities()?.is_empty() {
             return Err(ServiceError::refused(
                 "demo.empty_database",

@@ -62,6 +62,15 @@ impl<S: Store> Service<S> {
         Ok(out)
     }
 
+    /// As [`Service::batch`], for loading many rows (demo, imports): referential integrity is
+    /// checked once at commit rather than row by row. Every rule of every command still applies.
+    pub fn bulk<T>(&self, work: impl FnOnce(&mut S::Tx<'_>) -> ServiceResult<T>) -> ServiceResult<T> {
+        let mut tx = self.store.write_bulk()?;
+        let out = work(&mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Recompute the audit chain, every audited row and the projections.
     pub fn verify_audit(&self, progress: &mut dyn FnMut(u64, u64)) -> ServiceResult<AuditVerification> {
         Ok(self.store.verify_audit(progress)?)

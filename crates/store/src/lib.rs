@@ -70,6 +70,9 @@ pub trait Store: Send + Sync {
     fn migrate(&self) -> StoreResult<()>;
     /// A read-write transaction; only one is open at a time.
     fn write(&self) -> StoreResult<Self::Tx<'_>>;
+    /// A read-write transaction for loading many rows at once (demo, imports): the same writes
+    /// and checks, with referential integrity verified once at commit instead of row by row.
+    fn write_bulk(&self) -> StoreResult<Self::Tx<'_>>;
     /// A read-only snapshot.
     fn read(&self) -> StoreResult<Self::Tx<'_>>;
     /// Recompute the audit chain and every audited row, then replay the movements and compare
