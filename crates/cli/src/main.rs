@@ -192,9 +192,9 @@ enum MovementCommand {
     },
     /// Leave the facility for a while.
     Out {
-        /// Why.
-        #[arg(long, value_enum)]
-        reason: OutArg,
+        /// Why: court, hospital, temporary_absence or escort.
+        #[arg(long, value_parser = out_reason)]
+        reason: OutReason,
     },
     /// Come back.
     Return,
@@ -212,31 +212,29 @@ enum MovementCommand {
     },
     /// End custody.
     Release {
-        /// Why.
-        #[arg(long, value_enum)]
-        reason: ReleaseArg,
+        /// Why: sentence_served, bail, acquittal, charges_dropped, court_order, pardon, handed_over, death or other.
+        #[arg(long, value_parser = release_reason)]
+        reason: ReleaseReason,
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum OutArg {
-    Court,
-    Hospital,
-    TemporaryAbsence,
-    Escort,
+/// Parse a reason code as the domain stores it (`-` accepted for `_`), listing the valid ones on error.
+fn reason<T: Copy>(all: &'static [T], name: fn(T) -> &'static str) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |text| {
+        let code = text.replace('-', "_");
+        all.iter().copied().find(|r| name(*r) == code).ok_or_else(|| {
+            let valid: Vec<&str> = all.iter().map(|r| name(*r)).collect();
+            format!("`{text}` is not one of: {}", valid.join(", "))
+        })
+    }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ReleaseArg {
-    SentenceServed,
-    Bail,
-    Acquittal,
-    ChargesDropped,
-    CourtOrder,
-    Pardon,
-    HandedOver,
-    Death,
-    Other,
+fn out_reason(text: &str) -> Result<OutReason, String> {
+    reason(&OutReason::ALL, OutReason::as_str)(text)
+}
+
+fn release_reason(text: &str) -> Result<ReleaseReason, String> {
+    reason(&ReleaseReason::ALL, ReleaseReason::as_str)(text)
 }
 
 #[derive(Subcommand)]
@@ -414,18 +412,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let kind = match kind {
                 MovementCommand::Place { cell, bed } => MovementKind::Place { cell, bed },
                 MovementCommand::Move { cell, bed } => MovementKind::Move { cell, bed },
-                MovementCommand::Out { reason } => MovementKind::Out {
-                    reason: match reason {
-                        OutArg::Court => OutReason::Court,
-                        OutArg::Hospital => OutReason::Hospital,
-                        OutArg::TemporaryAbsence => OutReason::TemporaryAbsence,
-                        OutArg::Escort => OutReason::Escort,
-                    },
-                },
+                MovementCommand::Out { reason } => MovementKind::Out { reason },
                 MovementCommand::Return => MovementKind::Return,
                 MovementCommand::Transfer { to } => MovementKind::Transfer { to },
                 MovementCommand::Receive { facility } => MovementKind::Receive { facility },
-                MovementCommand::Release { reason } => MovementKind::Release { reason: release_reason(reason) },
+                MovementCommand::Release { reason } => MovementKind::Release { reason },
             };
             let at = at.as_ref().map(|a| parse_rfc3339(a).map_err(|e| anyhow::anyhow!("--at: {e}"))).transpose()?;
             let request = MovementRequest { person, kind, at, note };
@@ -500,18 +491,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => bench::run(command)?,
     }
     Ok(())
-}
-
-fn release_reason(reason: ReleaseArg) -> ReleaseReason {
-    match reason {
-        ReleaseArg::SentenceServed => ReleaseReason::SentenceServed,
-        ReleaseArg::Bail => ReleaseReason::Bail,
-        ReleaseArg::Acquittal => ReleaseReason::Acquittal,
-        ReleaseArg::ChargesDropped => ReleaseReason::ChargesDropped,
-        ReleaseArg::CourtOrder => ReleaseReason::CourtOrder,
-        ReleaseArg::Pardon => ReleaseReason::Pardon,
-        ReleaseArg::HandedOver => ReleaseReason::HandedOver,
-        ReleaseArg::Death => ReleaseReason::Death,
-        ReleaseArg::Other => ReleaseReason::Other,
-    }
 }

@@ -109,29 +109,33 @@ const NATIONAL_RELEASED: u64 = 95_000;
 fn plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
     match scale {
         Scale::Small => {
-            let mut a = cecot(0);
-            a.code = "PEQ-A";
-            a.name = "Centro Penal Pequeño A";
-            a.declared = 120;
-            a.units = 2;
-            a.cells_per_unit = 4;
-            a.cell_area = 24.0;
-            a.annex = 2.0;
-            a.beds = 8;
-            a.population = 150;
-            a.out_of_order = 1;
-            let mut b = cecot(0);
-            b.code = "PEQ-M";
-            b.name = "Centro Penal de Mujeres Pequeño";
-            b.declared = 40;
-            b.units = 1;
-            b.cells_per_unit = 4;
-            b.cell_area = 16.0;
-            b.annex = 1.5;
-            b.beds = 6;
-            b.population = 30;
-            b.women = true;
-            (vec![a, b], 60, 120)
+            let men = FacilityPlan {
+                code: "PEQ-A",
+                name: "Centro Penal Pequeño A",
+                declared: 120,
+                units: 2,
+                cells_per_unit: 4,
+                cell_area: 24.0,
+                annex: 2.0,
+                beds: 8,
+                population: 150,
+                women: false,
+                out_of_order: 1,
+            };
+            let women = FacilityPlan {
+                code: "PEQ-M",
+                name: "Centro Penal de Mujeres Pequeño",
+                declared: 40,
+                units: 1,
+                cell_area: 16.0,
+                annex: 1.5,
+                beds: 6,
+                population: 30,
+                women: true,
+                out_of_order: 0,
+                ..men
+            };
+            (vec![men, women], 60, 120)
         }
         Scale::Cecot => (vec![cecot(15_000)], 0, 365),
         Scale::National => {
