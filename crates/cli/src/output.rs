@@ -103,6 +103,14 @@ pub fn occupancy(report: &OccupancyReport, format: Format) -> anyhow::Result<()>
 
 /// One line saying where a person was.
 pub fn whereabouts_line(person: &str, at: Instant, w: &Whereabouts) -> String {
+    let line = whereabouts_place(person, at, w);
+    match &w.out {
+        Some(reason) => format!("{line}; out of the facility then ({reason})"),
+        None => line,
+    }
+}
+
+fn whereabouts_place(person: &str, at: Instant, w: &Whereabouts) -> String {
     match (&w.facility, &w.cell) {
         (None, _) => format!("{person} was in transit at {}", rfc3339(at)),
         (Some(f), None) => format!("{person} was at {f}, not placed in a cell, at {}", rfc3339(at)),

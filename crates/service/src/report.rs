@@ -214,9 +214,9 @@ impl<S: Store> Service<S> {
             .facility_by_code(facility)?
             .ok_or_else(|| ServiceError::NotFound { what: "facility", key: facility.into() })?;
         let place = match (unit, cell) {
+            // Looked up as it stands now: a cell that did not exist yet at `at` simply had nobody in it.
             (_, Some(code)) => Place::Cell(
-                tx.cell_by_code(f.id, code, at)?
-                    .or(tx.cell_by_code(f.id, code, domain::time::from_micros(i64::MAX))?)
+                tx.cell_by_code(f.id, code, domain::time::from_micros(i64::MAX))?
                     .ok_or_else(|| ServiceError::NotFound { what: "cell", key: code.into() })?
                     .id,
             ),

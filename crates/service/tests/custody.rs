@@ -293,6 +293,9 @@ fn whereabouts_answers_for_any_instant_of_the_episode() {
 
     let at_court = at("2026-01-12T10:00:00Z").expect("still in NORTE's custody while at court");
     assert_eq!(at_court.facility.as_deref(), Some("NORTE"));
+    assert_eq!(at_court.cell.as_deref(), Some("A-1"), "the cell stays theirs while out");
+    assert_eq!(at_court.out.as_deref(), Some("court"));
+    assert_eq!(first_cell.out, None);
 
     let second_cell = at("2026-01-16T00:00:00Z").expect("held");
     assert_eq!((second_cell.cell.as_deref(), second_cell.bed.as_deref()), (Some("A-2"), Some("2")));

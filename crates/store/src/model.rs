@@ -306,6 +306,8 @@ pub struct Whereabouts {
     pub in_facility_since: Option<Instant>,
     /// Since when in this cell.
     pub in_cell_since: Option<Instant>,
+    /// Why the person was out of the facility then (court, hospital…); their cell stays theirs.
+    pub out: Option<String>,
 }
 
 /// A person found in a place.

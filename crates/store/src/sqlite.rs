@@ -978,6 +978,7 @@ impl Tx for SqliteTx<'_> {
                 bed: None,
                 in_facility_since: Some(from_micros(since)),
                 in_cell_since: None,
+                out: None,
             }));
         }
         let mut stmt = self.conn.prepare_cached(
@@ -999,7 +1000,16 @@ impl Tx for SqliteTx<'_> {
             Some((u, c, b, s)) => (Some(u), Some(c), b, Some(from_micros(s))),
             None => (None, None, None, None),
         };
+        // Out and return do not change the stay; the latest movement at `at` says whether they were out.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, reason FROM movement WHERE person_id = ?1 AND occurred_at <= ?2 ORDER BY occurred_at DESC, id DESC LIMIT 1",
+        )?;
+        let out = stmt
+            .query_row(params![person, at], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
+            .optional()?
+            .and_then(|(kind, reason)| if kind == "out" { reason } else { None });
         Ok(Some(Whereabouts {
+            out,
             facility: Some(facility),
             unit,
             cell,
