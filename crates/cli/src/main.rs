@@ -263,7 +263,12 @@ enum DetailArg {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Recompute the hash chain and every audited row; exits 3 and names the first broken event if any.
-    Verify,
+    Verify {
+        /// An event's hash noted earlier (printed by a previous verify, or `audit list`), as SEQ:HASH;
+        /// the check fails if that event is gone or different, which also catches a cut-off tail.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect: Vec<String>,
+    },
     /// List audit events.
     List {
         /// Start after this sequence number.
@@ -455,7 +460,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = open(&cli.db)?.occupancy(at, detail)?;
             output::occupancy(&report, format)?;
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit { command: AuditCommand::Verify { expect } } => {
             let service = open(&cli.db)?;
             let bar = progress_bar("verify");
             let started = std::time::Instant::now();
@@ -476,12 +481,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 return Err(Exit(3, message).into());
             }
+            for noted in &expect {
+                let (seq, hash) = noted
+                    .split_once(':')
+                    .and_then(|(seq, hash)| Some((seq.parse::<i64>().ok()?, hash)))
+                    .ok_or_else(|| anyhow::anyhow!("--expect: `{noted}` is not SEQ:HASH"))?;
+                let found = service.audit_events(seq - 1, 1)?.into_iter().find(|e| e.seq == seq);
+                match found {
+                    Some(event) if event.hash == hash => {}
+                    Some(_) => {
+                        return Err(
+                            Exit(3, format!("audit: BROKEN at event {seq}: its hash is not the one noted")).into()
+                        )
+                    }
+                    None => {
+                        return Err(Exit(3, format!("audit: BROKEN at event {seq}: the event noted is gone")).into())
+                    }
+                }
+            }
             println!(
                 "audit: OK, {} events and {} rows verified in {seconds:.2} s ({:.0} events/s)",
                 result.events,
                 result.rows,
                 result.events as f64 / seconds.max(1e-9)
             );
+            println!("head: {}:{}", result.events, result.head_hash);
         }
         Command::Audit { command: AuditCommand::List { after, limit } } => {
             for event in open(&cli.db)?.audit_events(after, limit)? {

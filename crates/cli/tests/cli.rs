@@ -493,3 +493,23 @@ fn a_movement_with_an_unreadable_time_fails_naming_the_option() {
     assert!(err.contains("--at"), "{err}");
     assert_eq!(db.audit_lines().len(), events);
 }
+
+#[test]
+fn a_noted_head_hash_catches_a_history_cut_off_at_the_end() {
+    let db = Db::new();
+    db.ok(&["demo", "--scale", "small", "--no-serve"]);
+    let ok = db.ok(&["audit", "verify"]);
+    let head = ok.lines().find_map(|l| l.strip_prefix("head: ")).expect("verify prints the head").to_string();
+    assert!(db.ok(&["audit", "verify", "--expect", &head]).contains("audit: OK"));
+    // Remove the newest event together with the rows it wrote: the rest of the chain still holds.
+    let seq: i64 = head.split(':').next().unwrap().parse().unwrap();
+    {
+        let conn = db.sql();
+        conn.execute("DELETE FROM cell_status WHERE audit_seq = ?1", [seq]).unwrap();
+        conn.execute("DELETE FROM audit_event WHERE seq = ?1", [seq]).unwrap();
+    }
+    assert!(db.ok(&["audit", "verify"]).contains("audit: OK"), "undetectable without the noted head");
+    let (code, err) = db.fails(&["audit", "verify", "--expect", &head]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains(&format!("event {seq}")), "{err}");
+}

@@ -203,6 +203,16 @@ impl Movement {
             Movement::Release { .. } => "release",
         }
     }
+
+    /// The movement in words, for messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Movement::CellMove(_) => "cell move",
+            Movement::TransferOut { .. } => "transfer",
+            Movement::Out { .. } => "departure",
+            other => other.kind(),
+        }
+    }
 }
 
 /// Why a movement cannot be recorded. The message says it in words.
@@ -236,7 +246,7 @@ pub enum MovementRefused {
         reason: &'static str,
     },
     /// The person is in transit.
-    #[error("the person is in transit to another facility; only their receipt can be recorded")]
+    #[error("the person is in transit to another facility; only their receipt or release can be recorded")]
     OnTheWay,
     /// First placement of someone already placed.
     #[error("the person is already placed in a cell; record a cell move instead")]
@@ -266,7 +276,7 @@ pub enum MovementRefused {
 pub fn apply(state: CustodyState, movement: Movement, at: Instant) -> Result<CustodyState, MovementRefused> {
     use CustodyStatus::*;
     use MovementRefused::*;
-    let kind = movement.kind();
+    let kind = movement.describe();
     if let Some(latest) = state.since {
         if at < latest {
             return Err(BeforeLatest { kind, at: rfc3339(at), latest: rfc3339(latest) });
@@ -283,6 +293,8 @@ pub fn apply(state: CustodyState, movement: Movement, at: Instant) -> Result<Cus
             }
             Held { facility, placement: None, out: None }
         }
+        // Death on the way, or a court ordering release during a transfer, ends custody there.
+        (InTransit { .. }, Movement::Release { .. }) => Free,
         (InTransit { .. }, _) => return Err(OnTheWay),
         (Held { .. }, Movement::Receipt { .. }) => return Err(NotInTransit),
         // A court may release someone who is out at a hearing, so release does not require a return first.
@@ -383,6 +395,8 @@ mod tests {
         let transit = apply(held, Movement::TransferOut { to: 2 }, t(7)).unwrap();
         assert_eq!(apply(transit, Movement::Receipt { facility: 3 }, t(8)), Err(MovementRefused::WrongDestination));
         assert_eq!(apply(transit, Movement::Placement(cell(1)), t(8)), Err(MovementRefused::OnTheWay));
+        let died_on_the_way = apply(transit, Movement::Release { reason: ReleaseReason::Death }, t(9)).unwrap();
+        assert_eq!(died_on_the_way.status, CustodyStatus::Free);
         assert_eq!(apply(held, Movement::TransferOut { to: 1 }, t(8)), Err(MovementRefused::TransferToSameFacility));
         assert!(apply(held, Movement::Release { reason: ReleaseReason::Bail }, t(6))
             .unwrap()

@@ -173,10 +173,32 @@ pub fn occupancy_pct(population: u64, capacity: u64) -> Option<f64> {
     Some(tenths / 10.0)
 }
 
-/// Split a facility's declared capacity over its cells in proportion to floor area,
-/// so that the parts are whole places and add up exactly to the declared figure
-/// (largest remainder). Cells of zero area get nothing unless every cell is zero.
-pub fn apportion_declared(declared: u64, areas: &[f64]) -> Vec<u64> {
+/// Split a facility's declared capacity over its cells: a single cell gets one place (while
+/// places last), the rest is shared among the other cells in proportion to floor area, in whole
+/// places that always add up exactly to the declared figure (largest remainder). Cells of zero
+/// area share nothing unless every shared cell is zero.
+pub fn apportion_declared(declared: u64, cells: &[CellDimensions]) -> Vec<u64> {
+    let mut parts = vec![0; cells.len()];
+    let mut left = declared;
+    for (part, cell) in parts.iter_mut().zip(cells) {
+        if cell.single && left > 0 {
+            *part = 1;
+            left -= 1;
+        }
+    }
+    let mut shared: Vec<usize> = (0..cells.len()).filter(|&i| !cells[i].single).collect();
+    if shared.is_empty() {
+        // Only single cells: the authority's figure still stands, spread over them.
+        shared = (0..cells.len()).collect();
+    }
+    let areas: Vec<f64> = shared.iter().map(|&i| cells[i].floor_area.m2()).collect();
+    for (i, share) in shared.into_iter().zip(apportion_by_area(left, &areas)) {
+        parts[i] += share;
+    }
+    parts
+}
+
+fn apportion_by_area(declared: u64, areas: &[f64]) -> Vec<u64> {
     if areas.is_empty() {
         return Vec::new();
     }
@@ -232,7 +254,7 @@ mod tests {
     fn cecot_worked_example_from_the_domain_reference() {
         let c = cell(100.0, 0.0, 80, false);
         let mut total = Capacity::default();
-        let rated = apportion_declared(40_000, &vec![100.0; 256]);
+        let rated = apportion_declared(40_000, &vec![c; 256]);
         for r in &rated {
             total += Capacity::of_cell(&c, *r as u32, true);
         }
@@ -300,13 +322,21 @@ mod tests {
 
     proptest! {
         #[test]
-        fn apportioned_places_add_up_to_the_declared_capacity(
+        fn apportioned_places_add_up_and_single_cells_get_one(
             declared in 0u64..1_000_000,
-            areas in proptest::collection::vec(0.0f64..500.0, 1..300),
+            shapes in proptest::collection::vec((0.0f64..500.0, any::<bool>()), 1..300),
         ) {
-            let parts = apportion_declared(declared, &areas);
-            prop_assert_eq!(parts.len(), areas.len());
+            let cells: Vec<_> = shapes.iter().map(|&(area, single)| cell(area, 0.0, u32::from(single), single)).collect();
+            let parts = apportion_declared(declared, &cells);
+            prop_assert_eq!(parts.len(), cells.len());
             prop_assert_eq!(parts.iter().sum::<u64>(), declared);
+            if cells.iter().any(|c| !c.single) {
+                for (part, c) in parts.iter().zip(&cells) {
+                    if c.single {
+                        prop_assert!(*part <= 1);
+                    }
+                }
+            }
         }
 
         #[test]

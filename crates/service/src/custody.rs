@@ -155,36 +155,49 @@ fn occurred_at(ctx: &Context, at: Option<Instant>) -> ServiceResult<Instant> {
     Ok(at)
 }
 
-/// Admit a person inside the caller's transaction.
+fn refuse(e: domain::custody::MovementRefused) -> ServiceError {
+    ServiceError::refused("custody.sequence", e.to_string())
+}
+
+/// Admit a person inside the caller's transaction. Every check runs before the first write.
 pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> ServiceResult<Admitted> {
     let at = occurred_at(ctx, request.at)?;
     let admission = &request.admission;
     admission.validate(at).map_err(ServiceError::Invalid)?;
-    let facility = tx
-        .facility_by_code(&request.facility)?
-        .ok_or_else(|| ServiceError::NotFound { what: "facility", key: request.facility.clone() })?;
-    if at < facility.effective_from {
-        return Err(ServiceError::refused(
-            "estate.not_open",
-            format!("facility {} is on record only from {}", facility.code, rfc3339(facility.effective_from)),
-        ));
-    }
-    let (person_id, person_number, state) = match &request.person {
+    let facility = facility_open_at(tx, &request.facility, at)?;
+    let known = match &request.person {
         Some(number) => {
-            let id =
-                tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
-            (id, number.clone(), tx.custody_state(id)?.0)
+            let person = tx
+                .person_by_number(number)?
+                .ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
+            same_identity(&person, &admission.identity)?;
+            Some(person)
+        }
+        None => None,
+    };
+    let state = match &known {
+        Some(person) => tx.custody_state(person.id)?.0,
+        None => CustodyState::FREE,
+    };
+    let movement = Movement::Admission { facility: facility.id };
+    let after = apply(state, movement, at).map_err(refuse)?;
+
+    let (person_id, person_number) = match known {
+        Some(person) => {
+            // Documents not seen before (a new passport) are added to the record.
+            for document in admission.identity.documents.iter().filter(|d| !person.identity.documents.contains(d)) {
+                tx.insert_identity_document(person.id, document)?;
+            }
+            (person.id, person.number)
         }
         None => {
             let prefix = facility.jurisdiction.to_ascii_uppercase();
             let sequence = tx.next_counter(&format!("person:{}", at.year()))?;
             let number = human_number(&prefix, at.year(), sequence);
             let id = tx.insert_person(&NewPerson { number: &number, identity: &admission.identity })?;
-            (id, number, CustodyState::FREE)
+            (id, number)
         }
     };
-    let movement = Movement::Admission { facility: facility.id };
-    let after = apply(state, movement, at).map_err(|e| ServiceError::refused("custody.sequence", e.to_string()))?;
     let sequence = tx.next_counter(&format!("booking:{}:{}", facility.code, at.year()))?;
     let booking_number = human_number(&facility.code, at.year(), sequence);
     let booking = tx.insert_booking(&NewBooking {
@@ -216,6 +229,50 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
     Ok(Admitted { person: person_number, booking: booking_number, medical_tasks: reasons.len(), audit_seq })
 }
 
+/// A known person is re-admitted under the identity on record; a different one is refused
+/// rather than silently dropped (identity corrections are separate, audited entries).
+fn same_identity(person: &store::Person, given: &domain::person::Identity) -> ServiceResult<()> {
+    let recorded = &person.identity;
+    let mut errors = Vec::new();
+    let mut differs = |field: &str, same: bool| {
+        if !same {
+            errors.push(domain::FieldError::new(
+                format!("identity.{field}"),
+                format!("differs from the record of {}; correct the identity first", person.number),
+            ));
+        }
+    };
+    differs("given_names", recorded.name.given_names == given.name.given_names);
+    differs("first_surname", recorded.name.first_surname == given.name.first_surname);
+    differs("second_surname", recorded.name.second_surname == given.name.second_surname);
+    differs("date_of_birth", recorded.date_of_birth == given.date_of_birth);
+    differs("sex", recorded.sex == given.sex);
+    differs("nationality", recorded.nationality == given.nationality);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(errors))
+    }
+}
+
+/// The movement with its places not yet looked up: enough for the state machine to say whether
+/// such a movement is possible at all, before any cell or facility code is resolved.
+fn unresolved(kind: &MovementKind, state: &CustodyState) -> Movement {
+    let nowhere = Placement { cell: -1, bed: None };
+    match kind {
+        MovementKind::Place { .. } => Movement::Placement(nowhere),
+        MovementKind::Move { .. } => Movement::CellMove(nowhere),
+        MovementKind::Out { reason } => Movement::Out { reason: *reason },
+        MovementKind::Return => Movement::Return,
+        MovementKind::Transfer { .. } => Movement::TransferOut { to: -1 },
+        MovementKind::Receive { .. } => match state.status {
+            CustodyStatus::InTransit { to, .. } => Movement::Receipt { facility: to },
+            _ => Movement::Receipt { facility: -1 },
+        },
+        MovementKind::Release { reason } => Movement::Release { reason: *reason },
+    }
+}
+
 /// Record a movement inside the caller's transaction.
 pub fn record_movement_in<T: Tx>(
     tx: &mut T,
@@ -227,47 +284,30 @@ pub fn record_movement_in<T: Tx>(
         .person_id(&request.person)?
         .ok_or_else(|| ServiceError::NotFound { what: "person", key: request.person.clone() })?;
     let (state, booking) = tx.custody_state(person)?;
-    let refuse = |e: domain::custody::MovementRefused| ServiceError::refused("custody.sequence", e.to_string());
+    // The person's state first: "is out at court" says more than "cell not found".
+    apply(state, unresolved(&request.kind, &state), at).map_err(refuse)?;
     let (Some(booking), CustodyStatus::Held { facility: here, .. } | CustodyStatus::InTransit { from: here, .. }) =
         (booking, state.status)
     else {
-        // Not in custody: let the state machine word the refusal for this kind of movement
-        // (the places do not matter to it then).
-        let nowhere = Placement { cell: 0, bed: None };
-        let probe = match &request.kind {
-            MovementKind::Place { .. } => Movement::Placement(nowhere),
-            MovementKind::Move { .. } => Movement::CellMove(nowhere),
-            MovementKind::Out { reason } => Movement::Out { reason: *reason },
-            MovementKind::Return => Movement::Return,
-            MovementKind::Transfer { .. } => Movement::TransferOut { to: 0 },
-            MovementKind::Receive { .. } => Movement::Receipt { facility: 0 },
-            MovementKind::Release { reason } => Movement::Release { reason: *reason },
-        };
-        let err = apply(state, probe, at).err().map(refuse);
-        return Err(err.unwrap_or_else(|| ServiceError::refused("custody.sequence", "the person is not in custody")));
+        return Err(ServiceError::Internal("a movement was possible for a person not in custody".into()));
     };
     let mut unit = None;
     let mut facility = here;
     let movement = match &request.kind {
         MovementKind::Place { cell, bed } | MovementKind::Move { cell, bed } => {
-            let placement = resolve_placement(tx, here, cell, bed.as_deref(), at, person)?;
-            unit = Some(placement.1);
+            let (placement, cell_unit) = resolve_placement(tx, here, cell, bed.as_deref(), at, person)?;
+            unit = Some(cell_unit);
             match request.kind {
-                MovementKind::Place { .. } => Movement::Placement(placement.0),
-                _ => Movement::CellMove(placement.0),
+                MovementKind::Place { .. } => Movement::Placement(placement),
+                _ => Movement::CellMove(placement),
             }
         }
-        MovementKind::Out { reason } => Movement::Out { reason: *reason },
-        MovementKind::Return => Movement::Return,
-        MovementKind::Transfer { to } => {
-            let to = facility_open_at(tx, to, at)?;
-            Movement::TransferOut { to }
-        }
+        MovementKind::Transfer { to } => Movement::TransferOut { to: facility_open_at(tx, to, at)?.id },
         MovementKind::Receive { facility: code } => {
-            facility = facility_open_at(tx, code, at)?;
+            facility = facility_open_at(tx, code, at)?.id;
             Movement::Receipt { facility }
         }
-        MovementKind::Release { reason } => Movement::Release { reason: *reason },
+        other => unresolved(other, &state),
     };
     let after = apply(state, movement, at).map_err(refuse)?;
     tx.record_movement(
@@ -289,7 +329,8 @@ pub fn record_movement_in<T: Tx>(
     Ok(MovementRecorded { person: request.person.clone(), kind, occurred_at: at, audit_seq })
 }
 
-fn facility_open_at<T: Tx>(tx: &mut T, code: &str, at: Instant) -> ServiceResult<i64> {
+/// The facility by code, if it is on record at `at`.
+fn facility_open_at<T: Tx>(tx: &mut T, code: &str, at: Instant) -> ServiceResult<store::Facility> {
     let facility =
         tx.facility_by_code(code)?.ok_or_else(|| ServiceError::NotFound { what: "facility", key: code.to_string() })?;
     if at < facility.effective_from {
@@ -298,7 +339,7 @@ fn facility_open_at<T: Tx>(tx: &mut T, code: &str, at: Instant) -> ServiceResult
             format!("facility {} is on record only from {}", facility.code, rfc3339(facility.effective_from)),
         ));
     }
-    Ok(facility.id)
+    Ok(facility)
 }
 
 /// Find the cell (and bed) by code in the person's facility and check it can take them at `at`.
@@ -313,14 +354,15 @@ fn resolve_placement<T: Tx>(
     let cell = tx
         .cell_by_code(facility, cell_code, at)?
         .ok_or_else(|| ServiceError::NotFound { what: "cell in the person's facility", key: cell_code.to_string() })?;
-    if !cell.in_use {
+    // A placement lasts until the next movement: the cell must be in use at `at` and stay so.
+    let out_of_order =
+        if cell.in_use { tx.cell_out_of_order_after(cell.id, at)? } else { cell.out_of_order_reason.clone() };
+    if !cell.in_use || out_of_order.is_some() {
+        let reason = out_of_order.unwrap_or_else(|| "no reason given".into());
+        let when = if cell.in_use { " later" } else { "" };
         return Err(ServiceError::refused(
             "estate.cell_out_of_order",
-            format!(
-                "cell {} is out of order: {}",
-                cell.code,
-                cell.out_of_order_reason.as_deref().unwrap_or("no reason given")
-            ),
+            format!("cell {} is out of order{when}: {reason}", cell.code),
         ));
     }
     if cell.dimensions.single {

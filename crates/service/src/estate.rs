@@ -29,6 +29,12 @@ pub fn add_facility_in<T: Tx>(tx: &mut T, ctx: &Context, layout: &FacilityLayout
         return Err(ServiceError::Conflict(format!("facility `{}` already exists", layout.code)));
     }
     let opened = layout.opened.unwrap_or(ctx.now);
+    if opened > ctx.now {
+        return Err(ServiceError::field(
+            "facility.opened",
+            format!("{} is in the future; add the facility when it opens", domain::time::rfc3339(opened)),
+        ));
+    }
     let facility = tx.insert_facility(&NewFacility {
         code: layout.code.clone(),
         name: layout.name.clone(),
@@ -37,9 +43,8 @@ pub fn add_facility_in<T: Tx>(tx: &mut T, ctx: &Context, layout: &FacilityLayout
         declared_capacity: layout.declared_capacity,
         effective_from: opened,
     })?;
-    let areas: Vec<f64> =
-        layout.units.iter().flat_map(|u| u.cells.iter().map(|c| c.dimensions.floor_area.m2())).collect();
-    let mut rated = apportion_declared(layout.declared_capacity, &areas).into_iter();
+    let dimensions: Vec<_> = layout.units.iter().flat_map(|u| u.cells.iter().map(|c| c.dimensions)).collect();
+    let mut rated = apportion_declared(layout.declared_capacity, &dimensions).into_iter();
     let mut beds = 0u64;
     let mut cells_payload = Vec::new();
     for unit in &layout.units {
@@ -123,7 +128,7 @@ pub fn set_cell_status_in<T: Tx>(tx: &mut T, ctx: &Context, change: &CellStatusC
         .ok_or_else(|| ServiceError::NotFound { what: "facility", key: change.facility.clone() })?;
     let cell = tx
         .cell_by_code(facility.id, &change.cell, ctx.now)?
-        .ok_or_else(|| ServiceError::NotFound { what: "cell", key: change.cell.clone() })?;
+        .ok_or_else(|| ServiceError::NotFound { what: "cell", key: format!("{}/{}", change.facility, change.cell) })?;
     if cell.in_use == change.in_use {
         let state = if cell.in_use { "in use" } else { "out of order" };
         return Err(ServiceError::refused("estate.cell_status", format!("cell {} is already {state}", cell.code)));

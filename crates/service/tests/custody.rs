@@ -23,8 +23,9 @@ use store::sqlite::SqliteStore;
 /// | A-SOLO | 6    | 1     | 1    | yes    | in use        | 1     | 1    | 0   |
 /// | B-1    | 10   | 0     | 4    | no     | out of order  | 2     | -    | -   |
 ///
-/// Declared 8 is split by floor area (12, 12, 6, 10 of 40): 2.4, 2.4, 1.2, 2.0, so
-/// 2, 2, 1, 2 plus the one left over to the first largest remainder (A-1): 3, 2, 1, 2.
+/// Declared 8: the single cell A-SOLO gets 1; the other 7 are split by floor area over A-1, A-2
+/// and B-1 (12, 12, 10 of 34): 2.47, 2.47, 2.06, so 2, 2, 2 plus the one left over to the first
+/// largest remainder (A-1): 3, 2, 1, 2.
 /// ICRC: 12/3.4 = 3.5 -> 3; 6/5.4 -> 1 (single). CPT: (12-2)/4 = 2.5 -> 2; (6-1)/6 -> 0.
 const NORTE: &str = r#"
 [facility]
@@ -821,4 +822,99 @@ fn editing_the_current_custody_state_is_reported_as_a_projection_problem() {
     assert_eq!(v.broken, None, "no audited row was touched");
     assert!(!v.projection_problems.is_empty(), "the projection no longer follows from the movements");
     assert!(v.projection_problems.iter().any(|p| p.contains("custody state")), "{:?}", v.projection_problems);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Found in review
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn readmitting_a_known_person_under_another_identity_is_refused_and_writes_nothing() {
+    let f = fixture();
+    let p = f.admit("NORTE", "Ana", "López", "2026-01-10T08:00:00Z").person;
+    f.mv(&p, release(), "2026-01-11T08:00:00Z");
+    let mut again = admission_json("NORTE", "Ana", "Martínez", "2026-02-01T08:00:00Z");
+    again["person"] = serde_json::json!(p);
+    let err = refused_without_writing(&f, || f.service.admit(&f.ctx, &request(again)));
+    match err {
+        ServiceError::Invalid(fields) => assert_eq!(fields[0].field, "identity.first_surname"),
+        other => panic!("expected the differing field, got {other:?}"),
+    }
+}
+
+#[test]
+fn readmitting_a_known_person_starts_a_new_booking_and_keeps_new_documents() {
+    let f = fixture();
+    let p = f.admit("NORTE", "Ana", "López", "2026-01-10T08:00:00Z").person;
+    f.mv(&p, release(), "2026-01-11T08:00:00Z");
+    let mut again = admission_json("SUR", "Ana", "López", "2026-02-01T08:00:00Z");
+    again["person"] = serde_json::json!(p);
+    again["identity"]["documents"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"kind": "passport", "number": "A123", "issuing_country": "SV"}));
+    let admitted = f.service.admit(&f.ctx, &request(again)).expect("re-admission");
+    assert_eq!(admitted.person, p);
+    assert_eq!(admitted.booking, "SUR-2026-000001");
+    let record = f.service.person_record(&p, t(NOW)).unwrap();
+    let kinds: Vec<&str> = record.person.identity.documents.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds, ["dui", "passport"]);
+    assert_eq!(record.whereabouts.and_then(|w| w.facility).as_deref(), Some("SUR"));
+    assert!(f.verify().broken.is_none());
+}
+
+#[test]
+fn a_backdated_placement_into_a_cell_put_out_of_order_later_is_refused() {
+    let f = fixture();
+    let p = f.admit("NORTE", "Ana", "López", "2026-01-10T08:00:00Z").person;
+    let change = service::estate::CellStatusChange {
+        facility: "NORTE".into(),
+        cell: "A-2".into(),
+        in_use: false,
+        reason: Some("broken lock".into()),
+    };
+    f.service.set_cell_status(&f.ctx, &change).expect("out of order now");
+    let err = refused_without_writing(&f, || f.try_move(&p, place("A-2", None), "2026-01-10T09:00:00Z"));
+    let (rule, detail) = refused_rule::<()>(Err(err));
+    assert_eq!(rule, "estate.cell_out_of_order");
+    assert!(detail.contains("broken lock"), "{detail}");
+}
+
+#[test]
+fn a_person_can_be_released_while_in_transit() {
+    let f = fixture();
+    let p = f.admit("NORTE", "Ana", "López", "2026-01-10T08:00:00Z").person;
+    f.mv(&p, MovementKind::Transfer { to: "SUR".into() }, "2026-01-11T08:00:00Z");
+    let err = f.try_move(&p, place("S-01", None), "2026-01-11T09:00:00Z").unwrap_err();
+    assert!(err.to_string().contains("in transit"), "{err}");
+    f.mv(&p, MovementKind::Release { reason: ReleaseReason::Death }, "2026-01-11T10:00:00Z");
+    assert!(f.service.whereabouts(&p, t("2026-01-11T11:00:00Z")).unwrap().is_none());
+    let report = f.service.occupancy(t("2026-01-11T11:00:00Z"), Detail::Facility).unwrap();
+    assert_eq!((report.in_transit, report.total.population), (0, 0));
+    let verified = f.verify();
+    assert!(verified.broken.is_none() && verified.projection_problems.is_empty(), "{verified:?}");
+}
+
+#[test]
+fn rewinding_the_time_of_a_current_state_is_reported_as_a_projection_problem() {
+    let f = fixture();
+    let p = f.admit("NORTE", "Ana", "López", "2026-01-10T08:00:00Z").person;
+    f.mv(&p, place("A-1", None), "2026-01-10T09:00:00Z");
+    // A rewound `since` would let a movement be backdated before the placement.
+    f.tamper("UPDATE custody_state SET since = 0", []);
+    let verified = f.verify();
+    assert!(verified.broken.is_none());
+    assert_eq!(verified.projection_problems.len(), 1, "{verified:?}");
+}
+
+#[test]
+fn a_facility_that_opens_in_the_future_is_refused() {
+    let f = fixture();
+    let text = SUR.replace("code = \"SUR\"", "code = \"LATER\"").replace("2025-06-01", "2026-06-01");
+    let layout = FacilityLayout::parse(&text).unwrap();
+    let err = refused_without_writing(&f, || f.service.add_facility(&f.ctx, &layout));
+    match err {
+        ServiceError::Invalid(fields) => assert_eq!(fields[0].field, "facility.opened"),
+        other => panic!("expected facility.opened, got {other:?}"),
+    }
 }

@@ -7,6 +7,7 @@ pub mod sqlite;
 
 use domain::audit::ChainBreak;
 use domain::custody::CustodyState;
+use domain::person::IdentityDocument;
 use domain::time::Instant;
 
 pub use model::*;
@@ -87,6 +88,9 @@ pub struct AuditVerification {
     pub events: u64,
     /// Audited rows that verified.
     pub rows: u64,
+    /// Hash of the last event verified, hex: kept outside the database, it lets a later check
+    /// prove that no event up to it was removed or rewritten.
+    pub head_hash: String,
     /// The first problem, if any.
     pub broken: Option<ChainBreak>,
     /// Differences between the projections and a replay of the movements.
@@ -140,6 +144,8 @@ pub trait Tx {
 
     /// Write a person and their identity documents.
     fn insert_person(&mut self, person: &NewPerson) -> StoreResult<PersonId>;
+    /// Add an identity document to a person on record.
+    fn insert_identity_document(&mut self, person: PersonId, document: &IdentityDocument) -> StoreResult<()>;
     /// Write a booking (custody episode) with its admission record.
     fn insert_booking(&mut self, booking: &NewBooking) -> StoreResult<BookingId>;
     /// Open a medical-examination task.
@@ -155,6 +161,8 @@ pub trait Tx {
     fn custody_state(&mut self, person: PersonId) -> StoreResult<(CustodyState, Option<BookingId>)>;
     /// Who holds the bed from `at` on, if anyone (a stay overlapping [at, ∞)).
     fn bed_holder_from(&mut self, bed: BedId, at: Instant) -> StoreResult<Option<PersonId>>;
+    /// The reason of the first time the cell is put out of order after `at`, if it is.
+    fn cell_out_of_order_after(&mut self, cell: CellId, at: Instant) -> StoreResult<Option<String>>;
     /// Who is placed in the cell at any time from `at` on.
     fn cell_holders_from(&mut self, cell: CellId, at: Instant) -> StoreResult<Vec<PersonId>>;
     /// Write a movement and update the projections to the state after it.

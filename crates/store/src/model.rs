@@ -47,6 +47,8 @@ pub struct AuditEvent {
     pub subject: String,
     /// The command, JSON.
     pub payload: serde_json::Value,
+    /// Digest of the rows the event wrote, hex.
+    pub rows_sha256: String,
     /// Hash of the previous event, hex.
     pub prev_hash: String,
     /// This event's hash, hex.

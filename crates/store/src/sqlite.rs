@@ -538,7 +538,7 @@ impl Tx for SqliteTx<'_> {
 
     fn audit_events(&mut self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, at, actor, action, subject, payload, prev_hash, hash FROM audit_event WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, rows_sha256 FROM audit_event WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![after_seq, limit], |r| {
             let payload: String = r.get(5)?;
@@ -549,6 +549,7 @@ impl Tx for SqliteTx<'_> {
                 action: r.get(3)?,
                 subject: r.get(4)?,
                 payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+                rows_sha256: hex_of(&r.get::<_, Vec<u8>>(8)?),
                 prev_hash: hex_of(&r.get::<_, Vec<u8>>(6)?),
                 hash: hex_of(&r.get::<_, Vec<u8>>(7)?),
             })
@@ -679,9 +680,9 @@ impl Tx for SqliteTx<'_> {
             "SELECT c.id, c.facility_id, c.unit_id, c.code, c.floor_area_m2, c.sanitary_annex_m2, c.beds, c.single, c.rated_places,
                     s.in_use, s.reason
              FROM cell c
-             JOIN (SELECT cell_id, max(id) AS sid FROM cell_status WHERE effective_from <= ?1 GROUP BY cell_id) latest
-               ON latest.cell_id = c.id
-             JOIN cell_status s ON s.id = latest.sid
+             JOIN cell_status s ON s.id = (
+                 SELECT id FROM cell_status WHERE cell_id = c.id AND effective_from <= ?1
+                 ORDER BY effective_from DESC, id DESC LIMIT 1)
              ORDER BY c.id",
         )?;
         let rows = stmt.query_map([at], cell_from_row)?;
@@ -718,17 +719,17 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         for doc in &id.documents {
-            self.insert_audited(
-                "identity_document",
-                &[
-                    Value::Int(person),
-                    Value::Text(&doc.kind),
-                    Value::Text(&doc.number),
-                    Value::Text(&doc.issuing_country),
-                ],
-            )?;
+            self.insert_identity_document(person, doc)?;
         }
         Ok(person)
+    }
+
+    fn insert_identity_document(&mut self, person: PersonId, doc: &IdentityDocument) -> StoreResult<()> {
+        self.insert_audited(
+            "identity_document",
+            &[Value::Int(person), Value::Text(&doc.kind), Value::Text(&doc.number), Value::Text(&doc.issuing_country)],
+        )?;
+        Ok(())
     }
 
     fn insert_booking(&mut self, b: &NewBooking) -> StoreResult<BookingId> {
@@ -866,6 +867,14 @@ impl Tx for SqliteTx<'_> {
         Ok(stmt.query_row(params![bed, to_micros(at)], |r| r.get(0)).optional()?)
     }
 
+    fn cell_out_of_order_after(&mut self, cell: CellId, at: Instant) -> StoreResult<Option<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT coalesce(reason, '') FROM cell_status WHERE cell_id = ?1 AND effective_from > ?2 AND in_use = 0
+             ORDER BY effective_from, id LIMIT 1",
+        )?;
+        Ok(stmt.query_row(params![cell, to_micros(at)], |r| r.get(0)).optional()?)
+    }
+
     fn cell_holders_from(&mut self, cell: CellId, at: Instant) -> StoreResult<Vec<PersonId>> {
         let mut stmt =
             self.conn.prepare_cached("SELECT DISTINCT person_id FROM stay WHERE cell_id = ?1 AND to_at > ?2")?;
@@ -900,25 +909,11 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         project(self, m.person, m.facility, m.unit, m.movement, at)?;
-        let (status, facility, placement, out, transit_to) = match after.status {
-            CustodyStatus::Free => ("free", None, None, None, None),
-            CustodyStatus::Held { facility, placement, out } => ("held", Some(facility), placement, out, None),
-            CustodyStatus::InTransit { from, to } => ("in_transit", Some(from), None, None, Some(to)),
-        };
+        let row = StateRow::of(m.booking, after);
         self.exec(
             "INSERT OR REPLACE INTO custody_state (person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            &[
-                &m.person,
-                &m.booking,
-                &status,
-                &facility,
-                &placement.map(|p| p.cell),
-                &placement.and_then(|p| p.bed),
-                &out.map(|o| o.as_str()),
-                &transit_to,
-                &at,
-            ],
+            &[&m.person, &row.booking, &row.status, &row.facility, &row.cell, &row.bed, &row.out, &row.transit_to, &row.since],
         )?;
         Ok(id)
     }
@@ -1125,6 +1120,39 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
+/// A row of `custody_state`, as written after a movement and as expected by the replay.
+#[derive(Debug, PartialEq)]
+struct StateRow {
+    booking: BookingId,
+    status: String,
+    facility: Option<FacilityId>,
+    cell: Option<CellId>,
+    bed: Option<BedId>,
+    out: Option<String>,
+    transit_to: Option<FacilityId>,
+    since: i64,
+}
+
+impl StateRow {
+    fn of(booking: BookingId, state: &CustodyState) -> Self {
+        let (status, facility, placement, out, transit_to) = match state.status {
+            CustodyStatus::Free => ("free", None, None, None, None),
+            CustodyStatus::Held { facility, placement, out } => ("held", Some(facility), placement, out, None),
+            CustodyStatus::InTransit { from, to } => ("in_transit", Some(from), None, None, Some(to)),
+        };
+        StateRow {
+            booking,
+            status: status.to_string(),
+            facility,
+            cell: placement.map(|p| p.cell),
+            bed: placement.and_then(|p| p.bed),
+            out: out.map(|o| o.as_str().to_string()),
+            transit_to,
+            since: state.since.map(to_micros).unwrap_or_default(),
+        }
+    }
+}
+
 /// Update the stay and presence projections for one movement.
 fn project(
     tx: &SqliteTx<'_>,
@@ -1276,7 +1304,8 @@ fn verify(
             rows_thread.join().map_err(|_| StoreError::Backend("row verification panicked".into()))??;
             let problems = replay_thread.join().map_err(|_| StoreError::Backend("replay panicked".into()))??;
             Ok(AuditVerification {
-                events: chain,
+                events: chain.verified() as u64,
+                head_hash: hex_of(&chain.head()),
                 rows,
                 projection_problems: if broken.is_none() { problems } else { Vec::new() },
                 broken,
@@ -1295,7 +1324,7 @@ fn check_chain(
     groups: std::sync::mpsc::Receiver<Vec<RowGroup>>,
     total: u64,
     progress: &mut dyn FnMut(u64, u64),
-) -> StoreResult<(u64, u64, Option<ChainBreak>)> {
+) -> StoreResult<(ChainVerifier, u64, Option<ChainBreak>)> {
     let no_rows = RowsDigest::default().finish();
     let mut pending = groups.iter().flatten().peekable();
     let mut stmt = conn.prepare(
@@ -1308,10 +1337,10 @@ fn check_chain(
         let seq: i64 = e.get(0)?;
         let stored_rows = e.get_ref(6)?.as_blob().unwrap_or(&[]);
         let expected = match pending.peek() {
-            Some(RowGroup::OutOfOrder(b)) => return Ok((chain.verified() as u64, rows_verified, Some(b.clone()))),
+            Some(RowGroup::OutOfOrder(b)) => return Ok((chain, rows_verified, Some(b.clone()))),
             Some(RowGroup::Rows { seq: row_seq, .. }) if *row_seq < seq => {
                 let reason = format!("stored rows name event {row_seq}, which does not exist");
-                return Ok((chain.verified() as u64, rows_verified, Some(ChainBreak { seq: *row_seq, reason })));
+                return Ok((chain, rows_verified, Some(ChainBreak { seq: *row_seq, reason })));
             }
             Some(RowGroup::Rows { seq: row_seq, digest, rows }) if *row_seq == seq => {
                 rows_verified += rows;
@@ -1323,7 +1352,7 @@ fn check_chain(
         };
         if stored_rows != expected {
             let reason = "the rows this event wrote were altered, added or removed since it was recorded".to_string();
-            return Ok((chain.verified() as u64, rows_verified, Some(ChainBreak { seq, reason })));
+            return Ok((chain, rows_verified, Some(ChainBreak { seq, reason })));
         }
         let text = |i: usize| -> StoreResult<&str> { Ok(e.get_ref(i)?.as_str().unwrap_or("\u{fffd}")) };
         let body = EventBody {
@@ -1338,7 +1367,7 @@ fn check_chain(
         if let Err(b) =
             chain.check(&body, e.get_ref(7)?.as_blob().unwrap_or(&[]), e.get_ref(8)?.as_blob().unwrap_or(&[]))
         {
-            return Ok((chain.verified() as u64, rows_verified, Some(b)));
+            return Ok((chain, rows_verified, Some(b)));
         }
         if chain.verified() % 65_536 == 0 {
             progress(chain.verified() as u64, total);
@@ -1352,7 +1381,7 @@ fn check_chain(
         }
         None => None,
     };
-    Ok((chain.verified() as u64, rows_verified, leftover))
+    Ok((chain, rows_verified, leftover))
 }
 
 /// (person, facility, unit or transit flag, cell or 0, bed, from, to): stays and presences in one shape.
@@ -1455,39 +1484,24 @@ fn replay_movements(conn: &Connection) -> StoreResult<Vec<String>> {
         &mut problems,
     )?;
     let mut stmt = conn.prepare(
-        "SELECT person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to FROM custody_state",
+        "SELECT person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since FROM custody_state",
     )?;
     let mut rows = stmt.query([])?;
     let mut seen = 0usize;
     while let Some(r) = rows.next()? {
         seen += 1;
         let person: i64 = r.get(0)?;
-        let stored = (
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<i64>>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-            r.get::<_, Option<i64>>(5)?,
-            r.get::<_, Option<String>>(6)?,
-            r.get::<_, Option<i64>>(7)?,
-        );
-        let expected = states.get(&person).map(|(s, booking)| {
-            let (status, facility, p, out, to) = match s.status {
-                CustodyStatus::Free => ("free", None, None, None, None),
-                CustodyStatus::Held { facility, placement, out } => ("held", Some(facility), placement, out, None),
-                CustodyStatus::InTransit { from, to } => ("in_transit", Some(from), None, None, Some(to)),
-            };
-            (
-                *booking,
-                status.to_string(),
-                facility,
-                p.map(|p| p.cell),
-                p.and_then(|p| p.bed),
-                out.map(|o| o.as_str().to_string()),
-                to,
-            )
-        });
-        if expected.as_ref() != Some(&stored) {
+        let stored = StateRow {
+            booking: r.get(1)?,
+            status: r.get(2)?,
+            facility: r.get(3)?,
+            cell: r.get(4)?,
+            bed: r.get(5)?,
+            out: r.get(6)?,
+            transit_to: r.get(7)?,
+            since: r.get(8)?,
+        };
+        if states.get(&person).map(|(state, booking)| StateRow::of(*booking, state)).as_ref() != Some(&stored) {
             problems.push(format!("the current custody state of person {person} does not follow from their movements"));
         }
     }
