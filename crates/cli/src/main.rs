@@ -379,10 +379,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Facility { command: FacilityCommand::List } => {
-            let service = open(&cli.db)?;
-            let report = service.occupancy(ctx.now, Detail::Facility)?;
-            for f in report.facilities {
-                println!("{:<8} {}", f.code, f.name);
+            for f in open(&cli.db)?.facilities()? {
+                println!(
+                    "{:<8} {:<48} declared {:>7}  {}  on record from {}",
+                    f.code,
+                    f.name,
+                    f.declared_capacity,
+                    f.time_zone,
+                    domain::time::rfc3339(f.effective_from)
+                );
             }
         }
         Command::Cell { command } => {

@@ -358,7 +358,13 @@ fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> ServiceError {
         (None, "" | ".") => "layout".to_string(),
         (None, path) => path.to_string(),
     };
-    ServiceError::field(location, e.message().trim().to_string())
+    // The line as written helps where toml's message does not name the key ("duplicate key").
+    let written = line.and_then(|l| text.lines().nth(l - 1)).map(str::trim).filter(|l| !l.is_empty());
+    let problem = match written {
+        Some(written) => format!("{} (`{written}`)", e.message().trim()),
+        None => e.message().trim().to_string(),
+    };
+    ServiceError::field(location, problem)
 }
 
 #[cfg(test)]

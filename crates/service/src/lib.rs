@@ -81,6 +81,11 @@ impl<S: Store> Service<S> {
         Ok(self.store.read()?.audit_events(after_seq, limit)?)
     }
 
+    /// Every facility, by code.
+    pub fn facilities(&self) -> ServiceResult<Vec<store::Facility>> {
+        Ok(self.store.read()?.facilities()?)
+    }
+
     /// Row counts, for summaries.
     pub fn counts(&self) -> ServiceResult<store::Counts> {
         Ok(self.store.read()?.counts()?)

@@ -1430,7 +1430,8 @@ fn replay_movements(conn: &Connection) -> StoreResult<Vec<String>> {
                 states.insert(person, (next, booking));
             }
             Err(refused) => {
-                problems.push(format!("movement {id} of person {person} is impossible in sequence: {refused}"));
+                problems
+                    .push(format!("movement {id} of {} is impossible in sequence: {refused}", number_of(conn, person)));
                 continue;
             }
         }
@@ -1502,13 +1503,22 @@ fn replay_movements(conn: &Connection) -> StoreResult<Vec<String>> {
             since: r.get(8)?,
         };
         if states.get(&person).map(|(state, booking)| StateRow::of(*booking, state)).as_ref() != Some(&stored) {
-            problems.push(format!("the current custody state of person {person} does not follow from their movements"));
+            problems.push(format!(
+                "the current custody state of {} does not follow from their movements",
+                number_of(conn, person)
+            ));
         }
     }
     if seen != states.len() {
         problems.push(format!("{} people have movements but {seen} have a current custody state", states.len()));
     }
     Ok(problems)
+}
+
+/// A person's number for messages, or their row id if even that is unreadable.
+fn number_of(conn: &Connection, person: PersonId) -> String {
+    conn.query_row("SELECT number FROM person WHERE id = ?1", [person], |r| r.get(0))
+        .unwrap_or_else(|_| format!("person row {person}"))
 }
 
 fn compare(
