@@ -125,22 +125,16 @@ pub trait Tx {
     fn facilities(&mut self) -> StoreResult<Vec<Facility>>;
     /// One facility by code.
     fn facility_by_code(&mut self, code: &str) -> StoreResult<Option<Facility>>;
-    /// One facility by id.
-    fn facility(&mut self, id: FacilityId) -> StoreResult<Option<Facility>>;
     /// One unit by id.
     fn unit(&mut self, id: UnitId) -> StoreResult<Option<Unit>>;
     /// One unit by facility and code.
     fn unit_by_code(&mut self, facility: FacilityId, code: &str) -> StoreResult<Option<Unit>>;
     /// One cell by facility and code, with its status at `at`.
     fn cell_by_code(&mut self, facility: FacilityId, code: &str, at: Instant) -> StoreResult<Option<Cell>>;
-    /// One cell by id, with its status at `at`.
-    fn cell(&mut self, id: CellId, at: Instant) -> StoreResult<Option<Cell>>;
     /// Every cell that existed at `at`, with its status then.
     fn cells_at(&mut self, at: Instant) -> StoreResult<Vec<Cell>>;
     /// A bed of a cell by code.
     fn bed_by_code(&mut self, cell: CellId, code: &str) -> StoreResult<Option<Bed>>;
-    /// A bed by id.
-    fn bed(&mut self, id: BedId) -> StoreResult<Option<Bed>>;
 
     /// Write a person and their identity documents.
     fn insert_person(&mut self, person: &NewPerson) -> StoreResult<PersonId>;

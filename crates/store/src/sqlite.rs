@@ -642,11 +642,6 @@ impl Tx for SqliteTx<'_> {
         Ok(found)
     }
 
-    fn facility(&mut self, id: FacilityId) -> StoreResult<Option<Facility>> {
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE id = ?1"))?;
-        Ok(stmt.query_row([id], facility_from_row).optional()?)
-    }
-
     fn unit(&mut self, id: UnitId) -> StoreResult<Option<Unit>> {
         let mut stmt = self.conn.prepare_cached("SELECT id, facility_id, code, name FROM unit WHERE id = ?1")?;
         Ok(stmt
@@ -667,10 +662,6 @@ impl Tx for SqliteTx<'_> {
 
     fn cell_by_code(&mut self, facility: FacilityId, code: &str, at: Instant) -> StoreResult<Option<Cell>> {
         self.load_cell("c.facility_id = ?1 AND c.code = ?2", &[&facility, &code], at)
-    }
-
-    fn cell(&mut self, id: CellId, at: Instant) -> StoreResult<Option<Cell>> {
-        self.load_cell("c.id = ?1", &[&id], at)
     }
 
     fn cells_at(&mut self, at: Instant) -> StoreResult<Vec<Cell>> {
@@ -695,11 +686,6 @@ impl Tx for SqliteTx<'_> {
         Ok(stmt
             .query_row(params![cell, code], |r| Ok(Bed { id: r.get(0)?, cell: r.get(1)?, code: r.get(2)? }))
             .optional()?)
-    }
-
-    fn bed(&mut self, id: BedId) -> StoreResult<Option<Bed>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, cell_id, code FROM bed WHERE id = ?1")?;
-        Ok(stmt.query_row([id], |r| Ok(Bed { id: r.get(0)?, cell: r.get(1)?, code: r.get(2)? })).optional()?)
     }
 
     fn insert_person(&mut self, p: &NewPerson) -> StoreResult<PersonId> {
@@ -1016,26 +1002,20 @@ impl Tx for SqliteTx<'_> {
 
     fn occupants(&mut self, place: Place, at: Instant) -> StoreResult<Vec<Occupant>> {
         let at = to_micros(at);
-        let (sql, id) = match place {
+        // Units and cells: driven by the cell table, then each cell's stays by index.
+        let (column, id) = match place {
             Place::Facility(id) => return self.facility_occupants(id, at),
-            Place::Unit(id) => (
-                "SELECT p.number, p.given_names, p.first_surname, p.second_surname, c.code, b.code, s.from_at
-                 FROM cell c JOIN stay s ON s.cell_id = c.id JOIN person p ON p.id = s.person_id
-                 LEFT JOIN bed b ON b.id = s.bed_id
-                 WHERE c.unit_id = ?1 AND s.to_at > ?2 AND s.from_at <= ?2
-                 ORDER BY p.number",
-                id,
-            ),
-            Place::Cell(id) => (
-                "SELECT p.number, p.given_names, p.first_surname, p.second_surname, c.code, b.code, s.from_at
-                 FROM stay s JOIN cell c ON c.id = s.cell_id JOIN person p ON p.id = s.person_id
-                 LEFT JOIN bed b ON b.id = s.bed_id
-                 WHERE s.cell_id = ?1 AND s.to_at > ?2 AND s.from_at <= ?2
-                 ORDER BY p.number",
-                id,
-            ),
+            Place::Unit(id) => ("unit_id", id),
+            Place::Cell(id) => ("id", id),
         };
-        let mut stmt = self.conn.prepare_cached(sql)?;
+        let sql = format!(
+            "SELECT p.number, p.given_names, p.first_surname, p.second_surname, c.code, b.code, s.from_at
+             FROM cell c JOIN stay s ON s.cell_id = c.id JOIN person p ON p.id = s.person_id
+             LEFT JOIN bed b ON b.id = s.bed_id
+             WHERE c.{column} = ?1 AND s.to_at > ?2 AND s.from_at <= ?2
+             ORDER BY p.number"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![id, at], |r| {
             Ok(Occupant {
                 number: r.get(0)?,
