@@ -18,6 +18,7 @@ use service::demo::Scale;
 use service::estate::CellStatusChange;
 use service::layout::FacilityLayout;
 use service::report::Detail;
+use service::staff::Role;
 use service::{Context, Service, ServiceError};
 use store::sqlite::SqliteStore;
 
@@ -49,9 +50,28 @@ enum Command {
         /// Seed of the generator; the same seed gives the same estate.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
-        /// Do not start the server afterwards (the server does not exist yet, so the demo never serves).
+        /// Do not start the server afterwards.
         #[arg(long)]
         no_serve: bool,
+        /// Address to serve on afterwards.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
+    /// Serve the HTTP API (and its OpenAPI document and Swagger UI) on this database.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
+    /// Staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Facilities and their layout.
     Facility {
@@ -137,6 +157,51 @@ enum DemoScale {
     Small,
     Cecot,
     National,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a staff account. The password is read from standard input with --password-stdin,
+    /// otherwise one is generated and printed.
+    Add {
+        /// Login name.
+        name: String,
+        /// admin, director, records, officer, medical, monitor or analyst.
+        #[arg(long, value_parser = role)]
+        role: Role,
+        /// Facility the account is assigned to (repeat for several; none for national roles).
+        #[arg(long = "facility")]
+        facilities: Vec<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a bearer token for a user; the token is printed alone on the last line.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        user: String,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Revoke every token of a user.
+    Revoke {
+        /// Login name.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+fn role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| {
+        let valid: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("`{text}` is not one of: {}", valid.join(", "))
+    })
 }
 
 #[derive(Subcommand)]
@@ -324,6 +389,49 @@ fn instant(at: &Option<String>) -> anyhow::Result<Instant> {
     }
 }
 
+/// 24 hex digits (96 bits) from the operating system's generator.
+fn generated_password() -> String {
+    rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serve the API until Ctrl-C or SIGTERM, then finish the requests in flight.
+fn serve(service: Service<SqliteStore>, bind: &str) -> anyhow::Result<()> {
+    let json = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.compact().init();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        println!("serving http://{}/api/v1 (API description at /api/docs); Ctrl-C stops", listener.local_addr()?);
+        web::serve(listener, web::AppState::new(service), shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
 fn open(db: &str) -> anyhow::Result<Service<SqliteStore>> {
     Ok(Service::new(SqliteStore::open(db)?))
 }
@@ -348,7 +456,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             open(&cli.db)?.init()?;
             println!("initialised {}", cli.db);
         }
-        Command::Demo { scale, seed, no_serve: _ } => {
+        Command::Demo { scale, seed, no_serve, bind } => {
             let service = open(&cli.db)?;
             service.init()?;
             let scale = match scale {
@@ -366,7 +474,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish_and_clear();
             let report = service.occupancy(summary.history_to, Detail::Facility)?;
             output::demo_summary(&summary, &report, started.elapsed());
-            println!("\nThe web server is not built yet; explore with `custodia report occupancy`, `custodia who`, `custodia person`.");
+            let first_facility: Vec<String> = report.facilities.first().map(|f| f.code.clone()).into_iter().collect();
+            let logins = service.create_demo_logins(&Context::now("demo"), &first_facility)?;
+            println!("\nLogins (password shown once; facility roles are assigned to {}):", first_facility.join(", "));
+            for login in &logins {
+                println!("  {:<9} {:<9} {}", login.role.as_str(), login.name, login.password);
+            }
+            if !no_serve {
+                serve(service, &bind)?;
+            }
+        }
+        Command::Serve { bind } => {
+            let service = open(&cli.db)?;
+            service.init()?;
+            serve(service, &bind)?;
+        }
+        Command::User { command: UserCommand::Add { name, role, facilities, password_stdin } } => {
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (generated_password(), true)
+            };
+            let staff = open(&cli.db)?.add_user(&ctx, &name, role, &facilities, &password)?;
+            let scope = if staff.role.national() { "all facilities".to_string() } else { staff.facilities.join(", ") };
+            println!("created {} ({}, {scope})", staff.name, staff.role.as_str());
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        Command::Token { command: TokenCommand::Create { user, days } } => {
+            let token = open(&cli.db)?.create_token(&ctx, &user, chrono::Duration::days(days))?;
+            println!("token for {user}, valid {days} days; send it as `Authorization: Bearer TOKEN`:");
+            println!("{token}");
+        }
+        Command::Token { command: TokenCommand::Revoke { user } } => {
+            let revoked = open(&cli.db)?.revoke_tokens(&ctx, &user)?;
+            println!("revoked {revoked} token(s) of {user}");
         }
         Command::Facility { command: FacilityCommand::Add { layout } } => {
             let text = std::fs::read_to_string(&layout)

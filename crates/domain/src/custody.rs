@@ -14,6 +14,7 @@ pub type BedId = i64;
 /// Why a person is temporarily out of the facility.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OutReason {
     /// Taken to court.
     Court,
@@ -49,6 +50,7 @@ impl OutReason {
 /// Why custody ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReleaseReason {
     /// Sentence served.
     SentenceServed,

@@ -98,6 +98,7 @@ impl CellDimensions {
 
 /// The five capacity measures, in the order they are always reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Capacity {
     /// What the authority states.
     pub declared: u64,
@@ -151,6 +152,7 @@ impl std::ops::AddAssign for Capacity {
 
 /// Occupancy in percent against each capacity measure; `None` where the capacity is 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Occupancy {
     /// Against declared capacity.
     pub declared: Option<f64>,

@@ -9,6 +9,7 @@ use crate::FieldError;
 /// Sex as recorded at intake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Sex {
     /// Male.
     Male,
@@ -32,6 +33,7 @@ impl Sex {
 /// The kinds of legal basis that allow a person to be held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LegalBasisKind {
     /// A warrant of arrest.
     ArrestWarrant,
@@ -61,6 +63,7 @@ impl LegalBasisKind {
 /// A person's names as in Spanish naming: given names and up to two surnames.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonName {
     /// Given names, for example `José Luis`.
     pub given_names: String,
@@ -84,6 +87,7 @@ impl PersonName {
 /// An identity document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityDocument {
     /// Kind, for example `dui`, `passport`.
     pub kind: String,
@@ -96,6 +100,7 @@ pub struct IdentityDocument {
 /// Identity of a person, lasting across custody episodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Identity {
     /// Names.
     #[serde(flatten)]
@@ -117,6 +122,7 @@ pub struct Identity {
 /// The legal basis of a detention (Rule 7b).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LegalBasis {
     /// What kind of order it is.
     pub kind: LegalBasisKind,
@@ -131,6 +137,7 @@ pub struct LegalBasis {
 /// A visible injury noted at intake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Injury {
     /// What was seen.
     pub description: String,
@@ -142,6 +149,7 @@ pub struct Injury {
 /// One item of the property inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PropertyItem {
     /// The item.
     pub description: String,
@@ -157,6 +165,7 @@ fn one() -> u32 {
 /// A person to contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contact {
     /// Full name.
     pub name: String,
@@ -173,6 +182,7 @@ pub struct Contact {
 /// A dependant of the person held (a child, an elderly parent…).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Dependant {
     /// Full name.
     pub name: String,
@@ -189,12 +199,14 @@ pub struct Dependant {
 /// Everything Mandela Rule 7 asks to be recorded on admission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Admission {
     /// Who the person is.
     pub identity: Identity,
     /// The order that allows holding them. No legal basis, no admission.
     pub legal_basis: Option<LegalBasis>,
     /// When they were arrested.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub arrested_at: Instant,
     /// Where they were arrested.
     pub arrest_place: String,

@@ -16,6 +16,7 @@ const FUTURE_TOLERANCE_SECONDS: i64 = 300;
 /// An admission to record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdmitRequest {
     /// Code of the admitting facility.
     pub facility: String,
@@ -24,6 +25,7 @@ pub struct AdmitRequest {
     pub person: Option<String>,
     /// When the admission happened; the time of recording when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub at: Option<Instant>,
     /// The Mandela Rule 7 record.
     #[serde(flatten)]
@@ -62,6 +64,7 @@ impl AdmitRequest {
 
 /// What an admission created.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Admitted {
     /// The person's number.
     pub person: String,
@@ -76,6 +79,7 @@ pub struct Admitted {
 /// A movement to record, with places named by code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MovementKind {
     /// First placement after admission or receipt.
     Place {
@@ -136,12 +140,14 @@ pub struct MovementRequest {
 
 /// A recorded movement.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MovementRecorded {
     /// Person number.
     pub person: String,
     /// Movement kind.
     pub kind: &'static str,
     /// When it happened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub occurred_at: Instant,
     /// Audit event.
     pub audit_seq: i64,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod estate;
 pub mod layout;
 pub mod report;
+pub mod staff;
 
 pub use error::{ServiceError, ServiceResult};
 

@@ -24,6 +24,7 @@ pub enum Detail {
 
 /// Population and occupancy of one place against every measure.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Measure {
     /// People there.
     pub population: u64,
@@ -34,13 +35,15 @@ pub struct Measure {
 }
 
 impl Measure {
-    fn new(population: u64, capacity: Capacity) -> Self {
+    /// Population against a capacity.
+    pub fn new(population: u64, capacity: Capacity) -> Self {
         Self { population, capacity, occupancy_pct: capacity.occupancy(population) }
     }
 }
 
 /// A facility's line in the occupancy report.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FacilityOccupancy {
     /// Code.
     pub code: String,
@@ -56,6 +59,7 @@ pub struct FacilityOccupancy {
 
 /// A unit's line.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnitOccupancy {
     /// Code.
     pub code: String,
@@ -69,6 +73,7 @@ pub struct UnitOccupancy {
 
 /// A cell's line.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CellOccupancy {
     /// Code.
     pub code: String,
@@ -84,8 +89,10 @@ pub struct CellOccupancy {
 
 /// Occupancy of the whole estate at an instant.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OccupancyReport {
     /// The instant.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Instant,
     /// Facilities that existed then, by code.
     pub facilities: Vec<FacilityOccupancy>,
@@ -111,6 +118,7 @@ struct UnitTally {
 
 /// A person and their record.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonRecord {
     /// Identity.
     #[serde(flatten)]
@@ -240,6 +248,27 @@ impl<S: Store> Service<S> {
             medical_tasks: tx.medical_tasks(person.id)?,
             person,
         })
+    }
+}
+
+/// Where a person stands for access and concurrency checks.
+#[derive(Debug, Clone)]
+pub struct PersonScope {
+    /// Codes of the facilities answerable for the person (see `Tx::person_facilities`).
+    pub facilities: Vec<String>,
+    /// Id of the latest movement: changes whenever the person's custody changes.
+    pub version: i64,
+}
+
+impl<S: Store> Service<S> {
+    /// The facilities answerable for a person and the version of their record.
+    pub fn person_scope(&self, number: &str) -> ServiceResult<PersonScope> {
+        let mut tx = self.store().read()?;
+        let person = person(&mut tx, number)?;
+        let codes: std::collections::HashMap<i64, String> =
+            tx.facilities()?.into_iter().map(|f| (f.id, f.code)).collect();
+        let facilities = tx.person_facilities(person.id)?.iter().filter_map(|id| codes.get(id).cloned()).collect();
+        Ok(PersonScope { facilities, version: tx.latest_movement(person.id)? })
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod model;
 pub mod sqlite;
+pub mod staff;
 
 use domain::audit::ChainBreak;
 use domain::custody::CustodyState;
@@ -98,7 +99,7 @@ pub struct AuditVerification {
 }
 
 /// One transaction: small typed reads and writes. Dropping it without `commit` rolls back.
-pub trait Tx {
+pub trait Tx: staff::StaffTx {
     /// Make every write of this transaction durable.
     fn commit(self) -> StoreResult<()>;
 
@@ -168,6 +169,11 @@ pub trait Tx {
     fn whereabouts(&mut self, person: PersonId, at: Instant) -> StoreResult<Option<Whereabouts>>;
     /// Who was in a facility, unit or cell at an instant.
     fn occupants(&mut self, place: Place, at: Instant) -> StoreResult<Vec<Occupant>>;
+    /// Facilities answerable for a person: where they are held, both ends while in transit, or
+    /// the last facility that held them once released.
+    fn person_facilities(&mut self, person: PersonId) -> StoreResult<Vec<FacilityId>>;
+    /// Id of the person's latest recorded movement (their record's version), 0 if none.
+    fn latest_movement(&mut self, person: PersonId) -> StoreResult<MovementId>;
     /// Every movement of a person, in the order they happened.
     fn timeline(&mut self, person: PersonId) -> StoreResult<Vec<MovementRecord>>;
     /// Medical-examination tasks of a person's bookings.

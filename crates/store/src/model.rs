@@ -34,10 +34,12 @@ pub struct AuditEntry<'a> {
 
 /// A stored audit event.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Position in the chain.
     pub seq: i64,
     /// When it was recorded.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Instant,
     /// Who did it.
     pub actor: String,
@@ -46,6 +48,7 @@ pub struct AuditEvent {
     /// What it was done to.
     pub subject: String,
     /// The command, JSON.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: serde_json::Value,
     /// Digest of the rows the event wrote, hex.
     pub rows_sha256: String,
@@ -74,6 +77,7 @@ pub struct NewFacility {
 
 /// A stored facility.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Facility {
     /// Id.
     pub id: FacilityId,
@@ -88,6 +92,7 @@ pub struct Facility {
     /// Declared capacity.
     pub declared_capacity: u64,
     /// From when it exists.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub effective_from: Instant,
 }
 
@@ -186,6 +191,7 @@ pub struct NewPerson<'a> {
 
 /// A stored person.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Person {
     /// Id.
     #[serde(skip)]
@@ -237,6 +243,7 @@ pub struct NewMovement<'a> {
 
 /// A stored movement.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MovementRecord {
     /// Id.
     pub id: MovementId,
@@ -253,8 +260,10 @@ pub struct MovementRecord {
     /// Reason code or note.
     pub reason: Option<String>,
     /// When it happened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub occurred_at: Instant,
     /// When it was recorded.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub recorded_at: Instant,
     /// Who recorded it.
     pub actor: String,
@@ -262,12 +271,14 @@ pub struct MovementRecord {
 
 /// An open or closed medical-examination task.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MedicalTask {
     /// Booking number.
     pub booking: String,
     /// Why.
     pub reason: String,
     /// When it was opened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub opened_at: Instant,
 }
 
@@ -295,6 +306,7 @@ pub enum Place {
 
 /// Where a person was.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Whereabouts {
     /// Facility code, or `null` when in transit.
     pub facility: Option<String>,
@@ -305,8 +317,10 @@ pub struct Whereabouts {
     /// Bed code, when one was assigned.
     pub bed: Option<String>,
     /// Since when in this facility.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub in_facility_since: Option<Instant>,
     /// Since when in this cell.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub in_cell_since: Option<Instant>,
     /// Why the person was out of the facility then (court, hospital…); their cell stays theirs.
     pub out: Option<String>,
@@ -314,6 +328,7 @@ pub struct Whereabouts {
 
 /// A person found in a place.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Occupant {
     /// Person number.
     pub number: String,
@@ -324,11 +339,13 @@ pub struct Occupant {
     /// Bed code.
     pub bed: Option<String>,
     /// Since when there.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub since: Instant,
 }
 
 /// Row counts.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counts {
     /// Facilities.
     pub facilities: u64,

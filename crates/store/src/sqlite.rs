@@ -15,7 +15,8 @@ use domain::time::{from_micros, to_micros, Instant};
 
 use crate::*;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_foundation.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/sqlite/0001_foundation.sql"), include_str!("../migrations/sqlite/0002_staff.sql")];
 
 /// Audited tables, in the order the verifier reads them. Their rows are insert-only.
 const AUDITED_TABLES: &[&str] = &[
@@ -298,6 +299,11 @@ impl<'s> SqliteTx<'s> {
         }
     }
 
+    /// The connection this transaction runs on.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     fn head(&mut self) -> StoreResult<(i64, [u8; 32])> {
         if let Some(head) = self.head {
             return Ok(head);
@@ -341,7 +347,7 @@ impl<'s> SqliteTx<'s> {
         Ok(id)
     }
 
-    fn exec(&self, sql: &str, params: &[&dyn ToSql]) -> StoreResult<usize> {
+    pub(crate) fn exec(&self, sql: &str, params: &[&dyn ToSql]) -> StoreResult<usize> {
         Ok(self.conn.prepare_cached(sql)?.execute(params)?)
     }
 
@@ -1030,6 +1036,33 @@ impl Tx for SqliteTx<'_> {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn person_facilities(&mut self, person: PersonId) -> StoreResult<Vec<FacilityId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT status, facility_id, transit_to FROM custody_state WHERE person_id = ?1")?;
+        let state = stmt
+            .query_row([person], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?))
+            })
+            .optional()?;
+        match state {
+            Some((status, facility, transit_to)) if status != "free" => {
+                Ok(facility.into_iter().chain(transit_to).collect())
+            }
+            _ => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached("SELECT facility_id FROM movement WHERE person_id = ?1 ORDER BY id DESC LIMIT 1")?;
+                Ok(stmt.query_row([person], |r| r.get(0)).optional()?.into_iter().collect())
+            }
+        }
+    }
+
+    fn latest_movement(&mut self, person: PersonId) -> StoreResult<MovementId> {
+        let mut stmt = self.conn.prepare_cached("SELECT coalesce(max(id), 0) FROM movement WHERE person_id = ?1")?;
+        Ok(stmt.query_row([person], |r| r.get(0))?)
     }
 
     fn timeline(&mut self, person: PersonId) -> StoreResult<Vec<MovementRecord>> {

@@ -1,0 +1,502 @@
+//! Staff accounts and roles, API tokens, password logins and sessions, the log of who read whose
+//! record (Mandela Rule 9), and stored responses of requests made with an idempotency key.
+//!
+//! Secrets are never stored in the clear: passwords as Argon2id hashes, tokens and session
+//! secrets as SHA-256. Failed logins are counted per name given, whether or not it exists, so
+//! neither the answer nor the throttling tells which names exist.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use chrono::Duration;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use domain::time::Instant;
+use domain::FieldError;
+use store::staff::{NewStaff, StaffRow, StaffTx, StoredResponse};
+use store::{Store, Tx};
+
+use crate::{audit, Context, Service, ServiceError, ServiceResult};
+
+pub use store::staff::ReadRecord;
+
+/// Fewest characters a password may have.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// How long a login session lasts.
+pub const SESSION_HOURS: i64 = 8;
+/// How every API token begins.
+pub const TOKEN_PREFIX: &str = "cst_";
+/// Consecutive failed logins from which further attempts must wait (1 s, then doubling).
+pub const THROTTLE_AFTER_FAILURES: u32 = 3;
+/// Consecutive failed logins after which the name is locked for [`LOCK_MINUTES`].
+pub const LOCK_AFTER_FAILURES: u32 = 10;
+/// How long a name stays locked after [`LOCK_AFTER_FAILURES`] failed logins.
+pub const LOCK_MINUTES: i64 = 15;
+/// Length of the passwords [`Service::create_demo_logins`] makes.
+const DEMO_PASSWORD_CHARS: usize = 16;
+
+/// What a staff member may do, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Role {
+    /// Manages accounts; sees every facility.
+    Admin,
+    /// Runs a facility.
+    Director,
+    /// Keeps the records of a facility: admissions, movements.
+    Records,
+    /// Custody staff of a facility.
+    Officer,
+    /// Health care staff of a facility.
+    Medical,
+    /// Independent monitoring body; reads every facility.
+    Monitor,
+    /// Statistics and planning; reads every facility.
+    Analyst,
+}
+
+impl Role {
+    /// Every role, in a stable order.
+    pub const ALL: [Role; 7] =
+        [Role::Admin, Role::Director, Role::Records, Role::Officer, Role::Medical, Role::Monitor, Role::Analyst];
+
+    /// The role's stable name, for example `records`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Director => "director",
+            Role::Records => "records",
+            Role::Officer => "officer",
+            Role::Medical => "medical",
+            Role::Monitor => "monitor",
+            Role::Analyst => "analyst",
+        }
+    }
+
+    /// The role of a stable name.
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+
+    /// Whether the role sees every facility (admin, monitor, analyst) rather than its own.
+    pub fn national(self) -> bool {
+        matches!(self, Role::Admin | Role::Monitor | Role::Analyst)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A staff member as the rest of the system sees them.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Staff {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Codes of the facilities they work in (empty for national roles).
+    pub facilities: Vec<String>,
+}
+
+impl Staff {
+    /// Whether they may see the facility: a national role, or one of their facilities.
+    pub fn sees(&self, facility_code: &str) -> bool {
+        self.role.national() || self.facilities.iter().any(|code| code == facility_code)
+    }
+
+    /// The context of a command they make at `now`.
+    pub fn context(&self, now: Instant) -> Context {
+        Context { actor: self.name.clone(), now }
+    }
+}
+
+/// A session opened by a login; the secret is given once and stored only as a hash.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session secret (base64url), for a cookie.
+    pub secret: String,
+    /// Who logged in.
+    pub staff: Staff,
+    /// When the session ends unless logged out before.
+    pub expires_at: Instant,
+}
+
+/// A demo account and its password, to show once.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DemoLogin {
+    /// Login name (the role's name).
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Facility codes.
+    pub facilities: Vec<String>,
+    /// The generated password.
+    pub password: String,
+}
+
+fn invalid_credentials() -> ServiceError {
+    ServiceError::refused("auth.invalid_credentials", "wrong name or password")
+}
+
+fn user_not_found(name: &str) -> ServiceError {
+    ServiceError::NotFound { what: "user", key: name.to_string() }
+}
+
+fn staff_of(row: StaffRow) -> ServiceResult<Staff> {
+    let role = Role::parse(&row.role)
+        .ok_or_else(|| ServiceError::Internal(format!("account `{}` has an unknown role `{}`", row.name, row.role)))?;
+    Ok(Staff { name: row.name, role, facilities: row.facilities })
+}
+
+/// SHA-256 of a text, as lowercase hex: the stored form of tokens and session secrets.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 32 random bytes as base64url without padding.
+fn random_secret() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+fn hash_password(password: &str) -> ServiceResult<String> {
+    let salt =
+        SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| ServiceError::Internal(format!("hashing a password: {e}")))
+}
+
+fn password_matches(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A hash no password is checked against in earnest: verifying against it for unknown names
+/// takes as long as for known ones, so the time of the answer does not tell either.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password("custodia decoy password").unwrap_or_default())
+}
+
+fn valid_name(name: &str) -> bool {
+    (3..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn short_password(field: &str) -> FieldError {
+    FieldError::new(field, format!("must be at least {MIN_PASSWORD_CHARS} characters"))
+}
+
+/// Check a new account's fields; returns its facility codes, sorted and without repeats.
+fn check_new_user(name: &str, role: Role, facilities: &[String], password: &str) -> ServiceResult<Vec<String>> {
+    let mut errors = Vec::new();
+    if !valid_name(name) {
+        errors.push(FieldError::new("name", "must be 3 to 32 characters of a-z, 0-9, `.`, `_` and `-`"));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        errors.push(short_password("password"));
+    }
+    let mut codes = facilities.to_vec();
+    codes.sort_unstable();
+    codes.dedup();
+    if role.national() && !codes.is_empty() {
+        errors.push(FieldError::new("facilities", format!("the {role} role sees every facility: give none")));
+    }
+    if !role.national() && codes.is_empty() {
+        errors.push(FieldError::new("facilities", format!("the {role} role needs at least one facility")));
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    Ok(codes)
+}
+
+/// Write an account inside the caller's transaction (facilities checked, password already hashed).
+fn add_user_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    name: &str,
+    role: Role,
+    facilities: &[String],
+    password_hash: &str,
+) -> ServiceResult<Staff> {
+    for code in facilities {
+        if tx.facility_by_code(code)?.is_none() {
+            return Err(ServiceError::NotFound { what: "facility", key: code.clone() });
+        }
+    }
+    if tx.user_by_name(name)?.is_some() {
+        return Err(ServiceError::Conflict(format!("user `{name}` already exists")));
+    }
+    tx.insert_user(&NewStaff { name, role: role.as_str(), facilities, password_hash, created_at: ctx.now })?;
+    audit(tx, ctx, "user.add", name, &json!({ "name": name, "role": role, "facilities": facilities }))?;
+    Ok(Staff { name: name.to_string(), role, facilities: facilities.to_vec() })
+}
+
+/// Refuse an attempt made too soon after consecutive failed logins.
+fn throttle(failures: Option<(u32, Instant)>, now: Instant) -> ServiceResult<()> {
+    let Some((failures, last)) = failures else { return Ok(()) };
+    let wait = if failures >= LOCK_AFTER_FAILURES {
+        Duration::minutes(LOCK_MINUTES)
+    } else if failures >= THROTTLE_AFTER_FAILURES {
+        Duration::seconds(1 << (failures - THROTTLE_AFTER_FAILURES))
+    } else {
+        return Ok(());
+    };
+    let until = last + wait;
+    if now >= until {
+        return Ok(());
+    }
+    let seconds = ((until - now).num_milliseconds() + 999) / 1000;
+    Err(ServiceError::refused("auth.throttled", format!("too many failed logins; try again in {seconds} seconds")))
+}
+
+/// A password checked outside any transaction (hashing is slow), to be confirmed in one.
+struct Checked {
+    /// The account, if the name exists.
+    user: Option<StaffRow>,
+    /// Whether the password matched the hash in `user`.
+    matched: bool,
+}
+
+/// Confirm a checked password inside the write transaction: the throttle is applied again to
+/// the current state (attempts made at the same time count), a failure is recorded, a success
+/// clears the count. The outer result is the transaction's, the inner one the answer.
+fn confirm_in<T: Tx>(
+    tx: &mut T,
+    name: &str,
+    checked: Checked,
+    now: Instant,
+) -> ServiceResult<Result<StaffRow, ServiceError>> {
+    if let Err(refused) = throttle(tx.login_failures(name)?, now) {
+        return Ok(Err(refused));
+    }
+    let current = tx.user_by_name(name)?;
+    match (checked.user, current) {
+        // The hash must still be the one checked: a password changed meanwhile does not let the old one in.
+        (Some(user), Some(current))
+            if checked.matched && !current.disabled && current.password_hash == user.password_hash =>
+        {
+            tx.clear_login_failures(name)?;
+            Ok(Ok(current))
+        }
+        _ => {
+            tx.record_login_failure(name, now)?;
+            Ok(Err(invalid_credentials()))
+        }
+    }
+}
+
+impl<S: Store> Service<S> {
+    /// Check a name and password without holding the write lock; throttled attempts are refused
+    /// before the password is looked at.
+    fn check_password(&self, name: &str, password: &str, now: Instant) -> ServiceResult<Checked> {
+        let (failures, user) = {
+            let mut tx = self.store().read()?;
+            (tx.login_failures(name)?, tx.user_by_name(name)?)
+        };
+        throttle(failures, now)?;
+        let matched = match &user {
+            Some(user) => password_matches(password, &user.password_hash),
+            None => {
+                // As long as for a real account, and always false.
+                let _ = password_matches(password, decoy_hash());
+                false
+            }
+        };
+        Ok(Checked { user, matched })
+    }
+
+    /// Create a staff account. Names are 3 to 32 characters of `a-z0-9._-`; passwords at least
+    /// 12 characters; non-national roles need at least one facility, each on record; national
+    /// roles take none. The password is stored as an Argon2id hash and audited never.
+    pub fn add_user(
+        &self,
+        ctx: &Context,
+        name: &str,
+        role: Role,
+        facilities: &[String],
+        password: &str,
+    ) -> ServiceResult<Staff> {
+        let facilities = check_new_user(name, role, facilities, password)?;
+        let hash = hash_password(password)?;
+        self.batch(|tx| add_user_in(tx, ctx, name, role, &facilities, &hash))
+    }
+
+    /// Create an API bearer token for a user, valid for `valid_for`: `cst_` and 32 random bytes
+    /// in base64url. It is returned once and stored only as its SHA-256.
+    pub fn create_token(&self, ctx: &Context, user: &str, valid_for: Duration) -> ServiceResult<String> {
+        let expires_at = ctx
+            .now
+            .checked_add_signed(valid_for)
+            .filter(|at| *at > ctx.now)
+            .ok_or_else(|| ServiceError::field("valid_for", "must be a positive duration"))?;
+        let token = format!("{TOKEN_PREFIX}{}", random_secret());
+        let hash = sha256_hex(&token);
+        self.batch(|tx| {
+            let row = tx.user_by_name(user)?.ok_or_else(|| user_not_found(user))?;
+            let id = tx.insert_token(row.id, &hash, ctx.now, expires_at)?;
+            audit(tx, ctx, "token.create", user, &json!({ "user": user, "token_id": id, "expires_at": expires_at }))?;
+            Ok(())
+        })?;
+        Ok(token)
+    }
+
+    /// Revoke every live token of a user; returns how many were revoked.
+    pub fn revoke_tokens(&self, ctx: &Context, user: &str) -> ServiceResult<u64> {
+        self.batch(|tx| {
+            let row = tx.user_by_name(user)?.ok_or_else(|| user_not_found(user))?;
+            let revoked = tx.revoke_tokens(row.id, ctx.now)?;
+            audit(tx, ctx, "token.revoke", user, &json!({ "user": user, "revoked": revoked }))?;
+            Ok(revoked)
+        })
+    }
+
+    /// The staff member a token belongs to, if it is known, not revoked, not expired and the
+    /// account is not disabled.
+    pub fn staff_for_token(&self, token: &str, now: Instant) -> ServiceResult<Option<Staff>> {
+        self.store().read()?.staff_by_token_hash(&sha256_hex(token), now)?.map(staff_of).transpose()
+    }
+
+    /// Log in with a password and open a session of [`SESSION_HOURS`].
+    ///
+    /// An unknown name and a wrong password give the same refusal (`auth.invalid_credentials`).
+    /// Failures are counted per name given: from the third in a row, an attempt before
+    /// `last failure + 2^(failures-3)` seconds is refused (`auth.throttled`) without the password
+    /// being checked; after ten in a row the name is locked for [`LOCK_MINUTES`]. A success
+    /// resets the count and appends the audit event `session.login`.
+    pub fn login(&self, name: &str, password: &str, now: Instant) -> ServiceResult<NewSession> {
+        let checked = self.check_password(name, password, now)?;
+        self.batch(|tx| {
+            let user = match confirm_in(tx, name, checked, now)? {
+                Ok(user) => user,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let secret = random_secret();
+            let expires_at = now + Duration::hours(SESSION_HOURS);
+            let id = tx.insert_session(user.id, &sha256_hex(&secret), now, expires_at)?;
+            let staff = staff_of(user)?;
+            audit(tx, &staff.context(now), "session.login", &staff.name, &json!({ "session_id": id }))?;
+            Ok(Ok(NewSession { secret, staff, expires_at }))
+        })?
+    }
+
+    /// The staff member of a live session (not expired, not logged out, account not disabled).
+    pub fn staff_for_session(&self, secret: &str, now: Instant) -> ServiceResult<Option<Staff>> {
+        self.store().read()?.staff_by_session_hash(&sha256_hex(secret), now)?.map(staff_of).transpose()
+    }
+
+    /// End a session; an unknown or ended one is left as it is.
+    pub fn logout(&self, secret: &str) -> ServiceResult<()> {
+        let hash = sha256_hex(secret);
+        self.batch(|tx| {
+            tx.end_session(&hash, chrono::Utc::now())?;
+            Ok(())
+        })
+    }
+
+    /// Change one's own password. The old one must match (else `auth.invalid_credentials`,
+    /// counted and throttled as a failed login); the new one needs 12 characters. Every session
+    /// of the user ends, the one making the change included.
+    pub fn change_password(&self, ctx: &Context, name: &str, old: &str, new: &str) -> ServiceResult<()> {
+        if new.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(ServiceError::Invalid(vec![short_password("new_password")]));
+        }
+        let checked = self.check_password(name, old, ctx.now)?;
+        let hash = if checked.matched { hash_password(new)? } else { String::new() };
+        self.batch(|tx| {
+            let user = match confirm_in(tx, name, checked, ctx.now)? {
+                Ok(user) => user,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            tx.set_password_hash(user.id, &hash)?;
+            let ended = tx.end_sessions_of(user.id, ctx.now)?;
+            audit(tx, ctx, "user.password", name, &json!({ "user": name, "sessions_ended": ended }))?;
+            Ok(Ok(()))
+        })?
+    }
+
+    /// Record that `reader` read the record of person `person_number` through `route`
+    /// (Mandela Rule 9): one row in its own transaction, not audited.
+    pub fn log_read(&self, reader: &str, person_number: &str, route: &str, at: Instant) -> ServiceResult<()> {
+        self.batch(|tx| {
+            tx.insert_read(at, reader, person_number, route)?;
+            Ok(())
+        })
+    }
+
+    /// Reads of records with id above `after`, oldest first, at most `limit`, optionally only
+    /// of one person (number) and/or by one reader.
+    pub fn reads(
+        &self,
+        person: Option<&str>,
+        reader: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> ServiceResult<Vec<ReadRecord>> {
+        Ok(self.store().read()?.reads(person, reader, after, limit)?)
+    }
+
+    /// For the demo: one account per role, named after it, with a random 16-character password;
+    /// non-national roles work in the first facility given.
+    pub fn create_demo_logins(&self, ctx: &Context, facilities: &[String]) -> ServiceResult<Vec<DemoLogin>> {
+        let mut logins = Vec::new();
+        let mut hashes = Vec::new();
+        for role in Role::ALL {
+            let facilities = if role.national() {
+                Vec::new()
+            } else {
+                let first = facilities
+                    .first()
+                    .ok_or_else(|| ServiceError::field("facilities", "the demo logins need at least one facility"))?;
+                vec![first.clone()]
+            };
+            let password: String =
+                rand::rng().sample_iter(rand::distr::Alphanumeric).take(DEMO_PASSWORD_CHARS).map(char::from).collect();
+            hashes.push(hash_password(&password)?);
+            logins.push(DemoLogin { name: role.as_str().to_string(), role, facilities, password });
+        }
+        self.batch(|tx| {
+            for (login, hash) in logins.iter().zip(&hashes) {
+                add_user_in(tx, ctx, &login.name, login.role, &login.facilities, hash)?;
+            }
+            Ok(())
+        })?;
+        Ok(logins)
+    }
+
+    /// The response stored for an idempotency key of an actor: (request SHA-256 hex, status, body).
+    pub fn idempotent_response(&self, actor: &str, key: &str) -> ServiceResult<Option<(String, u16, String)>> {
+        let found = self.store().read()?.idempotency_get(actor, key)?;
+        Ok(found.map(|r| (r.request_sha256, r.status, r.body)))
+    }
+
+    /// Store the response to a request made with an idempotency key; if one is already stored
+    /// for (actor, key), the first one stays.
+    pub fn remember_response(
+        &self,
+        actor: &str,
+        key: &str,
+        request_sha256: &str,
+        status: u16,
+        body: &str,
+        at: Instant,
+    ) -> ServiceResult<()> {
+        let response = StoredResponse { request_sha256: request_sha256.to_string(), status, body: body.to_string() };
+        self.batch(|tx| {
+            tx.idempotency_put(actor, key, &response, at)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,508 @@
+//! Integration tests of staff accounts over a real SQLite file: roles and facility scoping,
+//! account validation, hashed passwords, API tokens, logins with throttling and locking,
+//! sessions, password changes, the log of record reads, idempotent responses, and the audit
+//! chain after all of them. Time is always given explicitly.
+
+use std::path::PathBuf;
+
+use chrono::Duration;
+use custodia_service as service;
+
+use domain::time::Instant;
+use service::layout::FacilityLayout;
+use service::staff::{Role, Staff};
+use service::{Context, Service, ServiceError, ServiceResult};
+use store::sqlite::SqliteStore;
+
+const NORTE: &str = r#"
+[facility]
+code = "NORTE"
+name = "Centro Penal Norte"
+jurisdiction = "sv"
+time_zone = "America/El_Salvador"
+declared_capacity = 2
+opened = "2025-01-01T00:00:00Z"
+
+[[units]]
+code = "A"
+
+[[units.cells]]
+code = "A-1"
+floor_area_m2 = 12.0
+beds = 2
+"#;
+
+const SUR: &str = r#"
+[facility]
+code = "SUR"
+name = "Centro Penal Sur"
+jurisdiction = "sv"
+time_zone = "America/El_Salvador"
+declared_capacity = 2
+opened = "2025-01-01T00:00:00Z"
+
+[[units]]
+code = "S"
+
+[[units.cells]]
+code = "S-1"
+floor_area_m2 = 12.0
+beds = 2
+"#;
+
+const NOW: &str = "2026-03-01T12:00:00Z";
+const PASSWORD: &str = "correct horse battery";
+
+fn t(text: &str) -> Instant {
+    text.parse().unwrap_or_else(|e| panic!("bad instant {text}: {e}"))
+}
+
+fn codes(list: &[&str]) -> Vec<String> {
+    list.iter().map(|c| c.to_string()).collect()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    service: Service<SqliteStore>,
+    ctx: Context,
+}
+
+/// A fresh database with facilities NORTE and SUR.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.db");
+    let service = Service::new(SqliteStore::open_path(&path).expect("open db"));
+    service.init().expect("init");
+    let ctx = Context { actor: "root".into(), now: t(NOW) };
+    for text in [NORTE, SUR] {
+        service.add_facility(&ctx, &FacilityLayout::parse(text).expect("layout parses")).expect("facility added");
+    }
+    Fixture { _dir: dir, path, service, ctx }
+}
+
+impl Fixture {
+    /// A records officer of NORTE named `ana` with [`PASSWORD`].
+    fn ana(&self) -> Staff {
+        self.service.add_user(&self.ctx, "ana", Role::Records, &codes(&["NORTE"]), PASSWORD).expect("ana added")
+    }
+
+    fn audit_count(&self) -> usize {
+        self.service.audit_events(0, 1_000_000).expect("audit events").len()
+    }
+
+    fn sql(&self, sql: &str) -> usize {
+        rusqlite::Connection::open(&self.path).expect("open db with rusqlite").execute(sql, []).expect("statement")
+    }
+
+    fn verifies(&self) {
+        let v = self.service.verify_audit(&mut |_, _| {}).expect("verification runs");
+        assert_eq!(v.broken, None);
+        assert!(v.projection_problems.is_empty(), "{:?}", v.projection_problems);
+    }
+}
+
+fn refusal<T: std::fmt::Debug>(result: ServiceResult<T>) -> (&'static str, String) {
+    match result {
+        Err(ServiceError::Refused { rule, detail }) => (rule, detail),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn invalid_fields<T: std::fmt::Debug>(result: ServiceResult<T>) -> Vec<String> {
+    match result {
+        Err(ServiceError::Invalid(errors)) => errors.iter().map(|e| e.field.clone()).collect(),
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+}
+
+/// How long a name must wait after `failures` consecutive failed logins.
+fn wait_after(failures: u32) -> Duration {
+    match failures {
+        0..=2 => Duration::zero(),
+        3..=9 => Duration::seconds(1 << (failures - 3)),
+        _ => Duration::minutes(15),
+    }
+}
+
+#[test]
+fn roles_have_stable_names_and_national_roles_see_every_facility() {
+    for role in Role::ALL {
+        assert_eq!(Role::parse(role.as_str()), Some(role));
+        assert_eq!(serde_json::to_value(role).unwrap(), serde_json::json!(role.as_str()));
+    }
+    assert_eq!(Role::parse("warden"), None);
+    let national: Vec<Role> = Role::ALL.into_iter().filter(|r| r.national()).collect();
+    assert_eq!(national, vec![Role::Admin, Role::Monitor, Role::Analyst]);
+
+    let officer = Staff { name: "ana".into(), role: Role::Officer, facilities: codes(&["NORTE"]) };
+    assert!(officer.sees("NORTE"));
+    assert!(!officer.sees("SUR"));
+    let monitor = Staff { name: "mon".into(), role: Role::Monitor, facilities: Vec::new() };
+    assert!(monitor.sees("NORTE") && monitor.sees("SUR") && monitor.sees("ANY"));
+    let ctx = officer.context(t(NOW));
+    assert_eq!((ctx.actor.as_str(), ctx.now), ("ana", t(NOW)));
+}
+
+#[test]
+fn add_user_validates_name_password_and_facilities_and_refusals_write_nothing() {
+    let f = fixture();
+    let before = f.audit_count();
+    let add = |name: &str, role: Role, facilities: &[&str], password: &str| {
+        f.service.add_user(&f.ctx, name, role, &codes(facilities), password)
+    };
+    assert_eq!(invalid_fields(add("Ana", Role::Records, &["NORTE"], PASSWORD)), ["name"]);
+    assert_eq!(invalid_fields(add("an", Role::Records, &["NORTE"], PASSWORD)), ["name"]);
+    assert_eq!(invalid_fields(add(&"a".repeat(33), Role::Records, &["NORTE"], PASSWORD)), ["name"]);
+    assert_eq!(invalid_fields(add("ana lopez", Role::Records, &["NORTE"], PASSWORD)), ["name"]);
+    assert_eq!(invalid_fields(add("ana", Role::Records, &["NORTE"], "short pass!")), ["password"]);
+    assert_eq!(invalid_fields(add("ana", Role::Records, &[], PASSWORD)), ["facilities"]);
+    assert_eq!(invalid_fields(add("mon", Role::Monitor, &["NORTE"], PASSWORD)), ["facilities"]);
+    assert_eq!(invalid_fields(add("x", Role::Officer, &[], "short")), ["name", "password", "facilities"]);
+    match add("ana", Role::Records, &["NORTE", "ESTE"], PASSWORD) {
+        Err(ServiceError::NotFound { what: "facility", key }) => assert_eq!(key, "ESTE"),
+        other => panic!("expected the unknown facility to be not found, got {other:?}"),
+    }
+    assert_eq!(f.audit_count(), before);
+
+    let ana = add("ana.lopez-2_x", Role::Records, &["SUR", "NORTE", "SUR"], PASSWORD).expect("valid account");
+    assert_eq!(ana.facilities, codes(&["NORTE", "SUR"]));
+    assert_eq!(ana.role, Role::Records);
+    let admin = add("admin", Role::Admin, &[], "twelve chars").expect("national role without facilities");
+    assert!(admin.facilities.is_empty());
+    assert_eq!(f.audit_count(), before + 2);
+
+    assert!(matches!(add("admin", Role::Analyst, &[], PASSWORD), Err(ServiceError::Conflict(_))));
+    assert_eq!(f.audit_count(), before + 2);
+}
+
+#[test]
+fn passwords_are_stored_only_as_argon2id_hashes_and_never_audited() {
+    let f = fixture();
+    f.ana();
+    f.service.change_password(&f.ctx, "ana", PASSWORD, "a second secret phrase").expect("password changed");
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let hash: String =
+        conn.query_row("SELECT password_hash FROM staff_user WHERE name = 'ana'", [], |r| r.get(0)).unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    for secret in [PASSWORD, "a second secret phrase"] {
+        assert!(!hash.contains(secret));
+        let in_audit: i64 = conn
+            .query_row("SELECT count(*) FROM audit_event WHERE instr(payload, ?1) > 0", [secret], |r| r.get(0))
+            .unwrap();
+        assert_eq!(in_audit, 0, "the audit payloads hold the password");
+    }
+    drop(conn);
+    // Nowhere in the database file or its write-ahead log either.
+    for suffix in ["", "-wal"] {
+        let file = PathBuf::from(format!("{}{suffix}", f.path.display()));
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        for secret in [PASSWORD, "a second secret phrase"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds a password",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_token_identifies_its_user_until_it_expires_or_is_revoked() {
+    let f = fixture();
+    f.ana();
+    let token = f.service.create_token(&f.ctx, "ana", Duration::days(30)).expect("token");
+    assert!(token.starts_with("cst_"), "{token}");
+    assert_eq!(token.len(), 4 + 43, "32 bytes of base64url without padding");
+    assert!(token[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+
+    let staff = f.service.staff_for_token(&token, t(NOW)).unwrap().expect("the token works");
+    assert_eq!((staff.name.as_str(), staff.role, staff.facilities.clone()), ("ana", Role::Records, codes(&["NORTE"])));
+    let last_moment = t(NOW) + Duration::days(30) - Duration::microseconds(1);
+    assert!(f.service.staff_for_token(&token, last_moment).unwrap().is_some());
+    assert!(f.service.staff_for_token(&token, t(NOW) + Duration::days(30)).unwrap().is_none(), "expired");
+    assert!(f.service.staff_for_token("cst_not-a-token", t(NOW)).unwrap().is_none());
+
+    // Only the hash is stored.
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let stored: String = conn.query_row("SELECT token_sha256 FROM api_token", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, service::staff::sha256_hex(&token));
+    assert!(!stored.contains(&token[4..]));
+    drop(conn);
+
+    let second = f.service.create_token(&f.ctx, "ana", Duration::hours(1)).expect("second token");
+    assert_ne!(second, token);
+    assert_eq!(f.service.revoke_tokens(&f.ctx, "ana").unwrap(), 2);
+    assert!(f.service.staff_for_token(&token, t(NOW)).unwrap().is_none(), "revoked");
+    assert!(f.service.staff_for_token(&second, t(NOW)).unwrap().is_none(), "revoked");
+    assert_eq!(f.service.revoke_tokens(&f.ctx, "ana").unwrap(), 0);
+
+    let actions: Vec<String> = f.service.audit_events(0, 100).unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "token.create").count(), 2);
+    assert_eq!(actions.iter().filter(|a| *a == "token.revoke").count(), 2);
+    let events = f.service.audit_events(0, 100).unwrap();
+    let created = events.iter().find(|e| e.action == "token.create").unwrap();
+    assert_eq!(created.payload["user"], "ana");
+    assert!(created.payload["token_id"].is_i64() && created.payload["expires_at"].is_string());
+    assert!(!created.payload.to_string().contains(&token[4..]));
+}
+
+#[test]
+fn tokens_of_unknown_users_are_not_found_and_bad_durations_invalid() {
+    let f = fixture();
+    assert!(matches!(
+        f.service.create_token(&f.ctx, "nobody", Duration::days(1)),
+        Err(ServiceError::NotFound { what: "user", .. })
+    ));
+    assert!(matches!(f.service.revoke_tokens(&f.ctx, "nobody"), Err(ServiceError::NotFound { what: "user", .. })));
+    f.ana();
+    assert_eq!(invalid_fields(f.service.create_token(&f.ctx, "ana", Duration::zero())), ["valid_for"]);
+}
+
+#[test]
+fn login_opens_an_eight_hour_session_that_logout_ends() {
+    let f = fixture();
+    f.ana();
+    let before = f.audit_count();
+    let session = f.service.login("ana", PASSWORD, t(NOW)).expect("login");
+    assert_eq!(session.staff.name, "ana");
+    assert_eq!(session.expires_at, t(NOW) + Duration::hours(8));
+    assert_eq!(session.secret.len(), 43);
+    assert_eq!(f.audit_count(), before + 1, "session.login is audited");
+
+    let staff = f.service.staff_for_session(&session.secret, t(NOW) + Duration::hours(1)).unwrap().expect("live");
+    assert_eq!(staff.role, Role::Records);
+    assert!(f.service.staff_for_session(&session.secret, t(NOW) + Duration::hours(8)).unwrap().is_none(), "expired");
+    assert!(f.service.staff_for_session("not a secret", t(NOW)).unwrap().is_none());
+
+    let other = f.service.login("ana", PASSWORD, t(NOW)).expect("second login");
+    assert_ne!(other.secret, session.secret);
+    f.service.logout(&session.secret).expect("logout");
+    assert!(f.service.staff_for_session(&session.secret, t(NOW)).unwrap().is_none(), "logged out");
+    assert!(f.service.staff_for_session(&other.secret, t(NOW)).unwrap().is_some(), "the other session lives on");
+    f.service.logout(&session.secret).expect("logging out twice is harmless");
+    f.service.logout("unknown").expect("logging out an unknown session is harmless");
+}
+
+#[test]
+fn an_unknown_name_and_a_wrong_password_get_the_same_answer() {
+    let f = fixture();
+    f.ana();
+    let wrong = f.service.login("ana", "wrong password!", t(NOW)).unwrap_err().to_string();
+    let unknown = f.service.login("ghost", PASSWORD, t(NOW)).unwrap_err().to_string();
+    assert_eq!(wrong, unknown);
+    assert_eq!(
+        refusal(f.service.login("ana", "", t(NOW))),
+        ("auth.invalid_credentials", "wrong name or password".to_string())
+    );
+    assert_eq!(refusal(f.service.login("", "", t(NOW))).0, "auth.invalid_credentials");
+}
+
+/// Attempts with a wrong password at growing intervals; each answer as text.
+fn attempts(f: &Fixture, name: &str, schedule: &[Duration]) -> Vec<String> {
+    schedule
+        .iter()
+        .map(|after| match f.service.login(name, "wrong password!", t(NOW) + *after) {
+            Err(e) => e.to_string(),
+            Ok(_) => "logged in".to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn from_the_third_failure_attempts_must_wait_and_unknown_names_are_throttled_alike() {
+    let f = fixture();
+    f.ana();
+    let ms = Duration::milliseconds;
+    // Three failures at once, then an attempt too soon (refused unchecked), then one after the
+    // 1 s wait (a fourth failure), then too soon for the 2 s wait, then after it.
+    let schedule = [ms(0), ms(0), ms(0), ms(500), ms(1000), ms(2999), ms(3000), ms(3001)];
+    let known = attempts(&f, "ana", &schedule);
+    let unknown = attempts(&f, "ghost", &schedule);
+    assert_eq!(known, unknown);
+    let invalid = "refused (auth.invalid_credentials): wrong name or password";
+    let wait = |s: u32| format!("refused (auth.throttled): too many failed logins; try again in {s} seconds");
+    assert_eq!(
+        known,
+        [invalid.into(), invalid.into(), invalid.into(), wait(1), invalid.into(), wait(1), invalid.into(), wait(4)]
+    );
+
+    // While throttled, even the right password is refused without being checked.
+    assert_eq!(refusal(f.service.login("ana", PASSWORD, t(NOW) + ms(3500))).0, "auth.throttled");
+    // Another name is not affected.
+    f.service.add_user(&f.ctx, "bea", Role::Officer, &codes(&["SUR"]), PASSWORD).unwrap();
+    f.service.login("bea", PASSWORD, t(NOW) + ms(3500)).expect("bea is not throttled");
+    // After the wait the right password works.
+    f.service.login("ana", PASSWORD, t(NOW) + ms(7000)).expect("ana after the wait");
+}
+
+#[test]
+fn after_ten_failures_a_name_is_locked_for_fifteen_minutes_known_or_not() {
+    let f = fixture();
+    f.ana();
+    for name in ["ana", "ghost"] {
+        let mut at = t(NOW);
+        for failures in 0..10 {
+            at += wait_after(failures);
+            assert_eq!(refusal(f.service.login(name, "wrong password!", at)).0, "auth.invalid_credentials");
+        }
+        let (rule, detail) = refusal(f.service.login(name, PASSWORD, at + Duration::minutes(1)));
+        assert_eq!(rule, "auth.throttled");
+        assert_eq!(detail, "too many failed logins; try again in 840 seconds");
+        let (rule, _) = refusal(f.service.login(name, PASSWORD, at + Duration::minutes(15) - Duration::seconds(1)));
+        assert_eq!(rule, "auth.throttled");
+        if name == "ana" {
+            f.service.login(name, PASSWORD, at + Duration::minutes(15)).expect("unlocked after 15 minutes");
+        } else {
+            let (rule, _) = refusal(f.service.login(name, PASSWORD, at + Duration::minutes(15)));
+            assert_eq!(rule, "auth.invalid_credentials");
+        }
+    }
+}
+
+#[test]
+fn a_successful_login_resets_the_count_of_failures() {
+    let f = fixture();
+    f.ana();
+    for _ in 0..2 {
+        refusal(f.service.login("ana", "wrong password!", t(NOW)));
+    }
+    f.service.login("ana", PASSWORD, t(NOW)).expect("third attempt succeeds");
+    // Two more failures would make four in a row without the reset, and the third would wait.
+    for _ in 0..3 {
+        assert_eq!(refusal(f.service.login("ana", "wrong password!", t(NOW))).0, "auth.invalid_credentials");
+    }
+    assert_eq!(refusal(f.service.login("ana", PASSWORD, t(NOW))).0, "auth.throttled");
+}
+
+#[test]
+fn changing_a_password_ends_the_sessions_and_retires_the_old_password() {
+    let f = fixture();
+    f.ana();
+    let first = f.service.login("ana", PASSWORD, t(NOW)).unwrap();
+    let second = f.service.login("ana", PASSWORD, t(NOW)).unwrap();
+    let ctx = first.staff.context(t(NOW));
+    let before = f.audit_count();
+
+    assert_eq!(invalid_fields(f.service.change_password(&ctx, "ana", PASSWORD, "too short")), ["new_password"]);
+    assert_eq!(
+        refusal(f.service.change_password(&ctx, "ana", "not my password", "a brand new passphrase")),
+        ("auth.invalid_credentials", "wrong name or password".to_string())
+    );
+    assert_eq!(f.audit_count(), before);
+    assert!(f.service.staff_for_session(&first.secret, t(NOW)).unwrap().is_some(), "refusals end nothing");
+
+    f.service.change_password(&ctx, "ana", PASSWORD, "a brand new passphrase").expect("changed");
+    assert_eq!(f.audit_count(), before + 1);
+    let event = f.service.audit_events(0, 1000).unwrap().pop().unwrap();
+    assert_eq!((event.action.as_str(), event.actor.as_str(), event.subject.as_str()), ("user.password", "ana", "ana"));
+    for session in [&first, &second] {
+        assert!(f.service.staff_for_session(&session.secret, t(NOW)).unwrap().is_none(), "sessions end");
+    }
+    assert_eq!(refusal(f.service.login("ana", PASSWORD, t(NOW))).0, "auth.invalid_credentials");
+    f.service.login("ana", "a brand new passphrase", t(NOW)).expect("the new password works");
+}
+
+#[test]
+fn a_disabled_account_cannot_log_in_and_its_tokens_and_sessions_stop_working() {
+    let f = fixture();
+    f.ana();
+    let token = f.service.create_token(&f.ctx, "ana", Duration::days(1)).unwrap();
+    let session = f.service.login("ana", PASSWORD, t(NOW)).unwrap();
+    assert_eq!(f.sql("UPDATE staff_user SET disabled = 1 WHERE name = 'ana'"), 1);
+    assert!(f.service.staff_for_token(&token, t(NOW)).unwrap().is_none());
+    assert!(f.service.staff_for_session(&session.secret, t(NOW)).unwrap().is_none());
+    assert_eq!(refusal(f.service.login("ana", PASSWORD, t(NOW))).0, "auth.invalid_credentials");
+}
+
+#[test]
+fn reads_of_records_are_logged_and_listed_by_person_and_reader_with_a_cursor() {
+    let f = fixture();
+    let at = |m: i64| t(NOW) + Duration::minutes(m);
+    let before = f.audit_count();
+    f.service.log_read("ana", "SV-2026-000001", "/api/v1/people/SV-2026-000001", at(0)).unwrap();
+    f.service.log_read("bea", "SV-2026-000001", "/people/SV-2026-000001", at(1)).unwrap();
+    f.service.log_read("ana", "SV-2026-000002", "/api/v1/people/SV-2026-000002", at(2)).unwrap();
+    f.service.log_read("ana", "SV-2026-000001", "/people/SV-2026-000001/timeline", at(3)).unwrap();
+    assert_eq!(f.audit_count(), before, "reads are not audited");
+
+    let all = f.service.reads(None, None, 0, 100).unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert_eq!((all[1].reader.as_str(), all[1].person.as_str(), all[1].at), ("bea", "SV-2026-000001", at(1)));
+    assert_eq!(all[1].route, "/people/SV-2026-000001");
+
+    let of_one: Vec<(String, Instant)> =
+        f.service.reads(Some("SV-2026-000001"), None, 0, 100).unwrap().into_iter().map(|r| (r.reader, r.at)).collect();
+    assert_eq!(of_one, [("ana".to_string(), at(0)), ("bea".to_string(), at(1)), ("ana".to_string(), at(3))]);
+    let by_ana = f.service.reads(None, Some("ana"), 0, 100).unwrap();
+    assert_eq!(by_ana.iter().map(|r| r.at).collect::<Vec<_>>(), [at(0), at(2), at(3)]);
+    let both = f.service.reads(Some("SV-2026-000001"), Some("ana"), 0, 100).unwrap();
+    assert_eq!(both.iter().map(|r| r.at).collect::<Vec<_>>(), [at(0), at(3)]);
+
+    // Paging with the cursor.
+    let page1 = f.service.reads(None, Some("ana"), 0, 2).unwrap();
+    assert_eq!(page1.len(), 2);
+    let page2 = f.service.reads(None, Some("ana"), page1[1].id, 2).unwrap();
+    assert_eq!(page2.iter().map(|r| r.at).collect::<Vec<_>>(), [at(3)]);
+    assert!(f.service.reads(None, Some("ana"), page2[0].id, 2).unwrap().is_empty());
+    assert!(f.service.reads(Some("SV-2026-999999"), None, 0, 10).unwrap().is_empty());
+}
+
+#[test]
+fn idempotent_responses_are_stored_per_actor_and_key_and_the_first_stays() {
+    let f = fixture();
+    assert_eq!(f.service.idempotent_response("ana", "k-1").unwrap(), None);
+    f.service.remember_response("ana", "k-1", "abc123", 201, r#"{"person":"SV-2026-000001"}"#, t(NOW)).unwrap();
+    assert_eq!(
+        f.service.idempotent_response("ana", "k-1").unwrap(),
+        Some(("abc123".to_string(), 201, r#"{"person":"SV-2026-000001"}"#.to_string()))
+    );
+    assert_eq!(f.service.idempotent_response("bea", "k-1").unwrap(), None, "keys are per actor");
+    assert_eq!(f.service.idempotent_response("ana", "k-2").unwrap(), None);
+    f.service.remember_response("ana", "k-1", "def456", 409, "{}", t(NOW)).unwrap();
+    assert_eq!(f.service.idempotent_response("ana", "k-1").unwrap().unwrap().0, "abc123", "the first stays");
+    f.service.remember_response("bea", "k-1", "def456", 409, "{}", t(NOW)).unwrap();
+    assert_eq!(f.service.idempotent_response("bea", "k-1").unwrap().unwrap().1, 409);
+}
+
+#[test]
+fn demo_logins_give_one_account_per_role_that_can_log_in() {
+    let f = fixture();
+    let logins = f.service.create_demo_logins(&f.ctx, &codes(&["SUR", "NORTE"])).expect("demo logins");
+    let names: Vec<&str> = logins.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["admin", "director", "records", "officer", "medical", "monitor", "analyst"]);
+    for login in &logins {
+        assert_eq!(login.name, login.role.as_str());
+        assert_eq!(login.password.chars().count(), 16);
+        let expected = if login.role.national() { Vec::new() } else { codes(&["SUR"]) };
+        assert_eq!(login.facilities, expected);
+        let session = f.service.login(&login.name, &login.password, t(NOW)).expect("demo login works");
+        assert_eq!(session.staff.role, login.role);
+    }
+    assert!(matches!(f.service.create_demo_logins(&f.ctx, &codes(&["SUR"])), Err(ServiceError::Conflict(_))));
+    assert_eq!(invalid_fields(fixture().service.create_demo_logins(&f.ctx, &[])), ["facilities"]);
+}
+
+#[test]
+fn the_audit_chain_verifies_after_account_commands() {
+    let f = fixture();
+    f.ana();
+    f.service.add_user(&f.ctx, "mon", Role::Monitor, &[], PASSWORD).unwrap();
+    f.service.create_token(&f.ctx, "ana", Duration::days(1)).unwrap();
+    f.service.revoke_tokens(&f.ctx, "ana").unwrap();
+    let session = f.service.login("ana", PASSWORD, t(NOW)).unwrap();
+    refusal(f.service.login("ana", "wrong password!", t(NOW)));
+    f.service.change_password(&session.staff.context(t(NOW)), "ana", PASSWORD, "another long password").unwrap();
+    f.service.log_read("ana", "SV-2026-000001", "/people/SV-2026-000001", t(NOW)).unwrap();
+    f.service.remember_response("ana", "k", "00", 200, "{}", t(NOW)).unwrap();
+    f.service.logout(&session.secret).unwrap();
+    f.verifies();
+
+    let events = f.service.audit_events(0, 1000).unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).filter(|a| !a.starts_with("facility")).collect();
+    assert_eq!(actions, ["user.add", "user.add", "token.create", "token.revoke", "session.login", "user.password"]);
+    let added = events.iter().find(|e| e.action == "user.add").unwrap();
+    assert_eq!(added.payload, serde_json::json!({"name": "ana", "role": "records", "facilities": ["NORTE"]}));
+    assert_eq!(added.actor, "root");
+}

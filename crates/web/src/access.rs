@@ -1,0 +1,127 @@
+//! Who may call what. Every route the router serves has exactly one rule here; a test fails the
+//! build if one is missing. Facility scope (404 outside it) is checked by the handlers, which
+//! know which facility a record belongs to.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use service::staff::{Role, Staff};
+
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not (health, login, the API description).
+    Public,
+    /// Any logged-in staff member.
+    Staff,
+    /// Only these roles.
+    Roles(&'static [Role]),
+}
+
+use Role::*;
+
+const EVERYONE: &[Role] = &[Admin, Director, Records, Officer, Medical, Monitor, Analyst];
+/// Roles that read personal records (the analyst sees aggregates only).
+const PERSONAL: &[Role] = &[Admin, Director, Records, Officer, Medical, Monitor];
+/// Roles that record movements; which kinds each may record is checked per kind.
+const MOVERS: &[Role] = &[Admin, Director, Records, Officer];
+const ADMITTERS: &[Role] = &[Admin, Director, Records];
+const OVERSIGHT: &[Role] = &[Admin, Monitor];
+const ESTATE: &[Role] = &[Admin, Director];
+
+/// (method, path as the router and the OpenAPI document write it, access).
+pub const RULES: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Access::Public),
+    ("GET", "/readyz", Access::Public),
+    ("POST", "/api/v1/session", Access::Public),
+    ("DELETE", "/api/v1/session", Access::Staff),
+    ("GET", "/api/v1/session", Access::Staff),
+    ("POST", "/api/v1/session/password", Access::Staff),
+    ("GET", "/api/v1/facilities", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/facilities", Access::Roles(&[Admin])),
+    ("GET", "/api/v1/facilities/{code}", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/facilities/{code}/cells/{cell}/status", Access::Roles(ESTATE)),
+    ("GET", "/api/v1/facilities/{code}/occupants", Access::Roles(PERSONAL)),
+    ("GET", "/api/v1/occupancy", Access::Roles(EVERYONE)),
+    ("GET", "/api/v1/population", Access::Roles(EVERYONE)),
+    ("GET", "/api/v1/people", Access::Roles(PERSONAL)),
+    ("GET", "/api/v1/people/{number}", Access::Roles(PERSONAL)),
+    ("GET", "/api/v1/people/{number}/timeline", Access::Roles(PERSONAL)),
+    ("GET", "/api/v1/people/{number}/whereabouts", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/people/{number}/movements", Access::Roles(MOVERS)),
+    ("POST", "/api/v1/admissions", Access::Roles(ADMITTERS)),
+    ("GET", "/api/v1/audit/events", Access::Roles(OVERSIGHT)),
+    ("GET", "/api/v1/audit/verification", Access::Roles(OVERSIGHT)),
+    ("GET", "/api/v1/reads", Access::Roles(OVERSIGHT)),
+];
+
+/// The rule of a route, if it has one.
+pub fn rule_for(method: &Method, path: &str) -> Option<Access> {
+    RULES.iter().find(|(m, p, _)| *m == method.as_str() && *p == path).map(|(_, _, access)| *access)
+}
+
+/// The staff member making a request, and their browser session if they use one.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who.
+    pub staff: Staff,
+    /// The session secret, for logout.
+    pub session: Option<String>,
+}
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "custodia_session";
+
+fn bearer(request: &Request) -> Option<&str> {
+    request.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn session_cookie(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+}
+
+/// Middleware: find the route's rule, identify the caller, and refuse what the rule forbids.
+pub async fn authorise(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+    let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let Some(path) = path else { return Ok(next.run(request).await) };
+    let access = rule_for(request.method(), &path)
+        .ok_or_else(|| ApiError::internal(format!("route {} {path} has no access rule", request.method())))?;
+    if access == Access::Public {
+        return Ok(next.run(request).await);
+    }
+    let now = chrono::Utc::now();
+    let caller = if let Some(token) = bearer(&request).map(str::to_string) {
+        let staff = state.run(move |s| s.staff_for_token(&token, now)).await?;
+        staff.map(|staff| Caller { staff, session: None })
+    } else if let Some(secret) = session_cookie(&request).map(str::to_string) {
+        let found = {
+            let secret = secret.clone();
+            state.run(move |s| s.staff_for_session(&secret, now)).await?
+        };
+        found.map(|staff| Caller { staff, session: Some(secret) })
+    } else {
+        None
+    };
+    let caller = caller.ok_or_else(ApiError::unauthenticated)?;
+    if let Access::Roles(roles) = access {
+        if !roles.contains(&caller.staff.role) {
+            return Err(ApiError::forbidden(format!(
+                "the {} role may not call this route",
+                caller.staff.role.as_str()
+            )));
+        }
+    }
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}

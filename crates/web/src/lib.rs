@@ -1,0 +1,106 @@
+#![forbid(unsafe_code)]
+//! Custodia's HTTP API: JSON under `/api/v1`, its OpenAPI document at `/api/openapi.json`,
+//! Swagger UI at `/api/docs`, health at `/healthz` and `/readyz`. The only crate that knows HTTP.
+//! Handlers call the synchronous service through `spawn_blocking`.
+
+pub mod access;
+pub mod problem;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use service::{Service, ServiceResult};
+use store::sqlite::SqliteStore;
+
+use problem::{ApiError, ApiResult};
+
+/// The largest request body accepted; larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What every handler shares: the service over the database.
+#[derive(Clone)]
+pub struct AppState {
+    service: Arc<Service<SqliteStore>>,
+}
+
+impl AppState {
+    /// State over an opened service.
+    pub fn new(service: Service<SqliteStore>) -> Self {
+        Self { service: Arc::new(service) }
+    }
+
+    /// Run a service call on the blocking pool (the service and SQLite are synchronous).
+    pub async fn run<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Service<SqliteStore>) -> ServiceResult<T> + Send + 'static,
+    {
+        let service = self.service.clone();
+        match tokio::task::spawn_blocking(move || work(&service)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Custodia API",
+        description = "Records, capacity and safeguards for prisons. Authenticate with `Authorization: Bearer TOKEN` \
+                       (from `custodia token create`) or the session cookie set by `POST /api/v1/session`. \
+                       Errors are RFC 9457 problem details.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    components(schemas(problem::Problem)),
+    tags(
+        (name = "session", description = "Login, logout, password"),
+        (name = "estate", description = "Facilities, cells, capacity and occupancy"),
+        (name = "people", description = "People in custody, their records and movements"),
+        (name = "oversight", description = "Audit chain and the register of who read which record"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+/// The whole application: the API with its access rules, the OpenAPI document and Swagger UI.
+pub fn app(state: AppState) -> Router {
+    let (router, openapi) = routes::router().split_for_parts();
+    let x_request_id = HeaderName::from_static("x-request-id");
+    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::authorise))
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// The OpenAPI document, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::router().split_for_parts().1
+}
+
+/// Serve until `shutdown` completes, then finish the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
+fn api_doc() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

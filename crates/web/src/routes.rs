@@ -1,0 +1,909 @@
+//! The routes: each handler parses, checks scope, calls the service, and answers JSON.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use domain::time::Instant;
+use service::custody::{AdmitRequest, Admitted, MovementKind, MovementRecorded, MovementRequest};
+use service::estate::CellStatusChange;
+use service::layout::FacilityLayout;
+use service::report::{Detail, FacilityOccupancy, Measure, OccupancyReport};
+use service::staff::{ReadRecord, Role, Staff};
+use store::{AuditEvent, Facility, MedicalTask, MovementRecord, Occupant, Person, Whereabouts};
+
+use crate::access::{Caller, SESSION_COOKIE};
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::{api_doc, AppState};
+
+/// Most items one page may hold.
+const MAX_LIMIT: u32 = 500;
+const DEFAULT_LIMIT: u32 = 100;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(api_doc())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(login, logout, current_session))
+        .routes(routes!(change_password))
+        .routes(routes!(list_facilities, add_facility))
+        .routes(routes!(get_facility))
+        .routes(routes!(set_cell_status))
+        .routes(routes!(list_occupants))
+        .routes(routes!(get_occupancy))
+        .routes(routes!(get_population))
+        .routes(routes!(list_people))
+        .routes(routes!(get_person))
+        .routes(routes!(get_timeline))
+        .routes(routes!(get_whereabouts))
+        .routes(routes!(record_movement))
+        .routes(routes!(admit))
+        .routes(routes!(list_audit_events))
+        .routes(routes!(verify_audit))
+        .routes(routes!(list_reads))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The request body, or a problem: 413 when too large.
+fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                format!("the request body is larger than {} bytes", crate::MAX_BODY_BYTES),
+            )
+        } else {
+            ApiError::bad_request("unreadable-body", "the request body could not be read")
+        }
+    })
+}
+
+/// Parse JSON: 400 when it is not JSON at all, 422 naming the field when it does not fit.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {inner}"))
+        } else {
+            let field = if path == "." { "body".to_string() } else { path };
+            ApiError::validation(vec![domain::FieldError::new(field, inner.to_string())])
+        }
+    })
+}
+
+/// Deserialise an already parsed value, naming the field that does not fit.
+fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        ApiError::validation(vec![domain::FieldError::new(field, e.into_inner().to_string())])
+    })
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    query.map(|Query(q)| q).map_err(|e| ApiError::bad_request("bad-query", e.body_text()))
+}
+
+fn limit(limit: Option<u32>) -> ApiResult<usize> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        0 => Err(ApiError::validation(vec![domain::FieldError::new("limit", "must be at least 1")])),
+        n if n > MAX_LIMIT => {
+            Err(ApiError::validation(vec![domain::FieldError::new("limit", format!("must be at most {MAX_LIMIT}"))]))
+        }
+        n => Ok(n as usize),
+    }
+}
+
+/// Cursors are opaque to clients: the last key of the previous page, base64url.
+fn encode_cursor(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<String>> {
+    cursor
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| ApiError::bad_request("bad-cursor", "`after` is not a cursor this API returned"))
+        })
+        .transpose()
+}
+
+fn seq_cursor(cursor: Option<&str>) -> ApiResult<i64> {
+    match decode_cursor(cursor)? {
+        None => Ok(0),
+        Some(text) => {
+            text.parse().map_err(|_| ApiError::bad_request("bad-cursor", "`after` is not a cursor this API returned"))
+        }
+    }
+}
+
+fn instant(at: Option<&str>) -> ApiResult<Instant> {
+    match at {
+        None => Ok(chrono::Utc::now()),
+        Some(text) => domain::time::parse_rfc3339(text)
+            .map_err(|problem| ApiError::validation(vec![domain::FieldError::new("at", problem)])),
+    }
+}
+
+/// A record outside the caller's facilities answers exactly as one that does not exist.
+fn in_scope(caller: &Caller, facilities: &[String], what: &str, key: &str) -> ApiResult<()> {
+    if facilities.iter().any(|f| caller.staff.sees(f)) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(what, key))
+    }
+}
+
+/// Replay the stored answer of a request made with the same `Idempotency-Key`, or run it and
+/// store its answer. The same key with a different request is refused.
+async fn idempotent<T, F>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: &[u8],
+    status: StatusCode,
+    work: F,
+) -> ApiResult<Response>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&service::Service<store::sqlite::SqliteStore>) -> service::ServiceResult<T> + Send + 'static,
+{
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 200).ok_or_else(|| {
+                ApiError::bad_request("bad-idempotency-key", "Idempotency-Key must be 1 to 200 visible characters")
+            })?;
+            Some(key.to_string())
+        }
+    };
+    let Some(key) = key else {
+        let out = state.run(work).await?;
+        return Ok((status, Json(out)).into_response());
+    };
+    let actor = caller.staff.name.clone();
+    let hash = hex::encode(Sha256::digest(request));
+    let stored = {
+        let (actor, key) = (actor.clone(), key.clone());
+        state.run(move |s| s.idempotent_response(&actor, &key)).await?
+    };
+    if let Some((stored_hash, stored_status, stored_body)) = stored {
+        if stored_hash != hash {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "this Idempotency-Key was used with a different request",
+            ));
+        }
+        let status = StatusCode::from_u16(stored_status).unwrap_or(StatusCode::OK);
+        let mut response = (status, [(header::CONTENT_TYPE, "application/json")], stored_body).into_response();
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(response);
+    }
+    let out = state.run(work).await?;
+    let text = serde_json::to_string(&out).map_err(ApiError::internal)?;
+    {
+        let text = text.clone();
+        state
+            .run(move |s| s.remember_response(&actor, &key, &hash, status.as_u16(), &text, chrono::Utc::now()))
+            .await?;
+    }
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.run(|s| s.facilities()).await {
+        Ok(_) => Json(Health { status: "ready" }).into_response(),
+        Err(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the database does not answer").into_response()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SessionView {
+    #[serde(flatten)]
+    staff: Staff,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Instant>,
+}
+
+/// Log in with name and password; sets an HttpOnly, SameSite=Strict session cookie.
+/// Repeated failures slow down and then lock the name; the answer never says whether it exists.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Login,
+    responses((status = 200, body = SessionView), (status = 401, body = Problem), (status = 429, body = Problem),
+              (status = 422, body = Problem)))]
+async fn login(State(state): State<AppState>, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let login: Login = parse(&body(raw)?)?;
+    let now = chrono::Utc::now();
+    let session = state.run(move |s| s.login(&login.name, &login.password, now)).await?;
+    let max_age = (session.expires_at - now).num_seconds().max(0);
+    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}", session.secret);
+    let view = SessionView { staff: session.staff, expires_at: Some(session.expires_at) };
+    let mut response = Json(view).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+    Ok(response)
+}
+
+/// End the browser session.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    responses((status = 204, description = "logged out"), (status = 401, body = Problem)))]
+async fn logout(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Response> {
+    if let Some(secret) = caller.session {
+        state.run(move |s| s.logout(&secret)).await?;
+    }
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+/// Who is logged in.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, body = SessionView), (status = 401, body = Problem)))]
+async fn current_session(Extension(caller): Extension<Caller>) -> Json<SessionView> {
+    Json(SessionView { staff: caller.staff, expires_at: None })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    old_password: String,
+    new_password: String,
+}
+
+/// Change one's own password; other sessions end.
+#[utoipa::path(post, path = "/api/v1/session/password", tag = "session", request_body = PasswordChange,
+    responses((status = 204, description = "changed"), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn change_password(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<StatusCode> {
+    let change: PasswordChange = parse(&body(raw)?)?;
+    let ctx = caller.staff.context(chrono::Utc::now());
+    state.run(move |s| s.change_password(&ctx, &ctx.actor, &change.old_password, &change.new_password)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Estate and occupancy
+// ---------------------------------------------------------------------------------------------
+
+/// Facilities the caller can see.
+#[utoipa::path(get, path = "/api/v1/facilities", tag = "estate",
+    responses((status = 200, body = Vec<Facility>), (status = 401, body = Problem)))]
+async fn list_facilities(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<Facility>>> {
+    let all = state.run(|s| s.facilities()).await?;
+    Ok(Json(all.into_iter().filter(|f| caller.staff.sees(&f.code)).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewFacility {
+    /// The layout file's text (TOML), as `custodia facility add --layout` reads it.
+    layout: String,
+}
+
+/// Create a facility from a layout (TOML text). Honours `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/facilities", tag = "estate", request_body = NewFacility,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays return the first answer")),
+    responses((status = 201, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn add_facility(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let bytes = body(raw)?;
+    let request: NewFacility = parse(&bytes)?;
+    let layout = FacilityLayout::parse(&request.layout)?;
+    let ctx = caller.staff.context(chrono::Utc::now());
+    idempotent(&state, &caller, &headers, &bytes, StatusCode::CREATED, move |s| s.add_facility(&ctx, &layout)).await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AtQuery {
+    /// RFC 3339 instant; now when absent.
+    at: Option<String>,
+    /// `facility` (default), `unit` or `cell`.
+    detail: Option<String>,
+}
+
+fn detail(text: Option<&str>) -> ApiResult<Detail> {
+    match text.unwrap_or("facility") {
+        "facility" => Ok(Detail::Facility),
+        "unit" => Ok(Detail::Unit),
+        "cell" => Ok(Detail::Cell),
+        other => Err(ApiError::validation(vec![domain::FieldError::new(
+            "detail",
+            format!("`{other}` is not one of facility, unit, cell"),
+        )])),
+    }
+}
+
+/// One facility's population and capacity by every measure, at any instant, optionally per unit and cell.
+#[utoipa::path(get, path = "/api/v1/facilities/{code}", tag = "estate", params(("code" = String, Path), AtQuery),
+    responses((status = 200, body = FacilityOccupancy), (status = 404, body = Problem)))]
+async fn get_facility(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    q: Result<Query<AtQuery>, QueryRejection>,
+) -> ApiResult<Json<FacilityOccupancy>> {
+    let q = query(q)?;
+    let (at, detail) = (instant(q.at.as_deref())?, detail(q.detail.as_deref())?);
+    in_scope(&caller, std::slice::from_ref(&code), "facility", &code)?;
+    let report = state.run(move |s| s.occupancy(at, detail)).await?;
+    report
+        .facilities
+        .into_iter()
+        .find(|f| f.code == code)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("facility", &code))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CellStatus {
+    /// Back in use (true) or out of order (false).
+    in_use: bool,
+    /// Why it is out of order; required then.
+    reason: Option<String>,
+}
+
+/// Put a cell out of order (with a reason) or back in use.
+#[utoipa::path(post, path = "/api/v1/facilities/{code}/cells/{cell}/status", tag = "estate",
+    params(("code" = String, Path), ("cell" = String, Path)), request_body = CellStatus,
+    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn set_cell_status(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((code, cell)): Path<(String, String)>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let status: CellStatus = parse(&body(raw)?)?;
+    in_scope(&caller, std::slice::from_ref(&code), "facility", &code)?;
+    let ctx = caller.staff.context(chrono::Utc::now());
+    let change = CellStatusChange { facility: code, cell, in_use: status.in_use, reason: status.reason };
+    let seq = state.run(move |s| s.set_cell_status(&ctx, &change)).await?;
+    Ok(Json(serde_json::json!({ "audit_seq": seq })))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct OccupantsQuery {
+    /// RFC 3339 instant; now when absent.
+    at: Option<String>,
+    /// Only this unit.
+    unit: Option<String>,
+    /// Only this cell.
+    cell: Option<String>,
+    /// Cursor from the previous page's `next`.
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+/// A page of people.
+#[derive(Serialize, ToSchema)]
+struct OccupantPage {
+    items: Vec<Occupant>,
+    /// Cursor for the next page; absent on the last page.
+    next: Option<String>,
+}
+
+fn occupant_page(all: Vec<Occupant>, after: Option<String>, limit: usize) -> OccupantPage {
+    let start = match after {
+        Some(key) => all.partition_point(|o| o.number <= key),
+        None => 0,
+    };
+    let items: Vec<Occupant> = all.into_iter().skip(start).take(limit + 1).collect();
+    let more = items.len() > limit;
+    let items: Vec<Occupant> = items.into_iter().take(limit).collect();
+    let next = more.then(|| items.last().map(|o| encode_cursor(&o.number))).flatten();
+    OccupantPage { items, next }
+}
+
+/// Who was in a facility (or one of its units or cells) at an instant, by person number.
+#[utoipa::path(get, path = "/api/v1/facilities/{code}/occupants", tag = "estate",
+    params(("code" = String, Path), OccupantsQuery),
+    responses((status = 200, body = OccupantPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn list_occupants(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    q: Result<Query<OccupantsQuery>, QueryRejection>,
+) -> ApiResult<Json<OccupantPage>> {
+    let q = query(q)?;
+    let (at, after, limit) = (instant(q.at.as_deref())?, decode_cursor(q.after.as_deref())?, limit(q.limit)?);
+    in_scope(&caller, std::slice::from_ref(&code), "facility", &code)?;
+    let all = state.run(move |s| s.occupants(&code, q.unit.as_deref(), q.cell.as_deref(), at)).await?;
+    Ok(Json(occupant_page(all, after, limit)))
+}
+
+/// Occupancy against declared, operational, beds, ICRC and CPT capacity for the facilities the caller sees.
+#[utoipa::path(get, path = "/api/v1/occupancy", tag = "estate", params(AtQuery),
+    responses((status = 200, body = OccupancyReport), (status = 400, body = Problem)))]
+async fn get_occupancy(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<AtQuery>, QueryRejection>,
+) -> ApiResult<Json<OccupancyReport>> {
+    let q = query(q)?;
+    let (at, detail) = (instant(q.at.as_deref())?, detail(q.detail.as_deref())?);
+    let report = state.run(move |s| s.occupancy(at, detail)).await?;
+    Ok(Json(scoped(report, &caller.staff)))
+}
+
+/// The report restricted to what the staff member sees, with the total recomputed over it.
+fn scoped(mut report: OccupancyReport, staff: &Staff) -> OccupancyReport {
+    if staff.role.national() {
+        return report;
+    }
+    report.facilities.retain(|f| staff.sees(&f.code));
+    let mut capacity = domain::estate::Capacity::default();
+    let mut population = 0;
+    for f in &report.facilities {
+        capacity += f.measure.capacity;
+        population += f.measure.population;
+    }
+    report.total = Measure::new(population, capacity);
+    report.in_transit = 0;
+    report
+}
+
+#[derive(Serialize, ToSchema)]
+struct FacilityPopulation {
+    code: String,
+    population: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PopulationView {
+    #[schema(value_type = String, format = DateTime)]
+    at: Instant,
+    facilities: Vec<FacilityPopulation>,
+    total: u64,
+    in_transit: u64,
+}
+
+/// Population per facility at an instant.
+#[utoipa::path(get, path = "/api/v1/population", tag = "estate", params(AtQuery),
+    responses((status = 200, body = PopulationView), (status = 400, body = Problem)))]
+async fn get_population(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<AtQuery>, QueryRejection>,
+) -> ApiResult<Json<PopulationView>> {
+    let q = query(q)?;
+    let at = instant(q.at.as_deref())?;
+    let report = scoped(state.run(move |s| s.occupancy(at, Detail::Facility)).await?, &caller.staff);
+    Ok(Json(PopulationView {
+        at: report.at,
+        total: report.total.population,
+        in_transit: report.in_transit,
+        facilities: report
+            .facilities
+            .into_iter()
+            .map(|f| FacilityPopulation { code: f.code, population: f.measure.population })
+            .collect(),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// People
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PeopleQuery {
+    /// Facility code: the people held there.
+    facility: String,
+    /// RFC 3339 instant; now when absent.
+    at: Option<String>,
+    /// Cursor from the previous page's `next`.
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+/// People held in a facility, by person number.
+#[utoipa::path(get, path = "/api/v1/people", tag = "people", params(PeopleQuery),
+    responses((status = 200, body = OccupantPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn list_people(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<PeopleQuery>, QueryRejection>,
+) -> ApiResult<Json<OccupantPage>> {
+    let q = query(q)?;
+    let (at, after, limit) = (instant(q.at.as_deref())?, decode_cursor(q.after.as_deref())?, limit(q.limit)?);
+    in_scope(&caller, std::slice::from_ref(&q.facility), "facility", &q.facility)?;
+    let all = state.run(move |s| s.occupants(&q.facility, None, None, at)).await?;
+    Ok(Json(occupant_page(all, after, limit)))
+}
+
+/// A person's record as the API shows it.
+#[derive(Serialize, ToSchema)]
+struct PersonView {
+    #[serde(flatten)]
+    person: Person,
+    /// Facilities answerable for the person now.
+    facilities: Vec<String>,
+    whereabouts: Option<Whereabouts>,
+    timeline: Vec<MovementRecord>,
+    /// Medical-examination tasks: present only for the medical role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    medical_tasks: Option<Vec<MedicalTask>>,
+}
+
+/// Check the caller may see the person, log the read (Mandela Rule 9), and give the record's version.
+async fn open_person(state: &AppState, caller: &Caller, number: &str, route: &'static str) -> ApiResult<i64> {
+    let scope = {
+        let number = number.to_string();
+        state.run(move |s| s.person_scope(&number)).await?
+    };
+    in_scope(caller, &scope.facilities, "person", number)?;
+    let (reader, number) = (caller.staff.name.clone(), number.to_string());
+    state.run(move |s| s.log_read(&reader, &number, route, chrono::Utc::now())).await?;
+    Ok(scope.version)
+}
+
+fn etag(version: i64) -> String {
+    format!("\"v{version}\"")
+}
+
+/// A person's record: identity, where they are, their movements. Every read is logged.
+/// The `ETag` changes with every movement; send it as `If-Match` when recording one.
+#[utoipa::path(get, path = "/api/v1/people/{number}", tag = "people", params(("number" = String, Path)),
+    responses((status = 200, body = PersonView, headers(("ETag" = String))), (status = 404, body = Problem)))]
+async fn get_person(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+) -> ApiResult<Response> {
+    let version = open_person(&state, &caller, &number, "GET /api/v1/people/{number}").await?;
+    let medical = caller.staff.role == Role::Medical;
+    let (record, scope) =
+        state.run(move |s| Ok((s.person_record(&number, chrono::Utc::now())?, s.person_scope(&number)?))).await?;
+    let view = PersonView {
+        person: record.person,
+        facilities: scope.facilities,
+        whereabouts: record.whereabouts,
+        timeline: record.timeline,
+        medical_tasks: medical.then_some(record.medical_tasks),
+    };
+    Ok(([(header::ETAG, etag(version))], Json(view)).into_response())
+}
+
+/// A person's movements in the order they happened. The read is logged.
+#[utoipa::path(get, path = "/api/v1/people/{number}/timeline", tag = "people", params(("number" = String, Path)),
+    responses((status = 200, body = Vec<MovementRecord>), (status = 404, body = Problem)))]
+async fn get_timeline(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+) -> ApiResult<Json<Vec<MovementRecord>>> {
+    open_person(&state, &caller, &number, "GET /api/v1/people/{number}/timeline").await?;
+    let record = state.run(move |s| s.person_record(&number, chrono::Utc::now())).await?;
+    Ok(Json(record.timeline))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct WhenQuery {
+    /// RFC 3339 instant; now when absent.
+    at: Option<String>,
+}
+
+/// Where the person was at an instant; `null` when not in custody then. The read is logged.
+#[utoipa::path(get, path = "/api/v1/people/{number}/whereabouts", tag = "people",
+    params(("number" = String, Path), WhenQuery),
+    responses((status = 200, body = Option<Whereabouts>), (status = 404, body = Problem)))]
+async fn get_whereabouts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+    q: Result<Query<WhenQuery>, QueryRejection>,
+) -> ApiResult<Json<Option<Whereabouts>>> {
+    let at = instant(query(q)?.at.as_deref())?;
+    open_person(&state, &caller, &number, "GET /api/v1/people/{number}/whereabouts").await?;
+    Ok(Json(state.run(move |s| s.whereabouts(&number, at)).await?))
+}
+
+/// A movement to record for the person in the path.
+#[derive(Deserialize, ToSchema)]
+struct MovementBody {
+    #[serde(flatten)]
+    kind: MovementKind,
+    /// When it happened (RFC 3339); now when absent.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    at: Option<Instant>,
+    /// Free-text note.
+    note: Option<String>,
+}
+
+impl MovementBody {
+    /// Read apart from `at` and `note`, so that unknown fields of the movement are refused by
+    /// name (serde cannot deny unknown fields through `flatten`).
+    fn parse(bytes: &[u8]) -> ApiResult<Self> {
+        #[derive(Deserialize)]
+        struct When {
+            at: Option<Instant>,
+            note: Option<String>,
+        }
+        let mut value: serde_json::Value = parse(bytes)?;
+        let fields = value
+            .as_object_mut()
+            .ok_or_else(|| ApiError::validation(vec![domain::FieldError::new("body", "must be a JSON object")]))?;
+        let when: serde_json::Map<String, serde_json::Value> =
+            ["at", "note"].iter().filter_map(|k| fields.remove_entry(*k)).collect();
+        let when: When = from_value(serde_json::Value::Object(when))?;
+        let kind: MovementKind = from_value(value.clone())?;
+        // serde lets unknown fields through on variants without fields (`return`): compare with
+        // what the movement itself holds.
+        let known = serde_json::to_value(&kind).map_err(ApiError::internal)?;
+        let unknown: Vec<domain::FieldError> = value
+            .as_object()
+            .into_iter()
+            .flat_map(|fields| fields.keys())
+            .filter(|key| known.get(key.as_str()).is_none())
+            .map(|key| domain::FieldError::new(key.as_str(), "is not a field of this movement"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::validation(unknown));
+        }
+        Ok(Self { kind, at: when.at, note: when.note })
+    }
+}
+
+/// Roles that may record each kind of movement: floor officers move people inside the facility,
+/// records officers handle what changes custody itself.
+fn may_record(role: Role, kind: &MovementKind) -> bool {
+    let inside = matches!(
+        kind,
+        MovementKind::Place { .. } | MovementKind::Move { .. } | MovementKind::Out { .. } | MovementKind::Return
+    );
+    match role {
+        Role::Admin | Role::Director => true,
+        Role::Officer => inside,
+        Role::Records => !inside,
+        _ => false,
+    }
+}
+
+/// Record a movement: place, move, out (court, hospital…), return, transfer, receive, release.
+/// Honours `Idempotency-Key`, and `If-Match` with the person's `ETag` (412 when stale).
+#[utoipa::path(post, path = "/api/v1/people/{number}/movements", tag = "people",
+    params(("number" = String, Path),
+           ("Idempotency-Key" = Option<String>, Header, description = "replays return the first answer"),
+           ("If-Match" = Option<String>, Header, description = "the person's ETag when the clerk read the record")),
+    request_body = MovementBody,
+    responses((status = 201, body = MovementRecorded), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+async fn record_movement(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let bytes = body(raw)?;
+    let movement = MovementBody::parse(&bytes)?;
+    if !may_record(caller.staff.role, &movement.kind) {
+        return Err(ApiError::forbidden(format!(
+            "the {} role may not record this movement",
+            caller.staff.role.as_str()
+        )));
+    }
+    let scope = {
+        let number = number.clone();
+        state.run(move |s| s.person_scope(&number)).await?
+    };
+    in_scope(&caller, &scope.facilities, "person", &number)?;
+    if let MovementKind::Receive { facility } = &movement.kind {
+        in_scope(&caller, std::slice::from_ref(facility), "facility", facility)?;
+    }
+    if let Some(expected) = headers.get(header::IF_MATCH) {
+        if expected.as_bytes() != etag(scope.version).as_bytes() {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "stale-record",
+                "the person's record changed since it was read; read it again",
+            ));
+        }
+    }
+    let ctx = caller.staff.context(chrono::Utc::now());
+    let request = MovementRequest { person: number, kind: movement.kind, at: movement.at, note: movement.note };
+    idempotent(&state, &caller, &headers, &bytes, StatusCode::CREATED, move |s| s.record_movement(&ctx, &request)).await
+}
+
+/// Admit a person with the Mandela Rule 7 record. No legal basis, no admission. Honours `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/admissions", tag = "people", request_body = AdmitRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays return the first answer")),
+    responses((status = 201, body = Admitted), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+async fn admit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let bytes = body(raw)?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("malformed-json", "the body is not UTF-8"))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}")))?;
+    let request = AdmitRequest::from_json(text)?;
+    in_scope(&caller, std::slice::from_ref(&request.facility), "facility", &request.facility)?;
+    let ctx = caller.staff.context(chrono::Utc::now());
+    idempotent(&state, &caller, &headers, &bytes, StatusCode::CREATED, move |s| s.admit(&ctx, &request)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Oversight
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// Cursor from the previous page's `next`.
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct EventPage {
+    items: Vec<AuditEvent>,
+    next: Option<String>,
+}
+
+/// Audit events in chain order.
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "oversight", params(PageQuery),
+    responses((status = 200, body = EventPage), (status = 400, body = Problem)))]
+async fn list_audit_events(
+    State(state): State<AppState>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Json<EventPage>> {
+    let q = query(q)?;
+    let (after, limit) = (seq_cursor(q.after.as_deref())?, limit(q.limit)?);
+    let items = state.run(move |s| s.audit_events(after, limit as u32)).await?;
+    let next = (items.len() == limit).then(|| items.last().map(|e| encode_cursor(&e.seq.to_string()))).flatten();
+    Ok(Json(EventPage { items, next }))
+}
+
+#[derive(Serialize, ToSchema)]
+struct Verification {
+    ok: bool,
+    events: u64,
+    rows: u64,
+    /// `SEQ:HASH` of the last event verified; note it to detect a cut-off history later.
+    head: String,
+    broken_at: Option<i64>,
+    reason: Option<String>,
+    projection_problems: Vec<String>,
+}
+
+/// Recompute the audit chain, every audited row and the projections.
+#[utoipa::path(get, path = "/api/v1/audit/verification", tag = "oversight",
+    responses((status = 200, body = Verification)))]
+async fn verify_audit(State(state): State<AppState>) -> ApiResult<Json<Verification>> {
+    let v = state.run(|s| s.verify_audit(&mut |_, _| {})).await?;
+    Ok(Json(Verification {
+        ok: v.broken.is_none() && v.projection_problems.is_empty(),
+        events: v.events,
+        rows: v.rows,
+        head: format!("{}:{}", v.events, v.head_hash),
+        broken_at: v.broken.as_ref().map(|b| b.seq),
+        reason: v.broken.map(|b| b.reason),
+        projection_problems: v.projection_problems,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ReadsQuery {
+    /// Only reads of this person's record.
+    person: Option<String>,
+    /// Only reads by this staff member.
+    reader: Option<String>,
+    /// Cursor from the previous page's `next`.
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ReadPage {
+    items: Vec<ReadRecord>,
+    next: Option<String>,
+}
+
+/// Who read which person's record, when and through which route (Mandela Rule 9).
+#[utoipa::path(get, path = "/api/v1/reads", tag = "oversight", params(ReadsQuery),
+    responses((status = 200, body = ReadPage), (status = 400, body = Problem)))]
+async fn list_reads(
+    State(state): State<AppState>,
+    q: Result<Query<ReadsQuery>, QueryRejection>,
+) -> ApiResult<Json<ReadPage>> {
+    let q = query(q)?;
+    let (after, limit) = (seq_cursor(q.after.as_deref())?, limit(q.limit)?);
+    let items = state.run(move |s| s.reads(q.person.as_deref(), q.reader.as_deref(), after, limit as u32)).await?;
+    let next = (items.len() == limit).then(|| items.last().map(|r| encode_cursor(&r.id.to_string()))).flatten();
+    Ok(Json(ReadPage { items, next }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::custody::{OutReason, ReleaseReason};
+
+    #[test]
+    fn only_the_right_roles_record_each_kind_of_movement() {
+        let place = MovementKind::Place { cell: "A".into(), bed: None };
+        let release = MovementKind::Release { reason: ReleaseReason::Bail };
+        let out = MovementKind::Out { reason: OutReason::Court };
+        assert!(may_record(Role::Officer, &place) && may_record(Role::Officer, &out));
+        assert!(!may_record(Role::Officer, &release));
+        assert!(may_record(Role::Records, &release) && !may_record(Role::Records, &place));
+        assert!(!may_record(Role::Monitor, &place) && !may_record(Role::Medical, &release));
+    }
+}

@@ -1,0 +1,395 @@
+//! HTTP tests: the real app on 127.0.0.1:0 over a fresh database per test, through the same
+//! `app()` that `custodia serve` uses.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, TimeZone, Utc};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+use custodia_web as web;
+use service::demo::Scale;
+use service::staff::Role;
+use service::{Context, Service};
+use store::sqlite::SqliteStore;
+
+struct Api {
+    base: String,
+    client: Client,
+    tokens: HashMap<Role, String>,
+    /// A person held in PEQ-A (the facility scoped roles are assigned to) and one in PEQ-M.
+    inside: String,
+    outside: String,
+    _dir: tempfile::TempDir,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+/// Small demo, one account per role (facility roles assigned to PEQ-A), one token each.
+async fn start() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::new(SqliteStore::open_path(&dir.path().join("api.db")).unwrap());
+    service.init().unwrap();
+    let end = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+    service.demo_until(Scale::Small, 7, end, &mut |_, _, _| {}).unwrap();
+    let ctx = Context::now("setup");
+    let mut tokens = HashMap::new();
+    for role in Role::ALL {
+        let facilities = if role.national() { vec![] } else { vec!["PEQ-A".to_string()] };
+        service.add_user(&ctx, role.as_str(), role, &facilities, "correct horse battery").unwrap();
+        tokens.insert(role, service.create_token(&ctx, role.as_str(), Duration::days(1)).unwrap());
+    }
+    let inside = service.occupants("PEQ-A", None, None, Utc::now()).unwrap()[0].number.clone();
+    let outside = service.occupants("PEQ-M", None, None, Utc::now()).unwrap()[0].number.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = web::AppState::new(service);
+    let server = tokio::spawn(async move {
+        web::serve(listener, state, std::future::pending()).await.unwrap();
+    });
+    Api { base, client: Client::new(), tokens, inside, outside, _dir: dir, _server: server }
+}
+
+impl Api {
+    async fn call(&self, role: Option<Role>, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(role) = role {
+            request = request.bearer_auth(&self.tokens[&role]);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn get(&self, role: Role, path: &str) -> (StatusCode, Value) {
+        self.call(Some(role), Method::GET, path, None).await
+    }
+
+    async fn post(&self, role: Role, path: &str, body: &str) -> (StatusCode, Value) {
+        self.call(Some(role), Method::POST, path, Some(body)).await
+    }
+
+    async fn audit_count(&self) -> usize {
+        let (_, v) = self.get(Role::Monitor, "/api/v1/audit/verification").await;
+        v["events"].as_u64().unwrap() as usize
+    }
+}
+
+fn admission(facility: &str, surname: &str) -> String {
+    json!({
+        "facility": facility,
+        "identity": {"given_names": "Rosa", "first_surname": surname, "date_of_birth": "1990-01-01",
+                     "sex": "female", "nationality": "SV"},
+        "legal_basis": {"kind": "remand_order", "issuing_authority": "Juzgado 1", "reference": "R-9", "date": "2026-01-02"},
+        "arrested_at": "2026-01-01T10:00:00Z",
+        "arrest_place": "San Salvador",
+        "complaints": ["beaten at arrest"]
+    })
+    .to_string()
+}
+
+#[test]
+fn every_route_the_router_serves_has_an_access_rule_and_the_document_lists_it() {
+    let openapi = serde_json::to_value(web::openapi()).unwrap();
+    let mut served = Vec::new();
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                served.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    for (method, path) in &served {
+        let method: axum::http::Method = method.parse().unwrap();
+        assert!(web::access::rule_for(&method, path).is_some(), "{method} {path} has no access rule");
+    }
+    for (method, path, _) in web::access::RULES {
+        assert!(served.iter().any(|(m, p)| m == method && p == path), "rule for {method} {path}, which is not served");
+    }
+}
+
+#[tokio::test]
+async fn each_role_reaches_only_the_routes_its_rule_allows() {
+    let api = start().await;
+    let fill = |path: &str| path.replace("{code}", "PEQ-A").replace("{cell}", "M1-01").replace("{number}", &api.inside);
+    for (method, path, access) in web::access::RULES {
+        let url = fill(path);
+        let url = if *path == "/api/v1/people" { format!("{url}?facility=PEQ-A") } else { url };
+        for role in Role::ALL {
+            if *path == "/api/v1/session" && *method == "DELETE" {
+                continue; // would only end the token-less session; covered below
+            }
+            let method: Method = method.parse().unwrap();
+            // An empty JSON object: allowed roles get past the rule and fail validation instead.
+            let body = (method == Method::POST).then_some("{}");
+            let (status, problem) = api.call(Some(role), method.clone(), &url, body).await;
+            let allowed = match access {
+                web::access::Access::Public | web::access::Access::Staff => true,
+                web::access::Access::Roles(roles) => roles.contains(&role),
+            };
+            if allowed {
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{} should reach {method} {path}: {status} {problem}",
+                    role.as_str()
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{} must not reach {method} {path}: {problem}",
+                    role.as_str()
+                );
+                assert_eq!(problem["type"], "urn:custodia:problem:forbidden");
+            }
+        }
+        if *access != web::access::Access::Public {
+            let (status, _) = api.call(None, method.parse().unwrap(), &url, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without credentials");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_person_outside_the_callers_facilities_answers_exactly_like_one_that_does_not_exist() {
+    let api = start().await;
+    let (status, body) = api.get(Role::Officer, &format!("/api/v1/people/{}", api.inside)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["number"], api.inside.as_str());
+    let (hidden, hidden_body) = api.get(Role::Officer, &format!("/api/v1/people/{}", api.outside)).await;
+    let (missing, missing_body) = api.get(Role::Officer, "/api/v1/people/SV-1999-999999").await;
+    assert_eq!((hidden, missing), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(hidden_body["type"], missing_body["type"]);
+    let (status, _) = api.get(Role::Officer, "/api/v1/people?facility=PEQ-M").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.get(Role::Monitor, &format!("/api/v1/people/{}", api.outside)).await;
+    assert_eq!(status, StatusCode::OK, "monitors see every facility");
+    let (_, facilities) = api.get(Role::Director, "/api/v1/facilities").await;
+    let codes: Vec<&str> = facilities.as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["PEQ-A"]);
+}
+
+#[tokio::test]
+async fn an_admission_replayed_with_the_same_key_creates_nothing_new_and_a_changed_body_is_refused() {
+    let api = start().await;
+    let send = |body: String, key: &'static str| {
+        let request = api
+            .client
+            .post(format!("{}/api/v1/admissions", api.base))
+            .bearer_auth(&api.tokens[&Role::Records])
+            .header("idempotency-key", key)
+            .body(body);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let events = api.audit_count().await;
+    let (first, a) = send(admission("PEQ-A", "Quintanilla"), "k-1").await;
+    assert_eq!(first, StatusCode::CREATED, "{a}");
+    let (again, b) = send(admission("PEQ-A", "Quintanilla"), "k-1").await;
+    assert_eq!((again, &b), (StatusCode::CREATED, &a));
+    assert_eq!(api.audit_count().await, events + 1, "one admission only");
+    let (changed, problem) = send(admission("PEQ-A", "Zelaya"), "k-1").await;
+    assert_eq!(changed, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["type"], "urn:custodia:problem:idempotency-key-reused");
+    assert_eq!(api.audit_count().await, events + 1);
+}
+
+#[tokio::test]
+async fn a_movement_with_a_stale_if_match_is_refused() {
+    let api = start().await;
+    let path = format!("/api/v1/people/{}", api.inside);
+    let response =
+        api.client.get(format!("{}{path}", api.base)).bearer_auth(&api.tokens[&Role::Officer]).send().await.unwrap();
+    let tag = response.headers()["etag"].to_str().unwrap().to_string();
+    let out = json!({"kind": "out", "reason": "court"}).to_string();
+    let back = json!({"kind": "return"}).to_string();
+    let post = |body: String, tag: String| {
+        let request = api
+            .client
+            .post(format!("{}{path}/movements", api.base))
+            .bearer_auth(&api.tokens[&Role::Officer])
+            .header("if-match", tag)
+            .body(body);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(post(out, tag.clone()).await, StatusCode::CREATED);
+    // A second clerk still holding the old version cannot record on top of the first.
+    assert_eq!(post(back.clone(), tag).await, StatusCode::PRECONDITION_FAILED);
+    let fresh =
+        api.client.get(format!("{}{path}", api.base)).bearer_auth(&api.tokens[&Role::Officer]).send().await.unwrap();
+    let tag = fresh.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(post(back, tag).await, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn every_class_of_bad_input_gets_a_problem_and_writes_nothing() {
+    let api = start().await;
+    let events = api.audit_count().await;
+    let movements = format!("/api/v1/people/{}/movements", api.inside);
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        ("/api/v1/admissions", "{not json".into(), StatusCode::BAD_REQUEST, "malformed-json"),
+        (&movements, "{\"kind\": \"out\", \"reason\": 7}".into(), StatusCode::UNPROCESSABLE_ENTITY, "validation"),
+        (
+            &movements,
+            "{\"kind\": \"return\", \"colour\": \"red\"}".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        ),
+        (&movements, "{\"kind\": \"place\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "validation"),
+        (
+            "/api/v1/admissions",
+            admission("PEQ-A", "X").replace("\"female\"", "3"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        ),
+        ("/api/v1/admissions", "x".repeat(web::MAX_BODY_BYTES + 1), StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
+    ];
+    for (path, body, status, kind) in cases {
+        let role = if path.ends_with("admissions") { Role::Records } else { Role::Officer };
+        let (got, problem) = api.post(role, path, &body).await;
+        assert_eq!(got, status, "{path} {}: {problem}", &body[..body.len().min(60)]);
+        assert_eq!(problem["type"], format!("urn:custodia:problem:{kind}"), "{problem}");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    let (_, wrong_type) =
+        api.post(Role::Records, "/api/v1/admissions", &admission("PEQ-A", "X").replace("\"female\"", "3")).await;
+    assert_eq!(wrong_type["fields"][0]["field"], "identity.sex", "{wrong_type}");
+    let (_, no_basis) = api
+        .post(
+            Role::Records,
+            "/api/v1/admissions",
+            &admission("PEQ-A", "X").replace("\"legal_basis\"", "\"legal_basis_x\""),
+        )
+        .await;
+    assert!(no_basis["fields"].to_string().contains("legal_basis"), "{no_basis}");
+    let (status, problem) = api.get(Role::Monitor, "/api/v1/audit/events?after=%%%").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (status, problem) = api.get(Role::Monitor, "/api/v1/audit/events?after=bm90LWEtbnVtYmVy").await;
+    assert_eq!((status, problem["type"].as_str()), (StatusCode::BAD_REQUEST, Some("urn:custodia:problem:bad-cursor")));
+    let (status, _) = api.get(Role::Monitor, "/api/v1/audit/events?limit=100000").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.audit_count().await, events, "nothing was written");
+}
+
+#[tokio::test]
+async fn lists_page_with_cursors() {
+    let api = start().await;
+    let (_, first) = api.get(Role::Monitor, "/api/v1/people?facility=PEQ-A&limit=50").await;
+    let next = first["next"].as_str().expect("more than one page");
+    let (_, second) = api.get(Role::Monitor, &format!("/api/v1/people?facility=PEQ-A&limit=50&after={next}")).await;
+    let numbers = |page: &Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|p| p["number"].as_str().unwrap().to_string()).collect()
+    };
+    let (a, b) = (numbers(&first), numbers(&second));
+    assert_eq!(a.len(), 50);
+    assert!(a.last() < b.first(), "pages follow each other without overlap");
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_slow_down_and_never_reveal_whether_the_name_exists() {
+    let api = start().await;
+    let login = |name: &'static str, password: &'static str| {
+        let request = api
+            .client
+            .post(format!("{}/api/v1/session", api.base))
+            .body(json!({"name": name, "password": password}).to_string());
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap()["type"].clone())
+        }
+    };
+    for name in ["officer", "nobody"] {
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            answers.push(login(name, "wrong password!").await);
+        }
+        let statuses: Vec<StatusCode> = answers.iter().map(|a| a.0).collect();
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::TOO_MANY_REQUESTS
+            ],
+            "{name}"
+        );
+    }
+    // Throttled even with the right password until the wait is over.
+    assert_eq!(login("officer", "correct horse battery").await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login("director", "correct horse battery").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_browser_session_uses_a_strict_http_only_cookie() {
+    let api = start().await;
+    let response = api
+        .client
+        .post(format!("{}/api/v1/session", api.base))
+        .body(json!({"name": "records", "password": "correct horse battery"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let me = api.client.get(format!("{}/api/v1/session", api.base)).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(me.json::<Value>().await.unwrap()["role"], "records");
+    let out = api.client.delete(format!("{}/api/v1/session", api.base)).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let after = api.client.get(format!("{}/api/v1/session", api.base)).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn reading_a_record_is_logged_and_monitors_see_who_read_what() {
+    let api = start().await;
+    api.get(Role::Medical, &format!("/api/v1/people/{}", api.inside)).await;
+    let (_, reads) = api.get(Role::Monitor, &format!("/api/v1/reads?person={}", api.inside)).await;
+    let items = reads["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{reads}");
+    assert_eq!(items[0]["reader"], "medical");
+    assert_eq!(items[0]["route"], "GET /api/v1/people/{number}");
+    let (_, by_user) = api.get(Role::Monitor, "/api/v1/reads?reader=medical").await;
+    assert_eq!(by_user["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn medical_entries_are_shown_only_to_the_medical_role_and_analysts_get_aggregates_only() {
+    let api = start().await;
+    let (status, admitted) = api.post(Role::Records, "/api/v1/admissions", &admission("PEQ-A", "Argueta")).await;
+    assert_eq!(status, StatusCode::CREATED, "{admitted}");
+    let path = format!("/api/v1/people/{}", admitted["person"].as_str().unwrap());
+    let (_, medical) = api.get(Role::Medical, &path).await;
+    assert_eq!(medical["medical_tasks"].as_array().map(Vec::len), Some(1), "{medical}");
+    let (_, officer) = api.get(Role::Officer, &path).await;
+    assert!(officer.get("medical_tasks").is_none(), "{officer}");
+    let (status, _) = api.get(Role::Analyst, &path).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, occupancy) = api.get(Role::Analyst, "/api/v1/occupancy").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(occupancy["total"]["capacity"]["icrc"].as_u64().is_some());
+}
+
+#[tokio::test]
+async fn health_and_the_api_description_are_served() {
+    let api = start().await;
+    for path in ["/healthz", "/readyz"] {
+        let r = api.client.get(format!("{}{path}", api.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(r.headers().contains_key("x-request-id"), "{path} carries a request id");
+    }
+    let doc: Value =
+        api.client.get(format!("{}/api/openapi.json", api.base)).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/api/v1/admissions"]["post"].is_object());
+    let ui = api.client.get(format!("{}/api/docs/", api.base)).send().await.unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(ui.text().await.unwrap().contains("swagger"));
+}
