@@ -131,6 +131,19 @@ pub struct NewSession {
     pub expires_at: Instant,
 }
 
+/// A read of a person's record to log.
+#[derive(Debug, Clone)]
+pub struct NewRead {
+    /// Staff name.
+    pub reader: String,
+    /// Person number.
+    pub person: String,
+    /// Route, for example `GET /api/v1/people/{number}`.
+    pub route: String,
+    /// When.
+    pub at: Instant,
+}
+
 /// A demo account and its password, to show once.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -430,8 +443,16 @@ impl<S: Store> Service<S> {
     /// Record that `reader` read the record of person `person_number` through `route`
     /// (Mandela Rule 9): one row in its own transaction, not audited.
     pub fn log_read(&self, reader: &str, person_number: &str, route: &str, at: Instant) -> ServiceResult<()> {
+        let read = NewRead { reader: reader.into(), person: person_number.into(), route: route.into(), at };
+        self.log_reads(std::slice::from_ref(&read))
+    }
+
+    /// Record many reads in one transaction (one commit for a burst of concurrent reads).
+    pub fn log_reads(&self, reads: &[NewRead]) -> ServiceResult<()> {
         self.batch(|tx| {
-            tx.insert_read(at, reader, person_number, route)?;
+            for read in reads {
+                tx.insert_read(read.at, &read.reader, &read.person, &read.route)?;
+            }
             Ok(())
         })
     }

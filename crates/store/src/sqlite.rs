@@ -15,8 +15,11 @@ use domain::time::{from_micros, to_micros, Instant};
 
 use crate::*;
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/sqlite/0001_foundation.sql"), include_str!("../migrations/sqlite/0002_staff.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../migrations/sqlite/0002_staff.sql"),
+    include_str!("../migrations/sqlite/0003_read_paths.sql"),
+];
 
 /// Audited tables, in the order the verifier reads them. Their rows are insert-only.
 const AUDITED_TABLES: &[&str] = &[
@@ -1097,7 +1100,7 @@ impl Tx for SqliteTx<'_> {
 
     fn medical_tasks(&mut self, person: PersonId) -> StoreResult<Vec<MedicalTask>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT b.number, t.reason, t.opened_at FROM medical_task t JOIN booking b ON b.id = t.booking_id
+            "SELECT b.number, t.reason, t.opened_at FROM booking b JOIN medical_task t ON t.booking_id = b.id
              WHERE b.person_id = ?1 ORDER BY t.id",
         )?;
         let rows = stmt.query_map([person], |r| {

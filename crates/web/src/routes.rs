@@ -20,7 +20,7 @@ use service::custody::{AdmitRequest, Admitted, MovementKind, MovementRecorded, M
 use service::estate::CellStatusChange;
 use service::layout::FacilityLayout;
 use service::report::{Detail, FacilityOccupancy, Measure, OccupancyReport};
-use service::staff::{ReadRecord, Role, Staff};
+use service::staff::{NewRead, ReadRecord, Role, Staff};
 use store::{AuditEvent, Facility, MedicalTask, MovementRecord, Occupant, Person, Whereabouts};
 
 use crate::access::{Caller, SESSION_COOKIE};
@@ -591,16 +591,26 @@ struct PersonView {
     medical_tasks: Option<Vec<MedicalTask>>,
 }
 
-/// Check the caller may see the person, log the read (Mandela Rule 9), and give the record's version.
-async fn open_person(state: &AppState, caller: &Caller, number: &str, route: &'static str) -> ApiResult<i64> {
+/// Check the caller may see the person, log the read (Mandela Rule 9), and give their scope and version.
+async fn open_person(
+    state: &AppState,
+    caller: &Caller,
+    number: &str,
+    route: &'static str,
+) -> ApiResult<service::report::PersonScope> {
     let scope = {
         let number = number.to_string();
         state.run(move |s| s.person_scope(&number)).await?
     };
     in_scope(caller, &scope.facilities, "person", number)?;
-    let (reader, number) = (caller.staff.name.clone(), number.to_string());
-    state.run(move |s| s.log_read(&reader, &number, route, chrono::Utc::now())).await?;
-    Ok(scope.version)
+    let read = NewRead {
+        reader: caller.staff.name.clone(),
+        person: number.to_string(),
+        route: route.to_string(),
+        at: chrono::Utc::now(),
+    };
+    state.log_read(read).await?;
+    Ok(scope)
 }
 
 fn etag(version: i64) -> String {
@@ -616,18 +626,17 @@ async fn get_person(
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
 ) -> ApiResult<Response> {
-    let version = open_person(&state, &caller, &number, "GET /api/v1/people/{number}").await?;
+    let scope = open_person(&state, &caller, &number, "GET /api/v1/people/{number}").await?;
     let medical = caller.staff.role == Role::Medical;
-    let (record, scope) =
-        state.run(move |s| Ok((s.person_record(&number, chrono::Utc::now())?, s.person_scope(&number)?))).await?;
+    let record = state.run(move |s| s.person_record(&number, chrono::Utc::now())).await?;
     let view = PersonView {
         person: record.person,
-        facilities: scope.facilities,
+        facilities: scope.facilities.clone(),
         whereabouts: record.whereabouts,
         timeline: record.timeline,
         medical_tasks: medical.then_some(record.medical_tasks),
     };
-    Ok(([(header::ETAG, etag(version))], Json(view)).into_response())
+    Ok(([(header::ETAG, etag(scope.version))], Json(view)).into_response())
 }
 
 /// A person's movements in the order they happened. The read is logged.
