@@ -20,6 +20,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         people: u64,
     },
+    /// The durable commit rate of SQLite on this disk (one small row per transaction): the ceiling
+    /// for writes that each commit on their own, to set beside the HTTP write benchmark.
+    Commits {
+        /// Transactions to commit.
+        #[arg(long, default_value_t = 5_000)]
+        commits: u64,
+    },
     /// Query and verification times on an existing database (for example the national demo).
     Queries {
         /// Repetitions of each query; the median is reported.
@@ -72,6 +79,12 @@ fn time_ms(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Re
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Admit { people } => bench_admit(people),
+        BenchCommand::Commits { commits } => {
+            let dir = tempfile::tempdir()?;
+            let rate = fresh(&dir, "commits.db")?.store().raw_commit_baseline(commits)?;
+            println!("{}", json!({"bench": "commits", "commits": commits, "durable_commits_per_s": rate.round()}));
+            Ok(())
+        }
         BenchCommand::Queries { runs } => {
             let db = std::env::var("CUSTODIA_DB").unwrap_or_else(|_| "sqlite://custodia.db".into());
             bench_queries(&db, runs)

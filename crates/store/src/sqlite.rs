@@ -94,6 +94,20 @@ impl SqliteStore {
 
     /// Raw prepared inserts of the same rows an admission writes, with no validation, no state
     /// reads, no audit hashing: the baseline the bulk admission path is measured against.
+    /// The disk's durable commit rate as SQLite sees it: `commits` transactions of one small row
+    /// each, with the same settings as every write (WAL, synchronous FULL). Returns commits per second.
+    pub fn raw_commit_baseline(&self, commits: u64) -> StoreResult<f64> {
+        let conn = lock(&self.writer);
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, v TEXT) STRICT")?;
+        let started = std::time::Instant::now();
+        for _ in 0..commits {
+            conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO bench_commit (v) VALUES ('x'); COMMIT")?;
+        }
+        let rate = commits as f64 / started.elapsed().as_secs_f64();
+        conn.execute_batch("DROP TABLE bench_commit")?;
+        Ok(rate)
+    }
+
     /// `details` and `payload` are the booking details and audit payload texts, so the rows have the same size.
     pub fn raw_insert_baseline(&self, rows: u64, details: &str, payload: &str) -> StoreResult<()> {
         let mut conn = lock(&self.writer);

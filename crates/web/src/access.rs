@@ -102,7 +102,19 @@ pub async fn authorise(State(state): State<AppState>, mut request: Request, next
     }
     let now = chrono::Utc::now();
     let caller = if let Some(token) = bearer(&request).map(str::to_string) {
-        let staff = state.run(move |s| s.staff_for_token(&token, now)).await?;
+        let staff = match state.cached_token(&token) {
+            Some(staff) => Some(staff),
+            None => {
+                let found = {
+                    let token = token.clone();
+                    state.run(move |s| s.staff_for_token(&token, now)).await?
+                };
+                if let Some(staff) = &found {
+                    state.cache_token(token, staff.clone());
+                }
+                found
+            }
+        };
         staff.map(|staff| Caller { staff, session: None })
     } else if let Some(secret) = session_cookie(&request).map(str::to_string) {
         let found = {

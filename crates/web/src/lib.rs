@@ -16,7 +16,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use service::staff::NewRead;
+use service::staff::{NewRead, Staff};
 use service::{Service, ServiceResult};
 use store::sqlite::SqliteStore;
 
@@ -33,7 +33,12 @@ type PendingRead = (NewRead, tokio::sync::oneshot::Sender<Result<(), String>>);
 pub struct AppState {
     service: Arc<Service<SqliteStore>>,
     reads: std::sync::mpsc::Sender<PendingRead>,
+    tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (Staff, std::time::Instant)>>>,
 }
+
+/// How long a checked bearer token is trusted without asking the database again: a revoked or
+/// expired token stops working within this time.
+pub const TOKEN_CACHE_SECONDS: u64 = 5;
 
 impl AppState {
     /// State over an opened service; starts the thread that writes the read log.
@@ -60,7 +65,24 @@ impl AppState {
                 }
             }
         });
-        Self { service, reads }
+        Self { service, reads, tokens: Default::default() }
+    }
+
+    /// The staff member of a token checked less than [`TOKEN_CACHE_SECONDS`] ago.
+    pub(crate) fn cached_token(&self, token: &str) -> Option<Staff> {
+        let tokens = self.tokens.lock().ok()?;
+        let (staff, checked) = tokens.get(token)?;
+        (checked.elapsed().as_secs() < TOKEN_CACHE_SECONDS).then(|| staff.clone())
+    }
+
+    /// Remember a checked token (the cache is emptied when it grows large).
+    pub(crate) fn cache_token(&self, token: String, staff: Staff) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            if tokens.len() > 10_000 {
+                tokens.clear();
+            }
+            tokens.insert(token, (staff, std::time::Instant::now()));
+        }
     }
 
     /// Log a read of a person's record; returns once it is durable.

@@ -603,14 +603,18 @@ async fn open_person(
         state.run(move |s| s.person_scope(&number)).await?
     };
     in_scope(caller, &scope.facilities, "person", number)?;
+    log_read(state, caller, number, route).await?;
+    Ok(scope)
+}
+
+async fn log_read(state: &AppState, caller: &Caller, number: &str, route: &'static str) -> ApiResult<()> {
     let read = NewRead {
         reader: caller.staff.name.clone(),
         person: number.to_string(),
         route: route.to_string(),
         at: chrono::Utc::now(),
     };
-    state.log_read(read).await?;
-    Ok(scope)
+    state.log_read(read).await
 }
 
 fn etag(version: i64) -> String {
@@ -626,9 +630,22 @@ async fn get_person(
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
 ) -> ApiResult<Response> {
-    let scope = open_person(&state, &caller, &number, "GET /api/v1/people/{number}").await?;
+    // Scope and record in one trip to the database; the read is logged before anything is answered.
+    let staff = caller.staff.clone();
+    let (scope, record) = {
+        let number = number.clone();
+        state
+            .run(move |s| {
+                let scope = s.person_scope(&number)?;
+                if !scope.facilities.iter().any(|f| staff.sees(f)) {
+                    return Err(service::ServiceError::NotFound { what: "person", key: number });
+                }
+                Ok((scope, s.person_record(&number, chrono::Utc::now())?))
+            })
+            .await?
+    };
+    log_read(&state, &caller, &number, "GET /api/v1/people/{number}").await?;
     let medical = caller.staff.role == Role::Medical;
-    let record = state.run(move |s| s.person_record(&number, chrono::Utc::now())).await?;
     let view = PersonView {
         person: record.person,
         facilities: scope.facilities.clone(),
