@@ -319,6 +319,46 @@ impl Admission {
     }
 }
 
+/// The searchable words of a name: lower case, accents and the tilde removed, split on spaces and
+/// hyphens, so that "Núñez", "NUNEZ" and "nuñez" are the same word.
+pub fn name_tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == '-')
+        .filter(|w| !w.is_empty())
+        .map(|word| {
+            word.chars().flat_map(char::to_lowercase).map(fold_accent).filter(|c| c.is_alphanumeric()).collect()
+        })
+        .filter(|w: &String| !w.is_empty())
+        .collect()
+}
+
+fn fold_accent(c: char) -> char {
+    match c {
+        'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' => 'a',
+        'é' | 'è' | 'ê' | 'ë' => 'e',
+        'í' | 'ì' | 'î' | 'ï' => 'i',
+        'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
+        'ú' | 'ù' | 'û' | 'ü' => 'u',
+        'ñ' => 'n',
+        'ç' => 'c',
+        'ý' | 'ÿ' => 'y',
+        other => other,
+    }
+}
+
+impl PersonName {
+    /// Every searchable word of the name.
+    pub fn tokens(&self) -> Vec<String> {
+        let mut tokens = name_tokens(&self.given_names);
+        tokens.extend(name_tokens(&self.first_surname));
+        if let Some(second) = &self.second_surname {
+            tokens.extend(name_tokens(second));
+        }
+        tokens.sort();
+        tokens.dedup();
+        tokens
+    }
+}
+
 /// A human number staff read out, such as `SV-2026-000123`.
 pub fn human_number(prefix: &str, year: i32, sequence: u64) -> String {
     format!("{prefix}-{year}-{sequence:06}")
@@ -375,6 +415,14 @@ mod tests {
             fields,
             ["identity.given_names", "identity.nationality", "legal_basis.date", "arrested_at", "arrest_place"]
         );
+    }
+
+    #[test]
+    fn name_words_ignore_case_accents_and_hyphens() {
+        assert_eq!(name_tokens("José-Luis  NÚÑEZ"), ["jose", "luis", "nunez"]);
+        let name =
+            PersonName { given_names: "María José".into(), first_surname: "Peña".into(), second_surname: None };
+        assert_eq!(name.tokens(), ["jose", "maria", "pena"]);
     }
 
     #[test]

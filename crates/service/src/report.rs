@@ -251,6 +251,20 @@ impl<S: Store> Service<S> {
     }
 }
 
+/// A person found by name.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchHit {
+    /// Person number.
+    pub number: String,
+    /// Name as staff read it.
+    pub name: String,
+    /// Date of birth, to tell namesakes apart.
+    pub date_of_birth: chrono::NaiveDate,
+    /// Facilities answerable for the person (where held, or last held).
+    pub facilities: Vec<String>,
+}
+
 /// Where a person stands for access and concurrency checks.
 #[derive(Debug, Clone)]
 pub struct PersonScope {
@@ -261,6 +275,30 @@ pub struct PersonScope {
 }
 
 impl<S: Store> Service<S> {
+    /// People by name, accents, case and word order ignored, a missing second surname no obstacle
+    /// (every word given must be in the name; the last may be its start). By number, after `after`.
+    pub fn search_people(&self, query: &str, after: &str, limit: u32) -> ServiceResult<Vec<SearchHit>> {
+        let words = domain::person::name_tokens(query);
+        if words.is_empty() {
+            return Err(ServiceError::field("q", "give at least one word of the name"));
+        }
+        let mut tx = self.store().read()?;
+        let codes: std::collections::HashMap<i64, String> =
+            tx.facilities()?.into_iter().map(|f| (f.id, f.code)).collect();
+        let mut hits = Vec::new();
+        for id in tx.search_people(&words, after, limit)? {
+            let Some(person) = tx.person(id)? else { continue };
+            let facilities = tx.person_facilities(id)?.iter().filter_map(|f| codes.get(f).cloned()).collect();
+            hits.push(SearchHit {
+                name: person.identity.name.full(),
+                date_of_birth: person.identity.date_of_birth,
+                number: person.number,
+                facilities,
+            });
+        }
+        Ok(hits)
+    }
+
     /// The facilities answerable for a person and the version of their record.
     pub fn person_scope(&self, number: &str) -> ServiceResult<PersonScope> {
         let mut tx = self.store().read()?;

@@ -169,6 +169,9 @@ pub trait Tx: staff::StaffTx {
     fn whereabouts(&mut self, person: PersonId, at: Instant) -> StoreResult<Option<Whereabouts>>;
     /// Who was in a facility, unit or cell at an instant.
     fn occupants(&mut self, place: Place, at: Instant) -> StoreResult<Vec<Occupant>>;
+    /// People whose name holds every word (the last may be the start of a word), by number,
+    /// numbers after `after`, at most `limit`. Words as `domain::person::name_tokens` makes them.
+    fn search_people(&mut self, words: &[String], after: &str, limit: u32) -> StoreResult<Vec<PersonId>>;
     /// Facilities answerable for a person: where they are held, both ends while in transit, or
     /// the last facility that held them once released.
     fn person_facilities(&mut self, person: PersonId) -> StoreResult<Vec<FacilityId>>;

@@ -19,7 +19,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_foundation.sql"),
     include_str!("../migrations/sqlite/0002_staff.sql"),
     include_str!("../migrations/sqlite/0003_read_paths.sql"),
+    include_str!("../migrations/sqlite/0004_person_name.sql"),
 ];
+
+/// The migration that creates `person_name_token`, which is then filled from the people on record.
+const NAME_TOKENS_MIGRATION: usize = 4;
 
 /// Audited tables, in the order the verifier reads them. Their rows are insert-only.
 const AUDITED_TABLES: &[&str] = &[
@@ -122,6 +126,7 @@ impl SqliteStore {
             let mut state =
                 tx.prepare("INSERT INTO custody_state VALUES (?1, ?1, 'held', 1, NULL, NULL, NULL, NULL, 0)")?;
             let mut presence = tx.prepare("INSERT INTO presence VALUES (?1, ?1, 1, 0, 0, ?2)")?;
+            let mut name = tx.prepare("INSERT INTO person_name_token VALUES (?1, ?2)")?;
             let mut event =
                 tx.prepare("INSERT INTO audit_event VALUES (?1, 0, 'bench', 'person.admit', ?2, ?4, ?3, ?3, ?3)")?;
             let hash = [7u8; 32];
@@ -134,6 +139,9 @@ impl SqliteStore {
                 movement.execute(params![i])?;
                 state.execute(params![i])?;
                 presence.execute(params![i, OPEN])?;
+                for token in ["ana", "diaz", "lopez", "maria"] {
+                    name.execute(params![token, i])?;
+                }
                 event.execute(params![i, number, &hash[..], payload])?;
             }
         }
@@ -141,6 +149,21 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA foreign_keys = ON")?;
         Ok(())
     }
+}
+
+/// Index the names of everyone already on record (SQL cannot fold accents itself).
+fn fill_name_tokens(conn: &Connection) -> StoreResult<()> {
+    let mut people = conn.prepare("SELECT id, given_names, first_surname, second_surname FROM person")?;
+    let mut insert = conn.prepare("INSERT OR IGNORE INTO person_name_token (token, person_id) VALUES (?1, ?2)")?;
+    let mut rows = people.query([])?;
+    while let Some(r) = rows.next()? {
+        let name = PersonName { given_names: r.get(1)?, first_surname: r.get(2)?, second_surname: r.get(3)? };
+        let id: i64 = r.get(0)?;
+        for token in name.tokens() {
+            insert.execute(params![token, id])?;
+        }
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -181,6 +204,9 @@ impl Store for SqliteStore {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)?;
+            if i + 1 == NAME_TOKENS_MIGRATION {
+                fill_name_tokens(&tx)?;
+            }
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         }
         tx.commit()?;
@@ -730,6 +756,12 @@ impl Tx for SqliteTx<'_> {
         for doc in &id.documents {
             self.insert_identity_document(person, doc)?;
         }
+        for token in id.name.tokens() {
+            self.exec(
+                "INSERT OR IGNORE INTO person_name_token (token, person_id) VALUES (?1, ?2)",
+                &[&token, &person],
+            )?;
+        }
         Ok(person)
     }
 
@@ -1052,6 +1084,31 @@ impl Tx for SqliteTx<'_> {
                 since: from_micros(r.get(6)?),
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn search_people(&mut self, words: &[String], after: &str, limit: u32) -> StoreResult<Vec<PersonId>> {
+        let Some((last, whole)) = words.split_last() else { return Ok(Vec::new()) };
+        // Every whole word must be a word of the name; the last may be the start of one (typing).
+        let mut sql = String::from("SELECT p.id FROM person p WHERE p.number > ?1");
+        let mut values: Vec<String> = vec![after.to_string()];
+        for word in whole {
+            values.push(word.clone());
+            sql.push_str(&format!(
+                " AND p.id IN (SELECT person_id FROM person_name_token WHERE token = ?{})",
+                values.len()
+            ));
+        }
+        values.push(last.clone());
+        values.push(format!("{last}\u{10FFFF}"));
+        sql.push_str(&format!(
+            " AND p.id IN (SELECT person_id FROM person_name_token WHERE token >= ?{} AND token < ?{})",
+            values.len() - 1,
+            values.len()
+        ));
+        sql.push_str(&format!(" ORDER BY p.number LIMIT {limit}"));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -19,7 +19,7 @@ use domain::time::Instant;
 use service::custody::{AdmitRequest, Admitted, MovementKind, MovementRecorded, MovementRequest};
 use service::estate::CellStatusChange;
 use service::layout::FacilityLayout;
-use service::report::{Detail, FacilityOccupancy, Measure, OccupancyReport};
+use service::report::{Detail, FacilityOccupancy, Measure, OccupancyReport, SearchHit};
 use service::staff::{NewRead, ReadRecord, Role, Staff};
 use store::{AuditEvent, Facility, MedicalTask, MovementRecord, Occupant, Person, Whereabouts};
 
@@ -552,9 +552,11 @@ async fn get_population(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct PeopleQuery {
-    /// Facility code: the people held there.
-    facility: String,
-    /// RFC 3339 instant; now when absent.
+    /// Facility code: the people held there at `at`.
+    facility: Option<String>,
+    /// Words of a name: accents, case and word order ignored; the last word may be unfinished.
+    q: Option<String>,
+    /// RFC 3339 instant (with `facility`); now when absent.
     at: Option<String>,
     /// Cursor from the previous page's `next`.
     after: Option<String>,
@@ -562,19 +564,54 @@ struct PeopleQuery {
     limit: Option<u32>,
 }
 
-/// People held in a facility, by person number.
+/// A page of people found by name.
+#[derive(Serialize, ToSchema)]
+struct SearchPage {
+    items: Vec<SearchHit>,
+    /// Cursor for the next page; absent on the last page.
+    next: Option<String>,
+}
+
+/// People held in a facility, or found by name.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum PeoplePage {
+    /// With `facility`.
+    Held(OccupantPage),
+    /// With `q`.
+    Found(SearchPage),
+}
+
+/// People held in a facility (`facility`), or found by name (`q`), by person number.
+/// Staff see only people of their facilities.
 #[utoipa::path(get, path = "/api/v1/people", tag = "people", params(PeopleQuery),
-    responses((status = 200, body = OccupantPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = PeoplePage), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)))]
 async fn list_people(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     q: Result<Query<PeopleQuery>, QueryRejection>,
-) -> ApiResult<Json<OccupantPage>> {
+) -> ApiResult<Json<PeoplePage>> {
     let q = query(q)?;
     let (at, after, limit) = (instant(q.at.as_deref())?, decode_cursor(q.after.as_deref())?, limit(q.limit)?);
-    in_scope(&caller, std::slice::from_ref(&q.facility), "facility", &q.facility)?;
-    let all = state.run(move |s| s.occupants(&q.facility, None, None, at)).await?;
-    Ok(Json(occupant_page(all, after, limit)))
+    match (q.facility, q.q) {
+        (Some(facility), None) => {
+            in_scope(&caller, std::slice::from_ref(&facility), "facility", &facility)?;
+            let all = state.run(move |s| s.occupants(&facility, None, None, at)).await?;
+            Ok(Json(PeoplePage::Held(occupant_page(all, after, limit))))
+        }
+        (None, Some(words)) => {
+            let after = after.unwrap_or_default();
+            let hits = state.run(move |s| s.search_people(&words, &after, limit as u32)).await?;
+            let next = (hits.len() == limit).then(|| hits.last().map(|h| encode_cursor(&h.number))).flatten();
+            let items = hits.into_iter().filter(|h| h.facilities.iter().any(|f| caller.staff.sees(f))).collect();
+            Ok(Json(PeoplePage::Found(SearchPage { items, next })))
+        }
+        _ => Err(ApiError::validation(vec![domain::FieldError::new(
+            "facility",
+            "give either `facility` (people held there) or `q` (words of a name), not both",
+        )])),
+    }
 }
 
 /// A person's record as the API shows it.

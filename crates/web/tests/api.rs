@@ -281,11 +281,13 @@ async fn lists_page_with_cursors() {
     let api = start().await;
     let (_, first) = api.get(Role::Monitor, "/api/v1/people?facility=PEQ-A&limit=50").await;
     let next = first["next"].as_str().expect("more than one page");
-    let (_, second) = api.get(Role::Monitor, &format!("/api/v1/people?facility=PEQ-A&limit=50&after={next}")).await;
+    let (_, second) = api.get(Role::Monitor, &format!("/api/v1/people?facility=PEQ-A&limit=100&after={next}")).await;
     let numbers = |page: &Value| -> Vec<String> {
         page["items"].as_array().unwrap().iter().map(|p| p["number"].as_str().unwrap().to_string()).collect()
     };
     let (a, b) = (numbers(&first), numbers(&second));
+    assert_eq!(second["items"].as_array().unwrap().len(), 100, "the small demo holds 150 people there");
+    assert!(second["next"].is_null(), "the last page has no cursor");
     assert_eq!(a.len(), 50);
     assert!(a.last() < b.first(), "pages follow each other without overlap");
 }
@@ -392,4 +394,27 @@ async fn health_and_the_api_description_are_served() {
     let ui = api.client.get(format!("{}/api/docs/", api.base)).send().await.unwrap();
     assert_eq!(ui.status(), StatusCode::OK);
     assert!(ui.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn people_are_found_by_name_whatever_the_accents_case_and_word_order() {
+    let api = start().await;
+    let (status, admitted) = api.post(Role::Records, "/api/v1/admissions", &admission("PEQ-A", "Núñez")).await;
+    assert_eq!(status, StatusCode::CREATED, "{admitted}");
+    let number = admitted["person"].as_str().unwrap();
+    for q in ["rosa%20nunez", "NUÑEZ%20Rosa", "nun", "Núñez"] {
+        let (status, found) = api.get(Role::Officer, &format!("/api/v1/people?q={q}")).await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        let numbers: Vec<&str> =
+            found["items"].as_array().unwrap().iter().map(|h| h["number"].as_str().unwrap()).collect();
+        assert!(numbers.contains(&number), "{q}: {found}");
+    }
+    let (_, none) = api.get(Role::Officer, "/api/v1/people?q=rosa%20zzz").await;
+    assert!(none["items"].as_array().unwrap().iter().all(|h| h["number"] != number));
+    // Staff of another facility do not find the person at all.
+    let (status, elsewhere) = api.get(Role::Director, "/api/v1/people?q=nunez").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(elsewhere["items"].as_array().unwrap().iter().any(|h| h["number"] == number));
+    let (status, _) = api.get(Role::Officer, "/api/v1/people?facility=PEQ-A&q=rosa").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
