@@ -292,7 +292,7 @@ impl StaffTx for SqliteTx<'_> {
 
     fn insert_read(&mut self, at: Instant, reader: &str, person: &str, route: &str) -> StoreResult<i64> {
         self.exec(
-            "INSERT INTO person_read (at, reader, person, route) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO readlog.person_read (at, reader, person, route) VALUES (?1, ?2, ?3, ?4)",
             &[&to_micros(at), &reader, &person, &route],
         )?;
         Ok(self.conn().last_insert_rowid())
@@ -306,7 +306,7 @@ impl StaffTx for SqliteTx<'_> {
         limit: u32,
     ) -> StoreResult<Vec<ReadRecord>> {
         // One statement per filter combination, so each can use its index.
-        let mut sql = String::from("SELECT id, at, reader, person, route FROM person_read WHERE id > ?1");
+        let mut sql = String::from("SELECT id, at, reader, person, route FROM readlog.person_read WHERE id > ?1");
         let mut params: Vec<&dyn ToSql> = vec![&after];
         if let Some(person) = &person {
             params.push(person);

@@ -47,16 +47,8 @@ CREATE TABLE login_failure (
     last_failure_at INTEGER NOT NULL
 ) STRICT;
 
--- Who read whose record, when, and through which route.
-CREATE TABLE person_read (
-    id INTEGER PRIMARY KEY,
-    at INTEGER NOT NULL,
-    reader TEXT NOT NULL,
-    person TEXT NOT NULL,           -- person number
-    route TEXT NOT NULL
-) STRICT;
-CREATE INDEX person_read_by_person ON person_read (person, id);
-CREATE INDEX person_read_by_reader ON person_read (reader, id);
+-- The register of who read whose record lives in a database of its own (see READ_LOG_SCHEMA
+-- in sqlite.rs), so that its constant writes do not empty the readers' caches of this one.
 
 CREATE TABLE idempotency (
     actor TEXT NOT NULL,
