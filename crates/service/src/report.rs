@@ -302,12 +302,42 @@ impl<S: Store> Service<S> {
     /// The facilities answerable for a person and the version of their record.
     pub fn person_scope(&self, number: &str) -> ServiceResult<PersonScope> {
         let mut tx = self.store().read()?;
-        let person = person(&mut tx, number)?;
-        let codes: std::collections::HashMap<i64, String> =
-            tx.facilities()?.into_iter().map(|f| (f.id, f.code)).collect();
-        let facilities = tx.person_facilities(person.id)?.iter().filter_map(|id| codes.get(id).cloned()).collect();
-        Ok(PersonScope { facilities, version: tx.latest_movement(person.id)? })
+        let id = tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.into() })?;
+        scope_of(&mut tx, id)
     }
+
+    /// A person's scope and record read in one snapshot, when `visible` lets the caller see the
+    /// facilities answerable for them; otherwise the person is not found.
+    pub fn person_record_if(
+        &self,
+        number: &str,
+        now: Instant,
+        visible: impl Fn(&str) -> bool,
+    ) -> ServiceResult<(PersonScope, PersonRecord)> {
+        let mut tx = self.store().read()?;
+        let person = person(&mut tx, number)?;
+        let scope = scope_of(&mut tx, person.id)?;
+        if !scope.facilities.iter().any(|f| visible(f)) {
+            return Err(ServiceError::NotFound { what: "person", key: number.to_string() });
+        }
+        let record = PersonRecord {
+            whereabouts: tx.whereabouts(person.id, now)?,
+            timeline: tx.timeline(person.id)?,
+            medical_tasks: tx.medical_tasks(person.id)?,
+            person,
+        };
+        Ok((scope, record))
+    }
+}
+
+fn scope_of<T: Tx>(tx: &mut T, person: i64) -> ServiceResult<PersonScope> {
+    let mut facilities = Vec::new();
+    for id in tx.person_facilities(person)? {
+        if let Some(f) = tx.facility_by_id(id)? {
+            facilities.push(f.code);
+        }
+    }
+    Ok(PersonScope { facilities, version: tx.latest_movement(person)? })
 }
 
 fn person<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<Person> {

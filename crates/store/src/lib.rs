@@ -124,6 +124,8 @@ pub trait Tx: staff::StaffTx {
 
     /// Every facility, by code.
     fn facilities(&mut self) -> StoreResult<Vec<Facility>>;
+    /// One facility by id.
+    fn facility_by_id(&mut self, id: FacilityId) -> StoreResult<Option<Facility>>;
     /// One facility by code.
     fn facility_by_code(&mut self, code: &str) -> StoreResult<Option<Facility>>;
     /// One unit by id.

@@ -707,6 +707,11 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn facility_by_id(&mut self, id: FacilityId) -> StoreResult<Option<Facility>> {
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE id = ?1"))?;
+        Ok(stmt.query_row([id], facility_from_row).optional()?)
+    }
+
     fn facility_by_code(&mut self, code: &str) -> StoreResult<Option<Facility>> {
         if let Some(f) = self.facility_cache.get(code) {
             return Ok(Some(f.clone()));

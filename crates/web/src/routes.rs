@@ -671,15 +671,7 @@ async fn get_person(
     let staff = caller.staff.clone();
     let (scope, record) = {
         let number = number.clone();
-        state
-            .run(move |s| {
-                let scope = s.person_scope(&number)?;
-                if !scope.facilities.iter().any(|f| staff.sees(f)) {
-                    return Err(service::ServiceError::NotFound { what: "person", key: number });
-                }
-                Ok((scope, s.person_record(&number, chrono::Utc::now())?))
-            })
-            .await?
+        state.run(move |s| s.person_record_if(&number, chrono::Utc::now(), |f| staff.sees(f))).await?
     };
     log_read(&state, &caller, &number, "GET /api/v1/people/{number}").await?;
     let medical = caller.staff.role == Role::Medical;
