@@ -335,6 +335,19 @@ pub fn record_movement_in<T: Tx>(
     Ok(MovementRecorded { person: request.person.clone(), kind, occurred_at: at, audit_seq })
 }
 
+/// Refuse to go on unless the person's record is still at `expected` (the id of their latest
+/// movement when the clerk read it): two clerks cannot silently record over each other.
+pub fn expect_version<T: Tx>(tx: &mut T, number: &str, expected: i64) -> ServiceResult<()> {
+    let person = tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.into() })?;
+    if tx.latest_movement(person)? != expected {
+        return Err(ServiceError::refused(
+            "record.stale",
+            "the person's record changed since it was read; read it again",
+        ));
+    }
+    Ok(())
+}
+
 /// The facility by code, if it is on record at `at`.
 fn facility_open_at<T: Tx>(tx: &mut T, code: &str, at: Instant) -> ServiceResult<store::Facility> {
     let facility =

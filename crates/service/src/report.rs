@@ -277,7 +277,14 @@ pub struct PersonScope {
 impl<S: Store> Service<S> {
     /// People by name, accents, case and word order ignored, a missing second surname no obstacle
     /// (every word given must be in the name; the last may be its start). By number, after `after`.
-    pub fn search_people(&self, query: &str, after: &str, limit: u32) -> ServiceResult<Vec<SearchHit>> {
+    /// Only people `visible` lets the caller see are returned, and only those facilities are named.
+    pub fn search_people(
+        &self,
+        query: &str,
+        after: &str,
+        limit: u32,
+        visible: impl Fn(&str) -> bool,
+    ) -> ServiceResult<Vec<SearchHit>> {
         let words = domain::person::name_tokens(query);
         if words.is_empty() {
             return Err(ServiceError::field("q", "give at least one word of the name"));
@@ -286,15 +293,33 @@ impl<S: Store> Service<S> {
         let codes: std::collections::HashMap<i64, String> =
             tx.facilities()?.into_iter().map(|f| (f.id, f.code)).collect();
         let mut hits = Vec::new();
-        for id in tx.search_people(&words, after, limit)? {
-            let Some(person) = tx.person(id)? else { continue };
-            let facilities = tx.person_facilities(id)?.iter().filter_map(|f| codes.get(f).cloned()).collect();
-            hits.push(SearchHit {
-                name: person.identity.name.full(),
-                date_of_birth: person.identity.date_of_birth,
-                number: person.number,
-                facilities,
-            });
+        let mut cursor = after.to_string();
+        // Candidates come by number; those the caller may not see are skipped before the page is
+        // counted, so neither the page nor its cursor gives them away.
+        while hits.len() < limit as usize {
+            let candidates = tx.search_people(&words, &cursor, limit)?;
+            let exhausted = candidates.len() < limit as usize;
+            for id in candidates {
+                let Some(person) = tx.person(id)? else { continue };
+                cursor = person.number.clone();
+                let facilities: Vec<String> = tx
+                    .person_facilities(id)?
+                    .iter()
+                    .filter_map(|f| codes.get(f).cloned())
+                    .filter(|code| visible(code))
+                    .collect();
+                if !facilities.is_empty() && hits.len() < limit as usize {
+                    hits.push(SearchHit {
+                        name: person.identity.name.full(),
+                        date_of_birth: person.identity.date_of_birth,
+                        number: person.number,
+                        facilities,
+                    });
+                }
+            }
+            if exhausted {
+                break;
+            }
         }
         Ok(hits)
     }

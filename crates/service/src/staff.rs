@@ -131,6 +131,30 @@ pub struct NewSession {
     pub expires_at: Instant,
 }
 
+/// An idempotency key sent with a request: who sent it, the key, and a digest of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyKey<'a> {
+    /// The staff member.
+    pub actor: &'a str,
+    /// The key they chose.
+    pub key: &'a str,
+    /// SHA-256 (hex) of what was asked: method, route, record and body.
+    pub request_sha256: &'a str,
+    /// When.
+    pub at: Instant,
+}
+
+/// The answer of a command run with [`Service::run_idempotent`], as JSON.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP-style status of the first answer.
+    pub status: u16,
+    /// The answer, JSON.
+    pub body: String,
+    /// True when this is the stored answer of an earlier identical request.
+    pub replayed: bool,
+}
+
 /// A read of a person's record to log.
 #[derive(Debug, Clone)]
 pub struct NewRead {
@@ -390,6 +414,11 @@ impl<S: Store> Service<S> {
     /// being checked; after ten in a row the name is locked for [`LOCK_MINUTES`]. A success
     /// resets the count and appends the audit event `session.login`.
     pub fn login(&self, name: &str, password: &str, now: Instant) -> ServiceResult<NewSession> {
+        // A name no account can have is refused before any hashing or bookkeeping (it reveals
+        // nothing: such an account cannot exist), so junk names cannot cost work or rows.
+        if !valid_name(name) || password.len() > 1024 {
+            return Err(ServiceError::refused("auth.invalid_credentials", "wrong name or password"));
+        }
         let checked = self.check_password(name, password, now)?;
         self.batch(|tx| {
             let user = match confirm_in(tx, name, checked, now)? {
@@ -497,27 +526,36 @@ impl<S: Store> Service<S> {
         Ok(logins)
     }
 
-    /// The response stored for an idempotency key of an actor: (request SHA-256 hex, status, body).
-    pub fn idempotent_response(&self, actor: &str, key: &str) -> ServiceResult<Option<(String, u16, String)>> {
-        let found = self.store().read()?.idempotency_get(actor, key)?;
-        Ok(found.map(|r| (r.request_sha256, r.status, r.body)))
-    }
-
-    /// Store the response to a request made with an idempotency key; if one is already stored
-    /// for (actor, key), the first one stays.
-    pub fn remember_response(
+    /// Run a command in one write transaction together with its idempotency key (per actor):
+    /// a stored answer to the same request is returned instead of running it again (`replayed`);
+    /// the same key with another request is refused; otherwise the command runs and its answer is
+    /// stored in the same transaction, so concurrent retries wait for it and see it.
+    pub fn run_idempotent<T: serde::Serialize>(
         &self,
-        actor: &str,
-        key: &str,
-        request_sha256: &str,
+        key: Option<IdempotencyKey<'_>>,
         status: u16,
-        body: &str,
-        at: Instant,
-    ) -> ServiceResult<()> {
-        let response = StoredResponse { request_sha256: request_sha256.to_string(), status, body: body.to_string() };
+        work: impl FnOnce(&mut S::Tx<'_>) -> ServiceResult<T>,
+    ) -> ServiceResult<Answer> {
         self.batch(|tx| {
-            tx.idempotency_put(actor, key, &response, at)?;
-            Ok(())
+            if let Some(key) = &key {
+                if let Some(stored) = tx.idempotency_get(key.actor, key.key)? {
+                    if stored.request_sha256 != key.request_sha256 {
+                        return Err(ServiceError::refused(
+                            "idempotency.key_reused",
+                            "this Idempotency-Key was used with a different request",
+                        ));
+                    }
+                    return Ok(Answer { status: stored.status, body: stored.body, replayed: true });
+                }
+            }
+            let out = work(tx)?;
+            let body = serde_json::to_string(&out).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            if let Some(key) = &key {
+                let stored =
+                    StoredResponse { request_sha256: key.request_sha256.to_string(), status, body: body.clone() };
+                tx.idempotency_put(key.actor, key.key, &stored, key.at)?;
+            }
+            Ok(Answer { status, body, replayed: false })
         })
     }
 }

@@ -450,20 +450,32 @@ fn reads_of_records_are_logged_and_listed_by_person_and_reader_with_a_cursor() {
 }
 
 #[test]
-fn idempotent_responses_are_stored_per_actor_and_key_and_the_first_stays() {
+fn a_command_with_an_idempotency_key_runs_once_and_the_key_is_per_actor_and_request() {
+    use service::staff::IdempotencyKey;
     let f = fixture();
-    assert_eq!(f.service.idempotent_response("ana", "k-1").unwrap(), None);
-    f.service.remember_response("ana", "k-1", "abc123", 201, r#"{"person":"SV-2026-000001"}"#, t(NOW)).unwrap();
-    assert_eq!(
-        f.service.idempotent_response("ana", "k-1").unwrap(),
-        Some(("abc123".to_string(), 201, r#"{"person":"SV-2026-000001"}"#.to_string()))
-    );
-    assert_eq!(f.service.idempotent_response("bea", "k-1").unwrap(), None, "keys are per actor");
-    assert_eq!(f.service.idempotent_response("ana", "k-2").unwrap(), None);
-    f.service.remember_response("ana", "k-1", "def456", 409, "{}", t(NOW)).unwrap();
-    assert_eq!(f.service.idempotent_response("ana", "k-1").unwrap().unwrap().0, "abc123", "the first stays");
-    f.service.remember_response("bea", "k-1", "def456", 409, "{}", t(NOW)).unwrap();
-    assert_eq!(f.service.idempotent_response("bea", "k-1").unwrap().unwrap().1, 409);
+    let key = |actor: &'static str, request: &'static str| IdempotencyKey {
+        actor,
+        key: "k-1",
+        request_sha256: request,
+        at: t(NOW),
+    };
+    let runs = std::cell::Cell::new(0);
+    let run = |key: Option<IdempotencyKey<'static>>| {
+        f.service.run_idempotent(key, 201, |_| {
+            runs.set(runs.get() + 1);
+            Ok(runs.get())
+        })
+    };
+    let first = run(Some(key("ana", "abc"))).unwrap();
+    assert_eq!((first.status, first.body.as_str(), first.replayed), (201, "1", false));
+    let again = run(Some(key("ana", "abc"))).unwrap();
+    assert_eq!((again.body.as_str(), again.replayed, runs.get()), ("1", true, 1), "replayed, not run again");
+    let other = run(Some(key("ana", "def")));
+    assert!(matches!(other, Err(ServiceError::Refused { rule: "idempotency.key_reused", .. })));
+    let bea = run(Some(key("bea", "def"))).unwrap();
+    assert_eq!((bea.replayed, runs.get()), (false, 2), "keys are per actor");
+    let unkeyed = run(None).unwrap();
+    assert_eq!((unkeyed.replayed, runs.get()), (false, 3));
 }
 
 #[test]
@@ -495,7 +507,8 @@ fn the_audit_chain_verifies_after_account_commands() {
     refusal(f.service.login("ana", "wrong password!", t(NOW)));
     f.service.change_password(&session.staff.context(t(NOW)), "ana", PASSWORD, "another long password").unwrap();
     f.service.log_read("ana", "SV-2026-000001", "/people/SV-2026-000001", t(NOW)).unwrap();
-    f.service.remember_response("ana", "k", "00", 200, "{}", t(NOW)).unwrap();
+    let key = service::staff::IdempotencyKey { actor: "ana", key: "k", request_sha256: "00", at: t(NOW) };
+    f.service.run_idempotent(Some(key), 200, |_| Ok(())).unwrap();
     f.service.logout(&session.secret).unwrap();
     f.verifies();
 

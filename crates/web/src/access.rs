@@ -95,8 +95,15 @@ fn session_cookie(request: &Request) -> Option<&str> {
 pub async fn authorise(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
     let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let Some(path) = path else { return Ok(next.run(request).await) };
-    let access = rule_for(request.method(), &path)
-        .ok_or_else(|| ApiError::internal(format!("route {} {path} has no access rule", request.method())))?;
+    // HEAD follows GET's rule; a method the route does not serve is 405 (axum answers it after us).
+    let method = if request.method() == Method::HEAD { Method::GET } else { request.method().clone() };
+    let Some(access) = rule_for(&method, &path) else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            format!("{} is not served at {path}", request.method()),
+        ));
+    };
     if access == Access::Public {
         return Ok(next.run(request).await);
     }

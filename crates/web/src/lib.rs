@@ -34,6 +34,8 @@ pub struct AppState {
     service: Arc<Service<SqliteStore>>,
     reads: std::sync::mpsc::Sender<PendingRead>,
     tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (Staff, std::time::Instant)>>>,
+    /// Password checks (Argon2id, about 19 MiB and tens of milliseconds each) allowed at once.
+    pub(crate) logins: Arc<tokio::sync::Semaphore>,
 }
 
 /// How long a checked bearer token is trusted without asking the database again: a revoked or
@@ -65,7 +67,7 @@ impl AppState {
                 }
             }
         });
-        Self { service, reads, tokens: Default::default() }
+        Self { service, reads, tokens: Default::default(), logins: Arc::new(tokio::sync::Semaphore::new(4)) }
     }
 
     /// The staff member of a token checked less than [`TOKEN_CACHE_SECONDS`] ago.
@@ -132,6 +134,7 @@ pub fn app(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authorise))
+        .fallback(|uri: axum::http::Uri| async move { ApiError::not_found("route", uri.path()) })
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -112,6 +112,8 @@ impl From<ServiceError> for ApiError {
                 let (status, name) = match rule {
                     "auth.invalid_credentials" => (StatusCode::UNAUTHORIZED, "invalid-credentials"),
                     "auth.throttled" => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+                    "record.stale" => (StatusCode::PRECONDITION_FAILED, "stale-record"),
+                    "idempotency.key_reused" => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
                     _ => (StatusCode::CONFLICT, "refused"),
                 };
                 let retry_after = (status == StatusCode::TOO_MANY_REQUESTS)

@@ -20,7 +20,7 @@ use service::custody::{AdmitRequest, Admitted, MovementKind, MovementRecorded, M
 use service::estate::CellStatusChange;
 use service::layout::FacilityLayout;
 use service::report::{Detail, FacilityOccupancy, Measure, OccupancyReport, SearchHit};
-use service::staff::{NewRead, ReadRecord, Role, Staff};
+use service::staff::{IdempotencyKey, NewRead, ReadRecord, Role, Staff};
 use store::{AuditEvent, Facility, MedicalTask, MovementRecord, Occupant, Person, Whereabouts};
 
 use crate::access::{Caller, SESSION_COOKIE};
@@ -154,19 +154,20 @@ fn in_scope(caller: &Caller, facilities: &[String], what: &str, key: &str) -> Ap
     }
 }
 
-/// Replay the stored answer of a request made with the same `Idempotency-Key`, or run it and
-/// store its answer. The same key with a different request is refused.
+/// Run a command in one transaction with its `Idempotency-Key`: a replay of the same request gets
+/// the stored answer; the same key with another request (body, route or record) is refused.
 async fn idempotent<T, F>(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
+    route: &str,
     request: &[u8],
     status: StatusCode,
     work: F,
 ) -> ApiResult<Response>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&service::Service<store::sqlite::SqliteStore>) -> service::ServiceResult<T> + Send + 'static,
+    F: FnOnce(&mut store::sqlite::SqliteTx<'_>) -> service::ServiceResult<T> + Send + 'static,
 {
     let key = match headers.get("idempotency-key") {
         None => None,
@@ -177,38 +178,29 @@ where
             Some(key.to_string())
         }
     };
-    let Some(key) = key else {
-        let out = state.run(work).await?;
-        return Ok((status, Json(out)).into_response());
-    };
+    let mut digest = Sha256::new();
+    digest.update(route.as_bytes());
+    digest.update(b"\n");
+    digest.update(request);
+    let hash = hex::encode(digest.finalize());
     let actor = caller.staff.name.clone();
-    let hash = hex::encode(Sha256::digest(request));
-    let stored = {
-        let (actor, key) = (actor.clone(), key.clone());
-        state.run(move |s| s.idempotent_response(&actor, &key)).await?
-    };
-    if let Some((stored_hash, stored_status, stored_body)) = stored {
-        if stored_hash != hash {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "this Idempotency-Key was used with a different request",
-            ));
-        }
-        let status = StatusCode::from_u16(stored_status).unwrap_or(StatusCode::OK);
-        let mut response = (status, [(header::CONTENT_TYPE, "application/json")], stored_body).into_response();
+    let answer = state
+        .run(move |s| {
+            let key = key.as_deref().map(|key| IdempotencyKey {
+                actor: &actor,
+                key,
+                request_sha256: &hash,
+                at: chrono::Utc::now(),
+            });
+            s.run_idempotent(key, status.as_u16(), work)
+        })
+        .await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(status);
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], answer.body).into_response();
+    if answer.replayed {
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-        return Ok(response);
     }
-    let out = state.run(work).await?;
-    let text = serde_json::to_string(&out).map_err(ApiError::internal)?;
-    {
-        let text = text.clone();
-        state
-            .run(move |s| s.remember_response(&actor, &key, &hash, status.as_u16(), &text, chrono::Utc::now()))
-            .await?;
-    }
-    Ok((status, [(header::CONTENT_TYPE, "application/json")], text).into_response())
+    Ok(response)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,9 +257,11 @@ struct SessionView {
 async fn login(State(state): State<AppState>, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     let login: Login = parse(&body(raw)?)?;
     let now = chrono::Utc::now();
+    let _permit = state.logins.acquire().await.map_err(ApiError::internal)?;
     let session = state.run(move |s| s.login(&login.name, &login.password, now)).await?;
     let max_age = (session.expires_at - now).num_seconds().max(0);
-    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}", session.secret);
+    let cookie =
+        format!("{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}", session.secret);
     let view = SessionView { staff: session.staff, expires_at: Some(session.expires_at) };
     let mut response = Json(view).into_response();
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
@@ -281,7 +275,7 @@ async fn logout(State(state): State<AppState>, Extension(caller): Extension<Call
     if let Some(secret) = caller.session {
         state.run(move |s| s.logout(&secret)).await?;
     }
-    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }
 
@@ -349,7 +343,10 @@ async fn add_facility(
     let request: NewFacility = parse(&bytes)?;
     let layout = FacilityLayout::parse(&request.layout)?;
     let ctx = caller.staff.context(chrono::Utc::now());
-    idempotent(&state, &caller, &headers, &bytes, StatusCode::CREATED, move |s| s.add_facility(&ctx, &layout)).await
+    idempotent(&state, &caller, &headers, "POST /api/v1/facilities", &bytes, StatusCode::CREATED, move |tx| {
+        service::estate::add_facility_in(tx, &ctx, &layout)
+    })
+    .await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -602,9 +599,9 @@ async fn list_people(
         }
         (None, Some(words)) => {
             let after = after.unwrap_or_default();
-            let hits = state.run(move |s| s.search_people(&words, &after, limit as u32)).await?;
-            let next = (hits.len() == limit).then(|| hits.last().map(|h| encode_cursor(&h.number))).flatten();
-            let items = hits.into_iter().filter(|h| h.facilities.iter().any(|f| caller.staff.sees(f))).collect();
+            let staff = caller.staff.clone();
+            let items = state.run(move |s| s.search_people(&words, &after, limit as u32, |f| staff.sees(f))).await?;
+            let next = (items.len() == limit).then(|| items.last().map(|h| encode_cursor(&h.number))).flatten();
             Ok(Json(PeoplePage::Found(SearchPage { items, next })))
         }
         _ => Err(ApiError::validation(vec![domain::FieldError::new(
@@ -811,21 +808,37 @@ async fn record_movement(
         state.run(move |s| s.person_scope(&number)).await?
     };
     in_scope(&caller, &scope.facilities, "person", &number)?;
-    if let MovementKind::Receive { facility } = &movement.kind {
-        in_scope(&caller, std::slice::from_ref(facility), "facility", facility)?;
+    match &movement.kind {
+        // The destination receives; every other movement belongs to the facility holding the
+        // person (the sender while in transit), which is listed first.
+        MovementKind::Receive { facility } => in_scope(&caller, std::slice::from_ref(facility), "facility", facility)?,
+        _ => in_scope(&caller, &scope.facilities[..1], "person", &number)?,
     }
-    if let Some(expected) = headers.get(header::IF_MATCH) {
-        if expected.as_bytes() != etag(scope.version).as_bytes() {
-            return Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "stale-record",
-                "the person's record changed since it was read; read it again",
-            ));
-        }
-    }
+    let expected = if_match(&headers)?;
+    let route = format!("POST /api/v1/people/{number}/movements");
     let ctx = caller.staff.context(chrono::Utc::now());
     let request = MovementRequest { person: number, kind: movement.kind, at: movement.at, note: movement.note };
-    idempotent(&state, &caller, &headers, &bytes, StatusCode::CREATED, move |s| s.record_movement(&ctx, &request)).await
+    idempotent(&state, &caller, &headers, &route, &bytes, StatusCode::CREATED, move |tx| {
+        // Checked inside the write transaction, so two clerks holding the same version cannot both pass.
+        if let Some(version) = expected {
+            service::custody::expect_version(tx, &request.person, version)?;
+        }
+        service::custody::record_movement_in(tx, &ctx, &request)
+    })
+    .await
+}
+
+/// The version an `If-Match` header asks for: `None` when absent or `*`; 412 when it is not one
+/// of this API's tags.
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let text = value.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/").trim_matches('"').strip_prefix('v').and_then(|v| v.parse().ok()).map(Some).ok_or_else(
+        || ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-record", "If-Match is not a tag this API gave"),
+    )
 }
 
 /// Admit a person with the Mandela Rule 7 record. No legal basis, no admission. Honours `Idempotency-Key`.
@@ -846,8 +859,20 @@ async fn admit(
         .map_err(|e| ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}")))?;
     let request = AdmitRequest::from_json(text)?;
     in_scope(&caller, std::slice::from_ref(&request.facility), "facility", &request.facility)?;
+    if let Some(number) = &request.person {
+        // Re-admitting someone on record: only staff who can see that person may, so that the
+        // answer (and its identity checks) never tells others the person exists.
+        let scope = {
+            let number = number.clone();
+            state.run(move |s| s.person_scope(&number)).await?
+        };
+        in_scope(&caller, &scope.facilities, "person", number)?;
+    }
     let ctx = caller.staff.context(chrono::Utc::now());
-    idempotent(&state, &caller, &headers, &bytes, StatusCode::CREATED, move |s| s.admit(&ctx, &request)).await
+    idempotent(&state, &caller, &headers, "POST /api/v1/admissions", &bytes, StatusCode::CREATED, move |tx| {
+        service::custody::admit_in(tx, &ctx, &request)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -875,11 +900,24 @@ struct EventPage {
     responses((status = 200, body = EventPage), (status = 400, body = Problem)))]
 async fn list_audit_events(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<EventPage>> {
     let q = query(q)?;
     let (after, limit) = (seq_cursor(q.after.as_deref())?, limit(q.limit)?);
-    let items = state.run(move |s| s.audit_events(after, limit as u32)).await?;
+    let mut items = state.run(move |s| s.audit_events(after, limit as u32)).await?;
+    if caller.staff.role != Role::Medical {
+        // Injuries and complaints of ill-treatment are medical entries: other roles see that the
+        // admission recorded them, not what they say (the hashes cover the full text).
+        for event in items.iter_mut().filter(|e| e.action == "person.admit") {
+            for field in ["injuries", "complaints"] {
+                if let Some(entries) = event.payload.get_mut(field) {
+                    let count = entries.as_array().map(Vec::len).unwrap_or(0);
+                    *entries = serde_json::json!({ "withheld": "medical", "entries": count });
+                }
+            }
+        }
+    }
     let next = (items.len() == limit).then(|| items.last().map(|e| encode_cursor(&e.seq.to_string()))).flatten();
     Ok(Json(EventPage { items, next }))
 }

@@ -418,3 +418,139 @@ async fn people_are_found_by_name_whatever_the_accents_case_and_word_order() {
     let (status, _) = api.get(Role::Officer, "/api/v1/people?facility=PEQ-A&q=rosa").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found in review
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_name_search_neither_lists_nor_points_to_people_outside_the_callers_facilities() {
+    let api = start().await;
+    let (status, hidden) = api.post(Role::Admin, "/api/v1/admissions", &admission("PEQ-M", "Xiloteco")).await;
+    assert_eq!(status, StatusCode::CREATED, "{hidden}");
+    let (_, found) = api.get(Role::Officer, "/api/v1/people?q=rosa%20xiloteco&limit=1").await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 0, "{found}");
+    assert!(found["next"].is_null(), "no cursor that decodes to a hidden person: {found}");
+}
+
+#[tokio::test]
+async fn readmitting_someone_outside_ones_facilities_answers_not_found() {
+    let api = start().await;
+    let mut body: Value = serde_json::from_str(&admission("PEQ-A", "Otra")).unwrap();
+    body["person"] = json!(api.outside);
+    let (status, problem) = api.post(Role::Records, "/api/v1/admissions", &body.to_string()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert!(problem.get("fields").is_none(), "no identity comparison for a hidden person");
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_key_admit_once_and_a_key_reused_on_another_record_is_refused() {
+    let api = start().await;
+    let events = api.audit_count().await;
+    let mut sends = Vec::new();
+    for _ in 0..8 {
+        let request = api
+            .client
+            .post(format!("{}/api/v1/admissions", api.base))
+            .bearer_auth(&api.tokens[&Role::Records])
+            .header("idempotency-key", "same")
+            .body(admission("PEQ-A", "Ayala"));
+        sends.push(tokio::spawn(async move { request.send().await.unwrap().status() }));
+    }
+    for send in sends {
+        assert_eq!(send.await.unwrap(), StatusCode::CREATED);
+    }
+    assert_eq!(api.audit_count().await, events + 1, "eight retries, one admission");
+    let out = json!({"kind": "out", "reason": "court"}).to_string();
+    let post = |number: String| {
+        let request = api
+            .client
+            .post(format!("{}/api/v1/people/{number}/movements", api.base))
+            .bearer_auth(&api.tokens[&Role::Officer])
+            .header("idempotency-key", "k-out")
+            .body(out.clone());
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(post(api.inside.clone()).await, StatusCode::CREATED);
+    let (_, page) = api.get(Role::Officer, "/api/v1/people?facility=PEQ-A&limit=2").await;
+    let other = page["items"][1]["number"].as_str().unwrap().to_string();
+    assert_eq!(post(other).await, StatusCode::UNPROCESSABLE_ENTITY, "same key, another person");
+}
+
+#[tokio::test]
+async fn two_clerks_holding_the_same_version_cannot_both_record() {
+    let api = start().await;
+    let path = format!("/api/v1/people/{}", api.inside);
+    let read =
+        api.client.get(format!("{}{path}", api.base)).bearer_auth(&api.tokens[&Role::Officer]).send().await.unwrap();
+    let tag = read.headers()["etag"].to_str().unwrap().to_string();
+    let mut sends = Vec::new();
+    for cell in ["M1-02", "M1-03", "M2-01", "M2-02"] {
+        let request = api
+            .client
+            .post(format!("{}{path}/movements", api.base))
+            .bearer_auth(&api.tokens[&Role::Officer])
+            .header("if-match", tag.clone())
+            .body(json!({"kind": "move", "cell": cell}).to_string());
+        sends.push(tokio::spawn(async move { request.send().await.unwrap().status() }));
+    }
+    let mut statuses = Vec::new();
+    for send in sends {
+        statuses.push(send.await.unwrap());
+    }
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn only_the_destinations_staff_receive_a_transfer() {
+    let api = start().await;
+    let (status, _) = api
+        .post(
+            Role::Records,
+            &format!("/api/v1/people/{}/movements", api.inside),
+            &json!({"kind": "transfer", "to": "PEQ-M"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Only the destination's staff receive: an officer may not at all, and the records officer
+    // of the sending facility answers as if the destination did not exist.
+    let (status, problem) = api
+        .post(
+            Role::Officer,
+            &format!("/api/v1/people/{}/movements", api.inside),
+            &json!({"kind": "receive", "facility": "PEQ-M"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "officers do not receive: {problem}");
+    let (status, problem) = api
+        .post(
+            Role::Records,
+            &format!("/api/v1/people/{}/movements", api.inside),
+            &json!({"kind": "receive", "facility": "PEQ-M"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "PEQ-M is outside the records officer's facilities: {problem}");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_problems_not_server_errors() {
+    let api = start().await;
+    let head = api.client.head(format!("{}/api/v1/people/{}", api.base, api.inside)).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::UNAUTHORIZED, "HEAD follows GET's rule");
+    let (status, problem) = api.get(Role::Monitor, "/api/v1/nothing-here").await;
+    assert_eq!((status, problem["type"].as_str()), (StatusCode::NOT_FOUND, Some("urn:custodia:problem:not-found")));
+    let (status, problem) = api.call(Some(Role::Admin), Method::PUT, "/api/v1/facilities", Some("{}")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{problem}");
+    assert_eq!(problem["type"], "urn:custodia:problem:method-not-allowed");
+}
+
+#[tokio::test]
+async fn medical_entries_in_the_audit_trail_are_withheld_from_other_roles() {
+    let api = start().await;
+    api.post(Role::Records, "/api/v1/admissions", &admission("PEQ-A", "Bonilla")).await;
+    let (_, page) = api.get(Role::Monitor, "/api/v1/audit/events?limit=500").await;
+    let admit = page["items"].as_array().unwrap().iter().rev().find(|e| e["action"] == "person.admit").unwrap();
+    assert_eq!(admit["payload"]["complaints"]["withheld"], "medical", "{admit}");
+    assert!(!admit.to_string().contains("beaten"));
+}
