@@ -39,7 +39,11 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Duplicate(what) => ServiceError::Conflict(format!("{what} already exists")),
+            // `what` is `table.column`; say it in words rather than in SQL.
+            StoreError::Duplicate(what) => ServiceError::Conflict(match what.split_once('.') {
+                Some((table, column)) => format!("a {} with this {column} already exists", table.replace('_', " ")),
+                None => format!("{what} already exists"),
+            }),
             other => ServiceError::Store(other),
         }
     }

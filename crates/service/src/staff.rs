@@ -463,8 +463,16 @@ impl<S: Store> Service<S> {
                 Err(refused) => return Ok(Err(refused)),
             };
             tx.set_password_hash(user.id, &hash)?;
+            // A changed password usually means a suspected leak: every way in made with it ends.
             let ended = tx.end_sessions_of(user.id, ctx.now)?;
-            audit(tx, ctx, "user.password", name, &json!({ "user": name, "sessions_ended": ended }))?;
+            let revoked = tx.revoke_tokens(user.id, ctx.now)?;
+            audit(
+                tx,
+                ctx,
+                "user.password",
+                name,
+                &json!({ "user": name, "sessions_ended": ended, "tokens_revoked": revoked }),
+            )?;
             Ok(Ok(()))
         })?
     }

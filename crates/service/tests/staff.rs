@@ -392,7 +392,10 @@ fn changing_a_password_ends_the_sessions_and_retires_the_old_password() {
     assert_eq!(f.audit_count(), before);
     assert!(f.service.staff_for_session(&first.secret, t(NOW)).unwrap().is_some(), "refusals end nothing");
 
+    let token = f.service.create_token(&f.ctx, "ana", Duration::days(1)).unwrap();
+    let before = before + 1;
     f.service.change_password(&ctx, "ana", PASSWORD, "a brand new passphrase").expect("changed");
+    assert!(f.service.staff_for_token(&token, t(NOW)).unwrap().is_none(), "tokens are revoked too");
     assert_eq!(f.audit_count(), before + 1);
     let event = f.service.audit_events(0, 1000).unwrap().pop().unwrap();
     assert_eq!((event.action.as_str(), event.actor.as_str(), event.subject.as_str()), ("user.password", "ana", "ana"));
