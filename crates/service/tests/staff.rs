@@ -14,10 +14,13 @@ use service::staff::{Role, Staff};
 use service::{Context, Service, ServiceError, ServiceResult};
 use store::sqlite::SqliteStore;
 
-const NORTE: &str = r#"
+/// A one-cell facility; accounts only need facilities to exist.
+fn layout(code: &str) -> String {
+    format!(
+        r#"
 [facility]
-code = "NORTE"
-name = "Centro Penal Norte"
+code = "{code}"
+name = "Centro Penal {code}"
 jurisdiction = "sv"
 time_zone = "America/El_Salvador"
 declared_capacity = 2
@@ -30,25 +33,9 @@ code = "A"
 code = "A-1"
 floor_area_m2 = 12.0
 beds = 2
-"#;
-
-const SUR: &str = r#"
-[facility]
-code = "SUR"
-name = "Centro Penal Sur"
-jurisdiction = "sv"
-time_zone = "America/El_Salvador"
-declared_capacity = 2
-opened = "2025-01-01T00:00:00Z"
-
-[[units]]
-code = "S"
-
-[[units.cells]]
-code = "S-1"
-floor_area_m2 = 12.0
-beds = 2
-"#;
+"#
+    )
+}
 
 const NOW: &str = "2026-03-01T12:00:00Z";
 const PASSWORD: &str = "correct horse battery";
@@ -75,8 +62,8 @@ fn fixture() -> Fixture {
     let service = Service::new(SqliteStore::open_path(&path).expect("open db"));
     service.init().expect("init");
     let ctx = Context { actor: "root".into(), now: t(NOW) };
-    for text in [NORTE, SUR] {
-        service.add_facility(&ctx, &FacilityLayout::parse(text).expect("layout parses")).expect("facility added");
+    for text in [layout("NORTE"), layout("SUR")] {
+        service.add_facility(&ctx, &FacilityLayout::parse(&text).expect("layout parses")).expect("facility added");
     }
     Fixture { _dir: dir, path, service, ctx }
 }
