@@ -5,6 +5,7 @@ pub mod audit;
 pub mod custody;
 pub mod estate;
 pub mod person;
+pub mod separation;
 pub mod time;
 
 /// One field of an input that is wrong, and what is wrong with it.

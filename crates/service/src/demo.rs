@@ -167,6 +167,11 @@ fn plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
     }
 }
 
+/// The facilities a demo of this scale builds, opened at `opened`; benchmarks build instances on them.
+pub fn layouts(scale: Scale, opened: Instant) -> Vec<FacilityLayout> {
+    plans(scale).0.iter().map(|plan| layout(plan, opened)).collect()
+}
+
 fn layout(plan: &FacilityPlan, opened: Instant) -> FacilityLayout {
     let units = (1..=plan.units)
         .map(|u| UnitLayout {

@@ -2,6 +2,8 @@
 //! Persistence behind one trait. `Store` hands out transactions; the service layer is written
 //! once against [`Tx`]. SQLite is the embedded default ([`sqlite::SqliteStore`]).
 
+pub mod housing;
+pub mod incident;
 pub mod model;
 pub mod sqlite;
 pub mod staff;
@@ -99,7 +101,7 @@ pub struct AuditVerification {
 }
 
 /// One transaction: small typed reads and writes. Dropping it without `commit` rolls back.
-pub trait Tx: staff::StaffTx {
+pub trait Tx: staff::StaffTx + housing::HousingTx + incident::IncidentTx {
     /// Make every write of this transaction durable.
     fn commit(self) -> StoreResult<()>;
 

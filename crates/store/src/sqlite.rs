@@ -20,6 +20,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_staff.sql"),
     include_str!("../migrations/sqlite/0003_read_paths.sql"),
     include_str!("../migrations/sqlite/0004_person_name.sql"),
+    include_str!("../migrations/sqlite/0005_housing.sql"),
+    include_str!("../migrations/sqlite/0006_incident.sql"),
 ];
 
 /// The migration that creates `person_name_token`, which is then filled from the people on record.

@@ -1,0 +1,2 @@
+-- Housing and safety (SQLite): classification, unit designation, security threat groups,
+-- keep-apart rules, capacity lines and their overrides, roll counts.

@@ -1,0 +1,1 @@
+-- Incidents, the people and staff involved, injuries, and the obligations they open.
