@@ -395,7 +395,7 @@ impl<'s> SqliteTx<'s> {
 
     /// Insert a row into an audited table: id and audit_seq are added around `columns`,
     /// and the row's canonical bytes go into the digest of the pending event.
-    fn insert_audited(&mut self, table: &'static str, columns: &[Value<'_>]) -> StoreResult<i64> {
+    pub(crate) fn insert_audited(&mut self, table: &'static str, columns: &[Value<'_>]) -> StoreResult<i64> {
         let id = match self.next_ids.get(table) {
             Some(id) => *id,
             None => self.conn.query_row(&format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"), [], |r| r.get(0))?,

@@ -59,7 +59,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 // ---------------------------------------------------------------------------------------------
 
 /// The request body, or a problem: 413 when too large.
-fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -74,7 +74,7 @@ fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
 }
 
 /// Parse JSON: 400 when it is not JSON at all, 422 naming the field when it does not fit.
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -89,7 +89,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
 }
 
 /// Deserialise an already parsed value, naming the field that does not fit.
-fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+pub(crate) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_string() } else { path };
@@ -97,11 +97,11 @@ fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
     })
 }
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     query.map(|Query(q)| q).map_err(|e| ApiError::bad_request("bad-query", e.body_text()))
 }
 
-fn limit(limit: Option<u32>) -> ApiResult<usize> {
+pub(crate) fn limit(limit: Option<u32>) -> ApiResult<usize> {
     match limit.unwrap_or(DEFAULT_LIMIT) {
         0 => Err(ApiError::validation(vec![domain::FieldError::new("limit", "must be at least 1")])),
         n if n > MAX_LIMIT => {
@@ -112,11 +112,11 @@ fn limit(limit: Option<u32>) -> ApiResult<usize> {
 }
 
 /// Cursors are opaque to clients: the last key of the previous page, base64url.
-fn encode_cursor(key: &str) -> String {
+pub(crate) fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
 
-fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<String>> {
+pub(crate) fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<String>> {
     cursor
         .map(|c| {
             URL_SAFE_NO_PAD
@@ -128,7 +128,7 @@ fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<String>> {
         .transpose()
 }
 
-fn seq_cursor(cursor: Option<&str>) -> ApiResult<i64> {
+pub(crate) fn seq_cursor(cursor: Option<&str>) -> ApiResult<i64> {
     match decode_cursor(cursor)? {
         None => Ok(0),
         Some(text) => {
@@ -137,7 +137,7 @@ fn seq_cursor(cursor: Option<&str>) -> ApiResult<i64> {
     }
 }
 
-fn instant(at: Option<&str>) -> ApiResult<Instant> {
+pub(crate) fn instant(at: Option<&str>) -> ApiResult<Instant> {
     match at {
         None => Ok(chrono::Utc::now()),
         Some(text) => domain::time::parse_rfc3339(text)
@@ -146,7 +146,7 @@ fn instant(at: Option<&str>) -> ApiResult<Instant> {
 }
 
 /// A record outside the caller's facilities answers exactly as one that does not exist.
-fn in_scope(caller: &Caller, facilities: &[String], what: &str, key: &str) -> ApiResult<()> {
+pub(crate) fn in_scope(caller: &Caller, facilities: &[String], what: &str, key: &str) -> ApiResult<()> {
     if facilities.iter().any(|f| caller.staff.sees(f)) {
         Ok(())
     } else {
@@ -156,7 +156,7 @@ fn in_scope(caller: &Caller, facilities: &[String], what: &str, key: &str) -> Ap
 
 /// Run a command in one transaction with its `Idempotency-Key`: a replay of the same request gets
 /// the stored answer; the same key with another request (body, route or record) is refused.
-async fn idempotent<T, F>(
+pub(crate) async fn idempotent<T, F>(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
@@ -641,7 +641,7 @@ async fn open_person(
     Ok(scope)
 }
 
-async fn log_read(state: &AppState, caller: &Caller, number: &str, route: &'static str) -> ApiResult<()> {
+pub(crate) async fn log_read(state: &AppState, caller: &Caller, number: &str, route: &'static str) -> ApiResult<()> {
     let read = NewRead {
         reader: caller.staff.name.clone(),
         person: number.to_string(),
@@ -830,7 +830,7 @@ async fn record_movement(
 
 /// The version an `If-Match` header asks for: `None` when absent or `*`; 412 when it is not one
 /// of this API's tags.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+pub(crate) fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let text = value.to_str().unwrap_or("").trim();
     if text == "*" {
