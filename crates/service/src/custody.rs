@@ -8,7 +8,7 @@ use domain::person::{human_number, Admission};
 use domain::time::{rfc3339, Instant};
 use store::{NewBooking, NewMovement, NewPerson, Store, Tx};
 
-use crate::{audit, Context, Service, ServiceError, ServiceResult};
+use crate::{audit, housing, Context, Service, ServiceError, ServiceResult};
 
 /// How far into the future a movement may be dated, to absorb clock differences between terminals.
 const FUTURE_TOLERANCE_SECONDS: i64 = 300;
@@ -149,6 +149,9 @@ pub struct MovementRecorded {
     /// When it happened.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub occurred_at: Instant,
+    /// The director's override that allowed a placement over the capacity line, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_override: Option<i64>,
     /// Audit event.
     pub audit_seq: i64,
 }
@@ -182,7 +185,10 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
         None => None,
     };
     let state = match &known {
-        Some(person) => tx.custody_state(person.id)?.0,
+        Some(person) => {
+            housing::check_facility_entry(tx, person.id, facility.id, at)?;
+            tx.custody_state(person.id)?.0
+        }
         None => CustodyState::FREE,
     };
     let movement = Movement::Admission { facility: facility.id };
@@ -299,18 +305,25 @@ pub fn record_movement_in<T: Tx>(
     };
     let mut unit = None;
     let mut facility = here;
+    let mut allowed = None;
     let movement = match &request.kind {
         MovementKind::Place { cell, bed } | MovementKind::Move { cell, bed } => {
-            let (placement, cell_unit) = resolve_placement(tx, here, cell, bed.as_deref(), at, person)?;
+            let (placement, cell_unit, housing) = resolve_placement(tx, here, cell, bed.as_deref(), at, person)?;
             unit = Some(cell_unit);
+            allowed = Some(housing);
             match request.kind {
                 MovementKind::Place { .. } => Movement::Placement(placement),
                 _ => Movement::CellMove(placement),
             }
         }
-        MovementKind::Transfer { to } => Movement::TransferOut { to: facility_open_at(tx, to, at)?.id },
+        MovementKind::Transfer { to } => {
+            let to = facility_open_at(tx, to, at)?.id;
+            housing::check_facility_entry(tx, person, to, at)?;
+            Movement::TransferOut { to }
+        }
         MovementKind::Receive { facility: code } => {
             facility = facility_open_at(tx, code, at)?.id;
+            housing::check_facility_entry(tx, person, facility, at)?;
             Movement::Receipt { facility }
         }
         other => unresolved(other, &state),
@@ -331,8 +344,23 @@ pub fn record_movement_in<T: Tx>(
         &after,
     )?;
     let kind = movement.kind();
-    let audit_seq = audit(tx, ctx, &format!("movement.{kind}"), &request.person, request)?;
-    Ok(MovementRecorded { person: request.person.clone(), kind, occurred_at: at, audit_seq })
+    let capacity_override = allowed.and_then(|a| a.capacity_override);
+    if let Some(allowed) = allowed {
+        tx.set_stay_class(person, allowed.stay_class)?;
+    }
+    let action = format!("movement.{kind}");
+    let audit_seq = match capacity_override {
+        // The override that let the cell go over the line is named in the placement's own event.
+        Some(id) => audit(
+            tx,
+            ctx,
+            &action,
+            &request.person,
+            &serde_json::json!({ "movement": request, "capacity_override": id }),
+        )?,
+        None => audit(tx, ctx, &action, &request.person, request)?,
+    };
+    Ok(MovementRecorded { person: request.person.clone(), kind, occurred_at: at, capacity_override, audit_seq })
 }
 
 /// Refuse to go on unless the person's record is still at `expected` (the id of their latest
@@ -369,7 +397,7 @@ fn resolve_placement<T: Tx>(
     bed_code: Option<&str>,
     at: Instant,
     person: i64,
-) -> ServiceResult<(Placement, i64)> {
+) -> ServiceResult<(Placement, i64, housing::PlacementAllowed)> {
     let cell = tx
         .cell_by_code(facility, cell_code, at)?
         .ok_or_else(|| ServiceError::NotFound { what: "cell in the person's facility", key: cell_code.to_string() })?;
@@ -413,7 +441,8 @@ fn resolve_placement<T: Tx>(
             Some(bed.id)
         }
     };
-    Ok((Placement { cell: cell.id, bed }, cell.unit))
+    let allowed = housing::check_placement(tx, person, &cell, at)?;
+    Ok((Placement { cell: cell.id, bed }, cell.unit, allowed))
 }
 
 impl<S: Store> Service<S> {

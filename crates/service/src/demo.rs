@@ -234,6 +234,8 @@ enum Step {
 
 struct Script {
     number: Option<String>,
+    /// Held under a judgment: placed only in cells kept for convicted people (Mandela Rule 11).
+    convicted: bool,
     facility: usize,
     cell: Option<(usize, Option<u32>)>,
     steps: Vec<(Instant, Step)>,
@@ -413,8 +415,10 @@ impl<S: Store> Service<S> {
         let mut cells_of = Vec::new();
         for plan in &plans {
             add_facility_in(&mut tx, &system, &layout(plan, opened))?;
+            house(&mut tx, &system, plan)?;
             cells_of.push(CellPool::new(plan));
         }
+        let mut next_renewal = opened;
 
         // Script every person's custody, then play all steps in time order through the commands.
         let span = days as f64;
@@ -453,6 +457,10 @@ impl<S: Store> Service<S> {
         let mut done = 0u64;
         let mut ctx = Context { actor: "demo".into(), now: start };
         while let Some(Reverse((at, i, step))) = queue.pop() {
+            while next_renewal <= at {
+                renew_overrides(&mut tx, next_renewal, &plans)?;
+                next_renewal += Duration::days(OVERRIDE_RENEWAL_DAYS);
+            }
             ctx.now = at;
             play(&mut tx, &ctx, &mut rng, &plans, &mut cells_of, &mut scripts[i], step)?;
             if let Some((next, _)) = scripts[i].steps.get(step + 1) {
@@ -490,22 +498,77 @@ impl<S: Store> Service<S> {
     }
 }
 
-/// Cells of one facility with free beds, tracked in memory so that the demo chooses legal places.
+/// How often a director renews the capacity override of an overcrowded demo facility.
+const OVERRIDE_RENEWAL_DAYS: i64 = 180;
+
+/// Facilities held above 95 % of their declared capacity run under a director's override.
+fn overcrowded(plan: &FacilityPlan) -> bool {
+    plan.population * 100 > plan.declared * 95
+}
+
+/// Every demo facility holds placements to its declared capacity and designates its units for
+/// men or women.
+fn house<T: Tx>(tx: &mut T, ctx: &Context, plan: &FacilityPlan) -> ServiceResult<()> {
+    use domain::separation::{CapacityLine, Designation};
+    let policy = crate::housing::PolicyRequest { capacity_line: Some(CapacityLine::Declared), adult_age: None };
+    crate::housing::set_policy_in(tx, ctx, plan.code, &policy)?;
+    let sex = if plan.women { Sex::Female } else { Sex::Male };
+    for u in 1..=plan.units {
+        let designation = Designation { sex: Some(sex), ..Designation::OPEN };
+        crate::housing::designate_unit_in(tx, ctx, plan.code, &format!("M{u}"), &designation)?;
+    }
+    Ok(())
+}
+
+/// Record the overrides of the overcrowded facilities for the next period, as their directors do.
+fn renew_overrides<T: Tx>(tx: &mut T, at: Instant, plans: &[FacilityPlan]) -> ServiceResult<()> {
+    let director = Context { actor: "demo-director".into(), now: at };
+    for plan in plans.iter().filter(|p| overcrowded(p)) {
+        let request = crate::housing::OverrideRequest {
+            cell: None,
+            reason: "Régimen de excepción: population above declared capacity".into(),
+            expires_at: at + Duration::days(OVERRIDE_RENEWAL_DAYS + 1),
+        };
+        crate::housing::record_override_in(tx, &director, plan.code, &request)?;
+    }
+    Ok(())
+}
+
+/// Cells of one facility with free beds and room under the capacity line, tracked in memory so
+/// that the demo chooses legal places.
 struct CellPool {
     cells: usize,
     cells_per_unit: usize,
     free_beds: Vec<Vec<u32>>,
     out_of_order: Vec<bool>,
+    /// People placed in each cell.
+    held: Vec<u32>,
+    /// Most each cell may hold under the declared capacity line; none under an override.
+    limit: Vec<Option<u32>>,
+}
+
+/// Three cells in ten are kept for convicted people, the others for untried ones.
+fn for_convicted(cell: usize) -> bool {
+    matches!(cell % 10, 2 | 5 | 8)
 }
 
 impl CellPool {
     fn new(plan: &FacilityPlan) -> Self {
         let cells = plan.units * plan.cells_per_unit;
+        let dimensions = domain::estate::CellDimensions {
+            floor_area: Area::new(plan.cell_area).expect("demo areas are valid"),
+            sanitary_annex: Area::new(plan.annex).expect("demo areas are valid"),
+            beds: plan.beds,
+            single: false,
+        };
+        let rated = domain::estate::apportion_declared(plan.declared, &vec![dimensions; cells]);
         Self {
             cells,
             cells_per_unit: plan.cells_per_unit,
             free_beds: (0..cells).map(|_| (1..=plan.beds).rev().collect()).collect(),
             out_of_order: vec![false; cells],
+            held: vec![0; cells],
+            limit: rated.iter().map(|r| (!overcrowded(plan)).then_some(*r as u32)).collect(),
         }
     }
 
@@ -513,19 +576,28 @@ impl CellPool {
         format!("M{}-{:02}", cell / self.cells_per_unit + 1, cell % self.cells_per_unit + 1)
     }
 
-    /// A random cell in use other than `avoid`, and a free bed in it if there is one.
-    fn take(&mut self, rng: &mut ChaCha8Rng, avoid: Option<usize>) -> (usize, Option<u32>) {
-        loop {
-            let cell = rng.random_range(0..self.cells);
-            if !self.out_of_order[cell] && Some(cell) != avoid {
-                return (cell, self.free_beds[cell].pop());
-            }
-        }
+    fn fits(&self, cell: usize, convicted: bool, avoid: Option<usize>) -> bool {
+        !self.out_of_order[cell]
+            && Some(cell) != avoid
+            && for_convicted(cell) == convicted
+            && self.limit[cell].is_none_or(|limit| self.held[cell] < limit)
+    }
+
+    /// A random cell in use other than `avoid` for the person's legal status with room under the
+    /// line, and a free bed in it if there is one; none when every such cell is full.
+    fn take(&mut self, rng: &mut ChaCha8Rng, avoid: Option<usize>, convicted: bool) -> Option<(usize, Option<u32>)> {
+        let random = (0..64).map(|_| rng.random_range(0..self.cells)).find(|&c| self.fits(c, convicted, avoid));
+        let cell = random.or_else(|| (0..self.cells).find(|&c| self.fits(c, convicted, avoid)))?;
+        self.held[cell] += 1;
+        Some((cell, self.free_beds[cell].pop()))
     }
 
     fn give_back(&mut self, place: Option<(usize, Option<u32>)>) {
-        if let Some((cell, Some(bed))) = place {
-            self.free_beds[cell].push(bed);
+        if let Some((cell, bed)) = place {
+            self.held[cell] -= 1;
+            if let Some(bed) = bed {
+                self.free_beds[cell].push(bed);
+            }
         }
     }
 
@@ -589,7 +661,7 @@ fn script(
         .expect("not empty");
         steps.push((at_day(start, end.max(t + 0.01)), Step::Release(reason)));
     }
-    Script { number: None, facility: first, cell: None, steps }
+    Script { number: None, convicted: false, facility: first, cell: None, steps }
 }
 
 /// Court hearings (out and back), hospital visits and cell moves between `from` and `until`.
@@ -626,6 +698,7 @@ fn play<T: Tx>(
         Step::Admit => {
             let plan = &plans[script.facility];
             let admission = person(rng, plan.women, ctx.now);
+            script.convicted = admission.legal_basis.as_ref().is_some_and(|b| b.kind == LegalBasisKind::Judgment);
             let admitted = admit_in(
                 tx,
                 ctx,
@@ -635,14 +708,16 @@ fn play<T: Tx>(
             return Ok(());
         }
         Step::Place { facility } => {
-            let (cell, bed) = cells[facility].take(rng, None);
-            script.cell = Some((cell, bed));
             script.facility = facility;
+            // With every fitting cell at the capacity line the person waits unplaced, as in life.
+            let Some((cell, bed)) = cells[facility].take(rng, None, script.convicted) else { return Ok(()) };
+            script.cell = Some((cell, bed));
             MovementKind::Place { cell: cells[facility].code(cell), bed: bed.map(|b| b.to_string()) }
         }
         Step::Move => {
             let pool = &mut cells[script.facility];
-            let (cell, bed) = pool.take(rng, script.cell.map(|c| c.0));
+            let Some(current) = script.cell else { return Ok(()) };
+            let Some((cell, bed)) = pool.take(rng, Some(current.0), script.convicted) else { return Ok(()) };
             pool.give_back(script.cell.replace((cell, bed)));
             MovementKind::Move { cell: pool.code(cell), bed: bed.map(|b| b.to_string()) }
         }

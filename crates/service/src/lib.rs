@@ -8,6 +8,8 @@ pub mod custody;
 pub mod demo;
 pub mod error;
 pub mod estate;
+pub mod housing;
+pub mod incident;
 pub mod layout;
 pub mod report;
 pub mod staff;

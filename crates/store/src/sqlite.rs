@@ -39,10 +39,29 @@ const AUDITED_TABLES: &[&str] = &[
     "booking",
     "medical_task",
     "movement",
+    "housing_policy",
+    "capacity_override",
+    "unit_designation",
+    "classification",
+    "threat_group",
+    "group_affiliation",
+    "keep_apart",
+    "keep_apart_end",
+    "roll_count",
+    "roll_count_cell",
+    "roll_count_entry",
+    "roll_count_resolution",
+    "roll_count_clearance",
+    "incident",
+    "incident_person",
+    "injury",
+    "obligation",
+    "obligation_closure",
+    "notification_preference",
 ];
 
 /// End of an interval that has not ended.
-const OPEN: i64 = i64::MAX;
+pub(crate) const OPEN: i64 = i64::MAX;
 
 /// A SQLite database file.
 pub struct SqliteStore {
@@ -305,6 +324,8 @@ pub struct SqliteTx<'s> {
     facility_cache: HashMap<String, Facility>,
     insert_sql: HashMap<&'static str, String>,
     row_bytes: Vec<u8>,
+    /// Housing policies per facility, (effective from, policy) oldest first, read once.
+    policies: HashMap<FacilityId, Vec<(i64, crate::housing::HousingPolicy)>>,
 }
 
 impl Drop for SqliteTx<'_> {
@@ -369,12 +390,18 @@ impl<'s> SqliteTx<'s> {
             facility_cache: HashMap::new(),
             insert_sql: HashMap::new(),
             row_bytes: Vec::with_capacity(512),
+            policies: HashMap::new(),
         }
     }
 
     /// The connection this transaction runs on.
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Housing policies read so far in this transaction.
+    pub(crate) fn policies(&mut self) -> &mut HashMap<FacilityId, Vec<(i64, crate::housing::HousingPolicy)>> {
+        &mut self.policies
     }
 
     fn head(&mut self) -> StoreResult<(i64, [u8; 32])> {

@@ -1,0 +1,818 @@
+//! Housing rules: the capacity line and its overrides, unit designations, classification,
+//! security threat groups and keep-apart rules. [`check_placement`] enforces them on every
+//! placement and cell move; [`check_facility_entry`] on admissions, transfers and receipts.
+
+use chrono::{Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use domain::person::LegalBasisKind;
+use domain::separation::{
+    AgeGroup, CapacityLine, Category, Designation, LegalStatus, Party, PersonId, Regime, Scope, SecurityLevel,
+};
+use domain::time::{rfc3339, Instant};
+use store::housing::HousingTx;
+use store::housing::{
+    Affiliation, CapacityOverride, ClassificationRecord, HousingPolicy, KeepApartRow, NewAffiliation,
+    NewCapacityOverride, NewKeepApart, StayClass, ThreatGroup,
+};
+use store::{Store, Tx};
+
+use crate::{audit, Context, Service, ServiceError, ServiceResult};
+
+/// Longest a capacity override may run before a director must look again.
+const OVERRIDE_MAX_DAYS: i64 = 366;
+
+/// A person's Rule 11 categories at an instant, with what the stay index needs to compare them.
+#[derive(Debug, Clone, Copy)]
+pub struct PersonCategory {
+    /// The categories.
+    pub category: Category,
+    /// The same facts as stored on a stay.
+    pub stay_class: StayClass,
+    /// People born on or after this date (YYYYMMDD) are young at that instant.
+    pub adult_born_before: i64,
+}
+
+/// The categories of a person in a facility at an instant: sex and age from the identity, legal
+/// status and regime from the latest classification or, before any, presumed from the legal basis.
+pub fn person_category<T: Tx>(
+    tx: &mut T,
+    person: PersonId,
+    facility: i64,
+    at: Instant,
+) -> ServiceResult<PersonCategory> {
+    let facts =
+        tx.category_facts(person)?.ok_or_else(|| ServiceError::Internal(format!("person {person} vanished")))?;
+    let adult_age = tx.housing_policy(facility, at)?.adult_age;
+    let (status, regime) = facts.classified.unwrap_or_else(|| {
+        let basis = facts.basis.unwrap_or(LegalBasisKind::RemandOrder);
+        (LegalStatus::presumed_from(basis), Regime::presumed_from(basis))
+    });
+    let today = at.date_naive();
+    let category = Category { sex: facts.sex, age: AgeGroup::on(facts.born, today, adult_age), status, regime };
+    let came_of_age = today.checked_sub_months(Months::new(12 * adult_age)).unwrap_or(NaiveDate::MIN);
+    Ok(PersonCategory {
+        category,
+        stay_class: StayClass::of(facts.sex, status, regime, facts.born),
+        adult_born_before: store::housing::yyyymmdd(came_of_age) + 1,
+    })
+}
+
+/// What a permitted placement needs to record.
+#[derive(Debug, Clone, Copy)]
+pub struct PlacementAllowed {
+    /// The facts to copy onto the new stay.
+    pub stay_class: StayClass,
+    /// The capacity override that let it exceed the line, if one did.
+    pub capacity_override: Option<i64>,
+}
+
+fn number_of<T: Tx>(tx: &mut T, person: PersonId) -> ServiceResult<String> {
+    Ok(tx.person(person)?.map(|p| p.number).unwrap_or_else(|| format!("person {person}")))
+}
+
+/// Check the housing rules for placing `person` in `cell` at `at` (from then on): the unit's
+/// designation, the categories of the cell's occupants, the capacity line, and keep-apart rules.
+pub fn check_placement<T: Tx>(
+    tx: &mut T,
+    person: PersonId,
+    cell: &store::Cell,
+    at: Instant,
+) -> ServiceResult<PlacementAllowed> {
+    let mine = person_category(tx, person, cell.facility, at)?;
+    let designation = tx.unit_designation(cell.unit, at)?;
+    if let Some(dimension) = designation.refuses(&mine.category) {
+        let unit = tx.unit(cell.unit)?.map(|u| u.code).unwrap_or_default();
+        return Err(ServiceError::refused(
+            "housing.designation",
+            format!(
+                "unit {unit} is designated for {} and the person is {} (they differ in {dimension})",
+                designation.describe(),
+                mine.category.describe()
+            ),
+        ));
+    }
+    let mix = tx.cell_mix(cell.id, at, person, mine.stay_class, mine.adult_born_before)?;
+    if let Some(other) = mix.differing {
+        let other_category = person_category(tx, other, cell.facility, at)?.category;
+        let dimension = mine.category.differs_from(&other_category).unwrap_or("categories");
+        let number = number_of(tx, other)?;
+        return Err(ServiceError::refused(
+            "housing.category",
+            format!(
+                "cell {} holds {number} ({}) and the person is {}: Mandela Rule 11 keeps them apart by {dimension}",
+                cell.code,
+                other_category.describe(),
+                mine.category.describe()
+            ),
+        ));
+    }
+    let mut capacity_override = None;
+    if let Some(line) = tx.housing_policy(cell.facility, at)?.capacity_line {
+        let limit = line.cell_limit(&cell.dimensions, cell.rated_places);
+        if mix.people >= limit {
+            match tx.override_in_force(cell.facility, cell.id, at)? {
+                Some(o) => capacity_override = Some(o.id),
+                None => {
+                    return Err(ServiceError::refused(
+                        "housing.capacity_line",
+                        format!(
+                            "cell {} holds {} and the facility's capacity line ({}) allows {limit}; a director may record an override",
+                            cell.code,
+                            mix.people,
+                            line.as_str()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    keep_apart_within(tx, person, &[Scope::Cell, Scope::Unit, Scope::Facility], cell, at)?;
+    Ok(PlacementAllowed { stay_class: mine.stay_class, capacity_override })
+}
+
+/// Refuse an admission, transfer or receipt that would bring a person into the same facility as
+/// someone a facility-scope keep-apart rule keeps them from.
+pub fn check_facility_entry<T: Tx>(tx: &mut T, person: PersonId, facility: i64, at: Instant) -> ServiceResult<()> {
+    for (rule, other) in rules_in_force(tx, person, at)? {
+        if rule.scope != Scope::Facility {
+            continue;
+        }
+        if let Some(found) = tx.party_within(other, Scope::Facility, facility, at, person)? {
+            return Err(keep_apart_refusal(tx, &rule, found, "facility")?);
+        }
+    }
+    Ok(())
+}
+
+/// The rules in force concerning a person, each with the party on the other side.
+fn rules_in_force<T: Tx>(tx: &mut T, person: PersonId, at: Instant) -> ServiceResult<Vec<(KeepApartRow, Party)>> {
+    let groups = tx.person_groups(person)?;
+    let mut parties = vec![Party::Person(person)];
+    parties.extend(groups.iter().map(|g| Party::Group(*g)));
+    let covers = |party: &Party| match party {
+        Party::Person(p) => *p == person,
+        Party::Group(g) => groups.contains(g),
+    };
+    let mut found = Vec::new();
+    for rule in tx.keep_apart_naming(&parties)?.into_iter().filter(|r| r.in_force(at)) {
+        if covers(&rule.a) {
+            found.push((rule.clone(), rule.b));
+        }
+        if covers(&rule.b) && rule.a != rule.b {
+            found.push((rule.clone(), rule.a));
+        }
+    }
+    Ok(found)
+}
+
+fn keep_apart_within<T: Tx>(
+    tx: &mut T,
+    person: PersonId,
+    scopes: &[Scope],
+    cell: &store::Cell,
+    at: Instant,
+) -> ServiceResult<()> {
+    for (rule, other) in rules_in_force(tx, person, at)? {
+        if !scopes.contains(&rule.scope) {
+            continue;
+        }
+        let (place, words) = match rule.scope {
+            Scope::Cell => (cell.id, format!("cell {}", cell.code)),
+            Scope::Unit => (cell.unit, "the unit".to_string()),
+            Scope::Facility => (cell.facility, "the facility".to_string()),
+        };
+        if let Some(found) = tx.party_within(other, rule.scope, place, at, person)? {
+            return Err(keep_apart_refusal(tx, &rule, found, &words)?);
+        }
+    }
+    Ok(())
+}
+
+fn keep_apart_refusal<T: Tx>(
+    tx: &mut T,
+    rule: &KeepApartRow,
+    other: PersonId,
+    place: &str,
+) -> ServiceResult<ServiceError> {
+    let number = number_of(tx, other)?;
+    Ok(ServiceError::refused(
+        "housing.keep_apart",
+        format!(
+            "keep-apart rule {} ({}: {}) keeps the person out of the same {} as {number}, who is in {place}",
+            rule.id,
+            describe_rule_parties(tx, rule)?,
+            rule.reason,
+            rule.scope.as_str()
+        ),
+    ))
+}
+
+fn describe_party<T: Tx>(tx: &mut T, party: Party) -> ServiceResult<PartyRef> {
+    Ok(match party {
+        Party::Person(id) => PartyRef { person: Some(number_of(tx, id)?), group: None },
+        Party::Group(id) => PartyRef { person: None, group: Some(tx.group(id)?.map(|g| g.code).unwrap_or_default()) },
+    })
+}
+
+fn describe_rule_parties<T: Tx>(tx: &mut T, rule: &KeepApartRow) -> ServiceResult<String> {
+    Ok(format!("{} and {}", describe_party(tx, rule.a)?, describe_party(tx, rule.b)?))
+}
+
+/// One side of a keep-apart rule, named the way staff name it: a person number or a group code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PartyRef {
+    /// A person number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// A security threat group code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl std::fmt::Display for PartyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.person, &self.group) {
+            (Some(p), _) => write!(f, "{p}"),
+            (None, Some(g)) => write!(f, "group {g}"),
+            (None, None) => write!(f, "nobody"),
+        }
+    }
+}
+
+fn resolve_party<T: Tx>(tx: &mut T, party: &PartyRef, field: &str) -> ServiceResult<Party> {
+    match (&party.person, &party.group) {
+        (Some(number), None) => tx
+            .person_id(number)?
+            .map(Party::Person)
+            .ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() }),
+        (None, Some(code)) => tx
+            .group_by_code(code)?
+            .map(|g| Party::Group(g.id))
+            .ok_or_else(|| ServiceError::NotFound { what: "security threat group", key: code.clone() }),
+        _ => Err(ServiceError::field(field, "name exactly one of `person` or `group`")),
+    }
+}
+
+fn required(field: &str, text: &str) -> ServiceResult<()> {
+    if text.trim().is_empty() {
+        return Err(ServiceError::field(field, "is required"));
+    }
+    Ok(())
+}
+
+fn facility<T: Tx>(tx: &mut T, code: &str) -> ServiceResult<store::Facility> {
+    tx.facility_by_code(code)?.ok_or_else(|| ServiceError::NotFound { what: "facility", key: code.to_string() })
+}
+
+fn person_id<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<PersonId> {
+    tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.to_string() })
+}
+
+/// A facility's housing policy to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyRequest {
+    /// The capacity placements may not exceed; `null` for none.
+    pub capacity_line: Option<CapacityLine>,
+    /// Age from which people count as adults; the current one when absent.
+    #[serde(default)]
+    pub adult_age: Option<u32>,
+}
+
+/// A capacity override to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OverrideRequest {
+    /// One cell only; the whole facility when absent.
+    #[serde(default)]
+    pub cell: Option<String>,
+    /// Why placing over the line is necessary.
+    pub reason: String,
+    /// Until when (at most a year ahead).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: Instant,
+}
+
+/// A classification to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClassifyRequest {
+    /// Untried, convicted or other.
+    pub legal_status: LegalStatus,
+    /// Civil or criminal.
+    pub regime: Regime,
+    /// Security level.
+    pub security_level: SecurityLevel,
+    /// Vulnerability flags.
+    #[serde(default)]
+    pub vulnerabilities: Vec<String>,
+    /// Free-text note.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A recorded classification, and anyone the person now shares a cell with against Rule 11.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Classified {
+    /// Person number.
+    pub person: String,
+    /// Categories now.
+    pub category: Category,
+    /// Cellmates whose categories now differ: the person should be moved.
+    pub cellmates_to_separate: Vec<String>,
+    /// Audit event.
+    pub audit_seq: i64,
+}
+
+/// An affiliation to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AffiliationRequest {
+    /// Group code.
+    pub group: String,
+    /// Affiliated (true), or no longer (false).
+    #[serde(default = "yes")]
+    pub affiliated: bool,
+    /// Where the information comes from.
+    pub source: String,
+    /// Date of the assessment.
+    pub assessed_on: NaiveDate,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A keep-apart rule to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeepApartRequest {
+    /// One side.
+    pub a: PartyRef,
+    /// The other side.
+    pub b: PartyRef,
+    /// Cell, unit or facility.
+    pub scope: Scope,
+    /// Why.
+    pub reason: String,
+    /// Who authorised it; the recording user when absent.
+    #[serde(default)]
+    pub authorised_by: Option<String>,
+    /// Until when; indefinite when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<Instant>,
+}
+
+/// A keep-apart rule as staff read it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeepApartView {
+    /// Rule id.
+    pub id: i64,
+    /// One side.
+    pub a: PartyRef,
+    /// The other side.
+    pub b: PartyRef,
+    /// Cell, unit or facility.
+    pub scope: Scope,
+    /// Why.
+    pub reason: String,
+    /// Who authorised it.
+    pub authorised_by: String,
+    /// From when.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub effective_from: Instant,
+    /// Until when.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<Instant>,
+    /// When it was lifted early.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub ended_at: Option<Instant>,
+    /// In force now.
+    pub in_force: bool,
+}
+
+/// A recorded keep-apart rule and the people who already break it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeepApartRecorded {
+    /// The rule.
+    pub rule: KeepApartView,
+    /// Pairs of person numbers now within the rule's scope of each other: to be moved.
+    pub breaches_now: Vec<(String, String)>,
+    /// Audit event.
+    pub audit_seq: i64,
+}
+
+/// Everything housing knows of a person.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonHousing {
+    /// Person number.
+    pub person: String,
+    /// Categories now, in the facility holding them (or the last one).
+    pub category: Option<Category>,
+    /// Classification history, oldest first.
+    pub classifications: Vec<ClassificationRecord>,
+    /// Affiliation history, oldest first.
+    pub affiliations: Vec<Affiliation>,
+    /// Keep-apart rules naming the person or their groups, in force or not.
+    pub keep_apart: Vec<KeepApartView>,
+}
+
+fn view<T: Tx>(tx: &mut T, rule: &KeepApartRow, now: Instant) -> ServiceResult<KeepApartView> {
+    Ok(KeepApartView {
+        id: rule.id,
+        a: describe_party(tx, rule.a)?,
+        b: describe_party(tx, rule.b)?,
+        scope: rule.scope,
+        reason: rule.reason.clone(),
+        authorised_by: rule.authorised_by.clone(),
+        effective_from: rule.effective_from,
+        expires_at: rule.expires_at,
+        ended_at: rule.ended.as_ref().map(|e| e.0),
+        in_force: rule.in_force(now),
+    })
+}
+
+/// Record a facility's housing policy inside the caller's transaction.
+pub fn set_policy_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    code: &str,
+    request: &PolicyRequest,
+) -> ServiceResult<HousingPolicy> {
+    let facility = facility(tx, code)?;
+    let current = tx.housing_policy(facility.id, ctx.now)?;
+    let adult_age = request.adult_age.unwrap_or(current.adult_age);
+    if !(14..=25).contains(&adult_age) {
+        return Err(ServiceError::field(
+            "adult_age",
+            format!("{adult_age} is not an age of adulthood between 14 and 25"),
+        ));
+    }
+    let policy = HousingPolicy { capacity_line: request.capacity_line, adult_age };
+    tx.insert_housing_policy(facility.id, &policy, ctx.now, &ctx.actor)?;
+    audit(tx, ctx, "housing.policy", code, request)?;
+    Ok(policy)
+}
+
+/// Record a capacity override inside the caller's transaction.
+pub fn record_override_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    code: &str,
+    request: &OverrideRequest,
+) -> ServiceResult<CapacityOverride> {
+    required("reason", &request.reason)?;
+    if request.expires_at <= ctx.now {
+        return Err(ServiceError::field("expires_at", format!("{} is not in the future", rfc3339(request.expires_at))));
+    }
+    if request.expires_at > ctx.now + chrono::Duration::days(OVERRIDE_MAX_DAYS) {
+        return Err(ServiceError::field("expires_at", "an override may run at most a year; record a new one then"));
+    }
+    let facility = facility(tx, code)?;
+    let cell = match &request.cell {
+        Some(cell_code) => Some(
+            tx.cell_by_code(facility.id, cell_code, ctx.now)?
+                .ok_or_else(|| ServiceError::NotFound { what: "cell", key: cell_code.clone() })?
+                .id,
+        ),
+        None => None,
+    };
+    let id = tx.insert_capacity_override(&NewCapacityOverride {
+        facility: facility.id,
+        cell,
+        reason: &request.reason,
+        authorised_by: &ctx.actor,
+        effective_from: ctx.now,
+        expires_at: request.expires_at,
+    })?;
+    audit(tx, ctx, "housing.override", code, request)?;
+    Ok(CapacityOverride {
+        id,
+        facility: facility.code,
+        cell: request.cell.clone(),
+        reason: request.reason.clone(),
+        authorised_by: ctx.actor.clone(),
+        effective_from: ctx.now,
+        expires_at: request.expires_at,
+    })
+}
+
+/// Designate a unit inside the caller's transaction.
+pub fn designate_unit_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    code: &str,
+    unit_code: &str,
+    designation: &Designation,
+) -> ServiceResult<Designation> {
+    let facility = facility(tx, code)?;
+    let unit = tx
+        .unit_by_code(facility.id, unit_code)?
+        .ok_or_else(|| ServiceError::NotFound { what: "unit", key: unit_code.to_string() })?;
+    tx.insert_unit_designation(unit.id, designation, ctx.now, &ctx.actor)?;
+    audit(tx, ctx, "housing.designate", &format!("{code}/{unit_code}"), designation)?;
+    Ok(*designation)
+}
+
+/// Classify a person inside the caller's transaction. The classification is a fact and is always
+/// recorded; cellmates it now conflicts with are listed so that staff move the person.
+pub fn classify_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    number: &str,
+    request: &ClassifyRequest,
+) -> ServiceResult<Classified> {
+    let person = person_id(tx, number)?;
+    for (i, flag) in request.vulnerabilities.iter().enumerate() {
+        if flag.trim().is_empty() || flag.len() > 60 {
+            return Err(ServiceError::field(format!("vulnerabilities[{i}]"), "must be a short flag such as `elderly`"));
+        }
+    }
+    tx.insert_classification(
+        person,
+        &ClassificationRecord {
+            legal_status: request.legal_status,
+            regime: request.regime,
+            security_level: request.security_level,
+            vulnerabilities: request.vulnerabilities.clone(),
+            note: request.note.clone(),
+            effective_from: ctx.now,
+            recorded_by: ctx.actor.clone(),
+        },
+    )?;
+    let (state, _) = tx.custody_state(person)?;
+    let mut cellmates_to_separate = Vec::new();
+    let facility = match state.status {
+        domain::custody::CustodyStatus::Held { facility, .. } => Some(facility),
+        domain::custody::CustodyStatus::InTransit { to, .. } => Some(to),
+        domain::custody::CustodyStatus::Free => None,
+    };
+    let mut category = None;
+    if let Some(facility) = facility {
+        let mine = person_category(tx, person, facility, ctx.now)?;
+        category = Some(mine.category);
+        tx.set_stay_class(person, mine.stay_class)?;
+        if let domain::custody::CustodyStatus::Held { placement: Some(placement), .. } = state.status {
+            for other in tx.cell_holders_from(placement.cell, ctx.now)? {
+                if other != person && person_category(tx, other, facility, ctx.now)?.category != mine.category {
+                    cellmates_to_separate.push(number_of(tx, other)?);
+                }
+            }
+        }
+    }
+    let audit_seq = audit(tx, ctx, "housing.classify", number, request)?;
+    let category = match category {
+        Some(c) => c,
+        None => person_category(tx, person, 0, ctx.now)?.category,
+    };
+    Ok(Classified { person: number.to_string(), category, cellmates_to_separate, audit_seq })
+}
+
+/// Record a security threat group inside the caller's transaction.
+pub fn add_group_in<T: Tx>(tx: &mut T, ctx: &Context, code: &str, name: &str) -> ServiceResult<ThreatGroup> {
+    required("code", code)?;
+    required("name", name)?;
+    if tx.group_by_code(code)?.is_some() {
+        return Err(ServiceError::Conflict(format!("a security threat group with code {code} already exists")));
+    }
+    let id = tx.insert_group(code, name)?;
+    audit(tx, ctx, "housing.group", code, &serde_json::json!({ "code": code, "name": name }))?;
+    Ok(ThreatGroup { id, code: code.to_string(), name: name.to_string() })
+}
+
+/// Record a person's affiliation with a group (or its end) inside the caller's transaction.
+pub fn affiliate_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    number: &str,
+    request: &AffiliationRequest,
+) -> ServiceResult<Vec<Affiliation>> {
+    required("source", &request.source)?;
+    if request.assessed_on > ctx.now.date_naive() {
+        return Err(ServiceError::field("assessed_on", format!("{} is in the future", request.assessed_on)));
+    }
+    let person = person_id(tx, number)?;
+    let group = tx
+        .group_by_code(&request.group)?
+        .ok_or_else(|| ServiceError::NotFound { what: "security threat group", key: request.group.clone() })?;
+    tx.insert_affiliation(&NewAffiliation {
+        person,
+        group: group.id,
+        affiliated: request.affiliated,
+        source: &request.source,
+        assessed_on: request.assessed_on,
+        recorded_at: ctx.now,
+        recorded_by: &ctx.actor,
+    })?;
+    audit(tx, ctx, "housing.affiliate", number, request)?;
+    Ok(tx.affiliations(person)?)
+}
+
+/// Record a keep-apart rule inside the caller's transaction. People who already break it are
+/// listed: the rule applies to every placement from now on, and staff move those people.
+pub fn add_keep_apart_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    request: &KeepApartRequest,
+) -> ServiceResult<KeepApartRecorded> {
+    required("reason", &request.reason)?;
+    if let Some(expires) = request.expires_at {
+        if expires <= ctx.now {
+            return Err(ServiceError::field("expires_at", format!("{} is not in the future", rfc3339(expires))));
+        }
+    }
+    let a = resolve_party(tx, &request.a, "a")?;
+    let b = resolve_party(tx, &request.b, "b")?;
+    if a == b {
+        return Err(ServiceError::field("b", "is the same as `a`"));
+    }
+    let authorised_by = request.authorised_by.clone().unwrap_or_else(|| ctx.actor.clone());
+    required("authorised_by", &authorised_by)?;
+    let id = tx.insert_keep_apart(&NewKeepApart {
+        a,
+        b,
+        scope: request.scope,
+        reason: &request.reason,
+        authorised_by: &authorised_by,
+        effective_from: ctx.now,
+        expires_at: request.expires_at,
+        recorded_by: &ctx.actor,
+    })?;
+    let rule = tx.keep_apart(id)?.ok_or_else(|| ServiceError::Internal("rule just written is missing".into()))?;
+    let breaches_now = breaches(tx, &rule, ctx.now)?;
+    let audit_seq = audit(tx, ctx, "housing.keep_apart", &id.to_string(), request)?;
+    Ok(KeepApartRecorded { rule: view(tx, &rule, ctx.now)?, breaches_now, audit_seq })
+}
+
+/// People of side `a` now within the rule's scope of someone of side `b`.
+fn breaches<T: Tx>(tx: &mut T, rule: &KeepApartRow, at: Instant) -> ServiceResult<Vec<(String, String)>> {
+    let members = |tx: &mut T, party: Party| -> ServiceResult<Vec<PersonId>> {
+        Ok(match party {
+            Party::Person(p) => vec![p],
+            Party::Group(g) => tx.group_members(g)?,
+        })
+    };
+    let mut found = Vec::new();
+    for person in members(tx, rule.a)? {
+        let (state, _) = tx.custody_state(person)?;
+        let domain::custody::CustodyStatus::Held { facility, placement, .. } = state.status else { continue };
+        let place = match (rule.scope, placement) {
+            (Scope::Facility, _) => facility,
+            (Scope::Cell, Some(p)) => p.cell,
+            (Scope::Unit, Some(p)) => tx.cell_unit(p.cell)?,
+            (_, None) => continue,
+        };
+        if let Some(other) = tx.party_within(rule.b, rule.scope, place, at, person)? {
+            found.push((number_of(tx, person)?, number_of(tx, other)?));
+        }
+    }
+    Ok(found)
+}
+
+/// Lift a keep-apart rule early inside the caller's transaction.
+pub fn end_keep_apart_in<T: Tx>(tx: &mut T, ctx: &Context, rule: i64, reason: &str) -> ServiceResult<KeepApartView> {
+    required("reason", reason)?;
+    let found = tx
+        .keep_apart(rule)?
+        .ok_or_else(|| ServiceError::NotFound { what: "keep-apart rule", key: rule.to_string() })?;
+    if !found.in_force(ctx.now) {
+        return Err(ServiceError::refused(
+            "housing.rule_not_in_force",
+            format!("keep-apart rule {rule} is not in force"),
+        ));
+    }
+    tx.end_keep_apart(rule, ctx.now, reason, &ctx.actor)?;
+    audit(tx, ctx, "housing.keep_apart_end", &rule.to_string(), &serde_json::json!({ "reason": reason }))?;
+    let ended = tx.keep_apart(rule)?.ok_or_else(|| ServiceError::Internal("rule vanished".into()))?;
+    view(tx, &ended, ctx.now)
+}
+
+impl<S: Store> Service<S> {
+    /// Record a facility's capacity line and adult age.
+    pub fn set_housing_policy(
+        &self,
+        ctx: &Context,
+        facility: &str,
+        request: &PolicyRequest,
+    ) -> ServiceResult<HousingPolicy> {
+        self.batch(|tx| set_policy_in(tx, ctx, facility, request))
+    }
+
+    /// A facility's housing policy now.
+    pub fn housing_policy(&self, facility_code: &str, at: Instant) -> ServiceResult<HousingPolicy> {
+        let mut tx = self.store().read()?;
+        let id = facility(&mut tx, facility_code)?.id;
+        Ok(tx.housing_policy(id, at)?)
+    }
+
+    /// Record a director's capacity override.
+    pub fn record_override(
+        &self,
+        ctx: &Context,
+        facility: &str,
+        request: &OverrideRequest,
+    ) -> ServiceResult<CapacityOverride> {
+        self.batch(|tx| record_override_in(tx, ctx, facility, request))
+    }
+
+    /// Every override of the given facilities (all when None), newest first.
+    pub fn capacity_overrides(&self, facilities: Option<&[String]>) -> ServiceResult<Vec<CapacityOverride>> {
+        let mut tx = self.store().read()?;
+        let ids = match facilities {
+            Some(codes) => {
+                Some(codes.iter().map(|c| facility(&mut tx, c).map(|f| f.id)).collect::<ServiceResult<Vec<_>>>()?)
+            }
+            None => None,
+        };
+        Ok(tx.capacity_overrides(ids.as_deref())?)
+    }
+
+    /// Designate a unit for categories.
+    pub fn designate_unit(
+        &self,
+        ctx: &Context,
+        facility: &str,
+        unit: &str,
+        designation: &Designation,
+    ) -> ServiceResult<Designation> {
+        self.batch(|tx| designate_unit_in(tx, ctx, facility, unit, designation))
+    }
+
+    /// Classify a person.
+    pub fn classify(&self, ctx: &Context, person: &str, request: &ClassifyRequest) -> ServiceResult<Classified> {
+        self.batch(|tx| classify_in(tx, ctx, person, request))
+    }
+
+    /// Record a security threat group.
+    pub fn add_group(&self, ctx: &Context, code: &str, name: &str) -> ServiceResult<ThreatGroup> {
+        self.batch(|tx| add_group_in(tx, ctx, code, name))
+    }
+
+    /// Every security threat group.
+    pub fn groups(&self) -> ServiceResult<Vec<ThreatGroup>> {
+        Ok(self.store().read()?.groups()?)
+    }
+
+    /// Record a person's affiliation with a group.
+    pub fn affiliate(
+        &self,
+        ctx: &Context,
+        person: &str,
+        request: &AffiliationRequest,
+    ) -> ServiceResult<Vec<Affiliation>> {
+        self.batch(|tx| affiliate_in(tx, ctx, person, request))
+    }
+
+    /// Record a keep-apart rule.
+    pub fn add_keep_apart(&self, ctx: &Context, request: &KeepApartRequest) -> ServiceResult<KeepApartRecorded> {
+        self.batch(|tx| add_keep_apart_in(tx, ctx, request))
+    }
+
+    /// Lift a keep-apart rule early.
+    pub fn end_keep_apart(&self, ctx: &Context, rule: i64, reason: &str) -> ServiceResult<KeepApartView> {
+        self.batch(|tx| end_keep_apart_in(tx, ctx, rule, reason))
+    }
+
+    /// Every keep-apart rule, in force or not, oldest first.
+    pub fn keep_apart_rules(&self, now: Instant) -> ServiceResult<Vec<KeepApartView>> {
+        let mut tx = self.store().read()?;
+        let rules = tx.keep_apart_all()?;
+        rules.iter().map(|r| view(&mut tx, r, now)).collect()
+    }
+
+    /// Classification, affiliations and keep-apart rules of a person.
+    pub fn person_housing(&self, number: &str, now: Instant) -> ServiceResult<PersonHousing> {
+        let mut tx = self.store().read()?;
+        let person = person_id(&mut tx, number)?;
+        let facilities = tx.person_facilities(person)?;
+        let category = match facilities.first() {
+            Some(f) => Some(person_category(&mut tx, person, *f, now)?.category),
+            None => None,
+        };
+        let groups = tx.person_groups(person)?;
+        let mut parties = vec![Party::Person(person)];
+        parties.extend(groups.into_iter().map(Party::Group));
+        let rules = tx.keep_apart_naming(&parties)?;
+        let keep_apart = rules.iter().map(|r| view(&mut tx, r, now)).collect::<ServiceResult<_>>()?;
+        Ok(PersonHousing {
+            person: number.to_string(),
+            category,
+            classifications: tx.classifications(person)?,
+            affiliations: tx.affiliations(person)?,
+            keep_apart,
+        })
+    }
+}
