@@ -2,6 +2,9 @@
 //! The `custodia` command: wires configuration -> store -> service, and prints results.
 
 mod bench;
+mod bench_allocate;
+mod housing;
+mod incident;
 mod output;
 
 use std::io::Read;
@@ -144,6 +147,50 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Housing rules of a facility: capacity line, overrides, unit designations.
+    Housing {
+        #[command(subcommand)]
+        command: housing::HousingCommand,
+    },
+    /// Classify a person: Mandela Rule 11 categories, security level, vulnerabilities.
+    Classify(housing::ClassifyArgs),
+    /// Security threat groups and affiliations.
+    Group {
+        #[command(subcommand)]
+        command: housing::GroupCommand,
+    },
+    /// Keep-apart rules between people and groups.
+    KeepApart {
+        #[command(subcommand)]
+        command: housing::KeepApartCommand,
+    },
+    /// Place a facility's unplaced people in cells without breaking any rule.
+    Allocate(housing::AllocateArgs),
+    /// Roll counts.
+    Count {
+        #[command(subcommand)]
+        command: housing::CountCommand,
+    },
+    /// Incidents and injuries.
+    Incident {
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
+    },
+    /// Notification obligations opened by deaths, disappearances and serious injuries.
+    Obligation {
+        #[command(subcommand)]
+        command: incident::ObligationCommand,
+    },
+    /// Whether a person declines that their family be notified.
+    Notification {
+        #[command(subcommand)]
+        command: incident::NotificationCommand,
+    },
+    /// Statistics.
+    Statistics {
+        #[command(subcommand)]
+        command: incident::StatisticsCommand,
     },
     /// Benchmarks that print one JSON line per measure.
     Bench {
@@ -662,6 +709,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&event)?);
             }
         }
+        Command::Housing { command } => housing::run_housing(&cli.db, &ctx, command)?,
+        Command::Classify(args) => housing::run_classify(&cli.db, &ctx, args)?,
+        Command::Group { command } => housing::run_group(&cli.db, &ctx, command)?,
+        Command::KeepApart { command } => housing::run_keep_apart(&cli.db, &ctx, command)?,
+        Command::Allocate(args) => housing::run_allocate(&cli.db, &ctx, args)?,
+        Command::Count { command } => housing::run_count(&cli.db, &ctx, command)?,
+        Command::Incident { command } => incident::run_incident(&cli.db, &ctx, command)?,
+        Command::Obligation { command } => incident::run_obligation(&cli.db, &ctx, command)?,
+        Command::Notification { command } => incident::run_notification(&cli.db, &ctx, command)?,
+        Command::Statistics { command } => incident::run_statistics(&cli.db, &ctx, command)?,
         Command::Bench { command } => bench::run(command)?,
     }
     Ok(())

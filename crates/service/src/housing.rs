@@ -12,7 +12,7 @@ use domain::separation::{
 use domain::time::{rfc3339, Instant};
 use store::housing::HousingTx;
 use store::housing::{
-    Affiliation, CapacityOverride, ClassificationRecord, HousingPolicy, KeepApartRow, NewAffiliation,
+    Affiliation, CapacityOverride, CategoryFacts, ClassificationRecord, HousingPolicy, KeepApartRow, NewAffiliation,
     NewCapacityOverride, NewKeepApart, StayClass, ThreatGroup,
 };
 use store::{Store, Tx};
@@ -44,6 +44,11 @@ pub fn person_category<T: Tx>(
     let facts =
         tx.category_facts(person)?.ok_or_else(|| ServiceError::Internal(format!("person {person} vanished")))?;
     let adult_age = tx.housing_policy(facility, at)?.adult_age;
+    Ok(category_from(&facts, adult_age, at))
+}
+
+/// The categories that facts on record give at an instant, under a facility's adult age.
+pub fn category_from(facts: &CategoryFacts, adult_age: u32, at: Instant) -> PersonCategory {
     let (status, regime) = facts.classified.unwrap_or_else(|| {
         let basis = facts.basis.unwrap_or(LegalBasisKind::RemandOrder);
         (LegalStatus::presumed_from(basis), Regime::presumed_from(basis))
@@ -51,11 +56,11 @@ pub fn person_category<T: Tx>(
     let today = at.date_naive();
     let category = Category { sex: facts.sex, age: AgeGroup::on(facts.born, today, adult_age), status, regime };
     let came_of_age = today.checked_sub_months(Months::new(12 * adult_age)).unwrap_or(NaiveDate::MIN);
-    Ok(PersonCategory {
+    PersonCategory {
         category,
         stay_class: StayClass::of(facts.sex, status, regime, facts.born),
         adult_born_before: store::housing::yyyymmdd(came_of_age) + 1,
-    })
+    }
 }
 
 /// What a permitted placement needs to record.

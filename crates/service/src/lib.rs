@@ -4,6 +4,8 @@
 //! Every command: read what it needs inside one transaction -> decide with domain rules ->
 //! write -> append the audit event -> commit. A refused command writes nothing.
 
+pub mod allocate;
+pub mod count;
 pub mod custody;
 pub mod demo;
 pub mod error;

@@ -445,8 +445,20 @@ pub trait HousingTx {
     fn roll_count(&mut self, id: i64) -> StoreResult<Option<RollCountRow>>;
     /// Ids of the counts of the given facilities (all when None), newest first, below `before`.
     fn roll_counts(&mut self, facilities: Option<&[FacilityId]>, before: i64, limit: u32) -> StoreResult<Vec<i64>>;
-    /// People held in a facility (or one unit) now, placed and not out, per cell.
-    fn expected_now(&mut self, facility: FacilityId, unit: Option<UnitId>) -> StoreResult<Vec<(CellId, PersonId)>>;
+    /// People held in a facility (or one unit) now and placed, per cell; those out (at court, in
+    /// hospital) only when `include_out`.
+    fn placed_now(
+        &mut self,
+        facility: FacilityId,
+        unit: Option<UnitId>,
+        include_out: bool,
+    ) -> StoreResult<Vec<(CellId, PersonId)>>;
+    /// People held in a facility now, present and not placed in any cell.
+    fn unplaced_now(&mut self, facility: FacilityId) -> StoreResult<Vec<PersonId>>;
+    /// What the categories of everyone held in a facility now are computed from.
+    fn category_facts_held(&mut self, facility: FacilityId) -> StoreResult<Vec<(PersonId, CategoryFacts)>>;
+    /// Current group affiliations of everyone held in a facility now.
+    fn groups_held(&mut self, facility: FacilityId) -> StoreResult<Vec<(PersonId, GroupId)>>;
     /// Whether a person was out of their facility at `at` (their latest movement then was `out`).
     fn out_at(&mut self, person: PersonId, at: Instant) -> StoreResult<bool>;
 }
@@ -1085,13 +1097,67 @@ impl HousingTx for SqliteTx<'_> {
         Ok(rows)
     }
 
-    fn expected_now(&mut self, facility: FacilityId, unit: Option<UnitId>) -> StoreResult<Vec<(CellId, PersonId)>> {
+    fn placed_now(
+        &mut self,
+        facility: FacilityId,
+        unit: Option<UnitId>,
+        include_out: bool,
+    ) -> StoreResult<Vec<(CellId, PersonId)>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT s.cell_id, s.person_id FROM custody_state s JOIN cell c ON c.id = s.cell_id
-             WHERE s.facility_id = ?1 AND s.status = 'held' AND s.cell_id IS NOT NULL AND s.out_reason IS NULL
-               AND (?2 IS NULL OR c.unit_id = ?2)",
+             WHERE s.facility_id = ?1 AND s.status = 'held' AND s.cell_id IS NOT NULL
+               AND (?3 OR s.out_reason IS NULL) AND (?2 IS NULL OR c.unit_id = ?2)",
         )?;
-        let rows = stmt.query_map(params![facility, unit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![facility, unit, include_out], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn unplaced_now(&mut self, facility: FacilityId) -> StoreResult<Vec<PersonId>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT person_id FROM custody_state WHERE facility_id = ?1 AND status = 'held' AND cell_id IS NULL
+               AND out_reason IS NULL ORDER BY person_id",
+        )?;
+        let rows = stmt.query_map([facility], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn category_facts_held(&mut self, facility: FacilityId) -> StoreResult<Vec<(PersonId, CategoryFacts)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT p.id, p.sex, p.date_of_birth,
+                (SELECT legal_status || ' ' || regime FROM classification
+                  WHERE person_id = p.id ORDER BY effective_from DESC, id DESC LIMIT 1),
+                b.legal_basis_kind
+             FROM custody_state s JOIN person p ON p.id = s.person_id JOIN booking b ON b.id = s.booking_id
+             WHERE s.facility_id = ?1 AND s.status = 'held'",
+        )?;
+        let rows = stmt.query_map([facility], |r| {
+            let classified: Option<String> = r.get(3)?;
+            let classified = match classified.as_deref().and_then(|t| t.split_once(' ')) {
+                Some((status, regime)) => {
+                    Some((parse_column(status, LegalStatus::parse)?, parse_column(regime, Regime::parse)?))
+                }
+                None => None,
+            };
+            Ok((
+                r.get(0)?,
+                CategoryFacts {
+                    sex: parse_column(&r.get::<_, String>(1)?, sex_of)?,
+                    born: date_column(&r.get::<_, String>(2)?)?,
+                    classified,
+                    basis: Some(parse_column(&r.get::<_, String>(4)?, basis_of)?),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn groups_held(&mut self, facility: FacilityId) -> StoreResult<Vec<(PersonId, GroupId)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT a.person_id, a.group_id FROM custody_state s JOIN group_affiliation a ON a.person_id = s.person_id
+             WHERE s.facility_id = ?1 AND s.status = 'held' AND a.affiliated = 1
+               AND a.id = (SELECT max(id) FROM group_affiliation WHERE person_id = a.person_id AND group_id = a.group_id)",
+        )?;
+        let rows = stmt.query_map([facility], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -32,7 +32,10 @@ const PERSONAL: &[Role] = &[Admin, Director, Records, Officer, Medical, Monitor]
 const MOVERS: &[Role] = &[Admin, Director, Records, Officer];
 const ADMITTERS: &[Role] = &[Admin, Director, Records];
 const OVERSIGHT: &[Role] = &[Admin, Monitor];
+/// Estate, housing rules and overrides: a director's decisions.
 const ESTATE: &[Role] = &[Admin, Director];
+/// Roll counts are taken by officers.
+const COUNTERS: &[Role] = &[Admin, Director, Officer];
 
 /// (method, path as the router and the OpenAPI document write it, access).
 pub const RULES: &[(&str, &str, Access)] = &[
@@ -58,6 +61,38 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/audit/events", Access::Roles(OVERSIGHT)),
     ("GET", "/api/v1/audit/verification", Access::Roles(OVERSIGHT)),
     ("GET", "/api/v1/reads", Access::Roles(OVERSIGHT)),
+    // Incidents and obligations
+    ("POST", "/api/v1/incidents", Access::Roles(&[Admin, Director, Records, Officer, Medical])),
+    ("GET", "/api/v1/incidents", Access::Roles(PERSONAL)),
+    ("GET", "/api/v1/incidents/{number}", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/incidents/{number}/injuries", Access::Roles(&[Medical])),
+    ("GET", "/api/v1/obligations", Access::Roles(&[Admin, Director, Monitor])),
+    ("POST", "/api/v1/obligations/{id}/closure", Access::Roles(&[Admin, Director])),
+    ("POST", "/api/v1/people/{number}/notification-preference", Access::Roles(ADMITTERS)),
+    ("GET", "/api/v1/statistics/incidents", Access::Roles(EVERYONE)),
+    // Housing, allocation and roll counts
+    ("GET", "/api/v1/facilities/{code}/housing-policy", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/facilities/{code}/housing-policy", Access::Roles(ESTATE)),
+    ("POST", "/api/v1/facilities/{code}/overrides", Access::Roles(ESTATE)),
+    ("GET", "/api/v1/overrides", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/facilities/{code}/units/{unit}/designation", Access::Roles(ESTATE)),
+    ("POST", "/api/v1/people/{number}/classification", Access::Roles(ADMITTERS)),
+    ("GET", "/api/v1/people/{number}/housing", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/people/{number}/affiliations", Access::Roles(ADMITTERS)),
+    ("GET", "/api/v1/groups", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/groups", Access::Roles(ESTATE)),
+    ("GET", "/api/v1/keep-apart", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/keep-apart", Access::Roles(ESTATE)),
+    ("POST", "/api/v1/keep-apart/{id}/end", Access::Roles(ESTATE)),
+    ("POST", "/api/v1/facilities/{code}/allocation", Access::Roles(MOVERS)),
+    ("GET", "/api/v1/counts", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/counts", Access::Roles(COUNTERS)),
+    ("GET", "/api/v1/counts/{id}", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/counts/{id}/entries", Access::Roles(COUNTERS)),
+    ("POST", "/api/v1/counts/{id}/resolutions", Access::Roles(COUNTERS)),
+    ("POST", "/api/v1/counts/{id}/clearance", Access::Roles(COUNTERS)),
+    ("GET", "/api/v1/counts/{id}/cells/{cell}/expected", Access::Roles(PERSONAL)),
+    ("GET", "/api/v1/statistics/keep-apart", Access::Roles(EVERYONE)),
 ];
 
 /// The rule of a route, if it has one.

@@ -4,6 +4,8 @@
 //! Handlers call the synchronous service through `spawn_blocking`.
 
 pub mod access;
+mod housing;
+mod incident;
 pub mod problem;
 mod routes;
 

@@ -52,6 +52,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_audit_events))
         .routes(routes!(verify_audit))
         .routes(routes!(list_reads))
+        .merge(crate::incident::routes())
+        .merge(crate::housing::routes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,7 +628,7 @@ struct PersonView {
 }
 
 /// Check the caller may see the person, log the read (Mandela Rule 9), and give their scope and version.
-async fn open_person(
+pub(crate) async fn open_person(
     state: &AppState,
     caller: &Caller,
     number: &str,
