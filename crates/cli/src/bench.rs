@@ -27,6 +27,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         commits: u64,
     },
+    /// Bulk allocation of a night's intake on the demo estate (issue 4): one JSON line; exits 1
+    /// when the independent checker finds a broken rule.
+    Allocate {
+        /// People to place (default 40,000 for cecot, 5,000 for national).
+        #[arg(long)]
+        people: Option<usize>,
+        /// The estate they arrive at.
+        #[arg(long, value_enum, default_value = "cecot")]
+        layout: crate::bench_allocate::Layout,
+        /// Seed of the generated intake and rules.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the instance (neutral JSON) here, for the exact-solver comparison.
+        #[arg(long)]
+        export: Option<std::path::PathBuf>,
+    },
     /// Query and verification times on an existing database (for example the national demo).
     Queries {
         /// Repetitions of each query; the median is reported.
@@ -79,6 +95,9 @@ fn time_ms(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Re
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Admit { people } => bench_admit(people),
+        BenchCommand::Allocate { people, layout, seed, export } => {
+            crate::bench_allocate::run(layout, people, seed, export)
+        }
         BenchCommand::Commits { commits } => {
             let dir = tempfile::tempdir()?;
             let rate = fresh(&dir, "commits.db")?.store().raw_commit_baseline(commits)?;

@@ -216,3 +216,8 @@ pub fn demo_summary(summary: &DemoSummary, report: &OccupancyReport, took: std::
     println!();
     let _ = occupancy(report, Format::Table);
 }
+
+/// A text as one CSV field, quoted when it needs to be.
+pub fn csv_cell(text: &str) -> String {
+    csv_field(text)
+}

@@ -513,3 +513,84 @@ fn a_noted_head_hash_catches_a_history_cut_off_at_the_end() {
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains(&format!("event {seq}")), "{err}");
 }
+
+#[test]
+fn an_incident_reported_from_a_file_opens_obligations_that_are_listed_and_closed() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let file = db.file("admit.json", &admission("NORTE", "2024-03-01T08:00:00Z").to_string());
+    let p = admitted_number(&db.ok(&["admit", path_str(&file)]));
+    let report = serde_json::json!({
+        "facility": "NORTE", "kind": "death", "at": "2024-03-05T06:00:00Z", "cell": "A-01",
+        "people": [{"person": p, "role": "deceased"}], "staff": ["Sgt. Ramírez"],
+        "description": "found unresponsive at the morning count"
+    });
+    let file = db.file("incident.json", &report.to_string());
+    let out = db.ok(&["incident", "report", path_str(&file)]);
+    assert!(out.starts_with("recorded incident INC-NORTE-2024-000001, 2 obligation(s) opened"), "{out}");
+
+    let open: Value = serde_json::from_str(&db.ok(&["obligation", "list", "--format", "json"])).unwrap();
+    assert_eq!(open.as_array().unwrap().len(), 2, "{open}");
+    let family = open.as_array().unwrap().iter().find(|o| o["kind"] == "next_of_kin").unwrap();
+    assert_eq!(family["person"], p.as_str());
+    let table = db.ok(&["obligation", "list", "--overdue"]);
+    assert!(table.contains("0 obligation(s)"), "recorded now, due a day later: {table}");
+    let csv = db.ok(&["obligation", "list", "--facility", "NORTE", "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+
+    let id = family["id"].as_str().unwrap();
+    let (code, err) = db.fails(&[
+        "obligation",
+        "close",
+        id,
+        "--notified",
+        "Rosa López",
+        "--capacity",
+        "sister",
+        "--at",
+        "2024-03-05T05:00:00Z",
+        "--method",
+        "phone",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("at: ") && err.contains("before the incident"), "{err}");
+    let closed = db.ok(&[
+        "obligation",
+        "close",
+        id,
+        "--notified",
+        "Rosa López",
+        "--capacity",
+        "sister",
+        "--at",
+        "2024-03-05T09:00:00Z",
+        "--method",
+        "in-person",
+        "--note",
+        "at the gate",
+    ]);
+    assert!(closed.starts_with(&format!("closed {id}")), "{closed}");
+    let open: Value = serde_json::from_str(&db.ok(&["obligation", "list", "--format", "json"])).unwrap();
+    assert_eq!(open.as_array().unwrap().len(), 1);
+
+    let shown = db.ok(&["incident", "show", "INC-NORTE-2024-000001"]);
+    assert!(shown.contains("cell A-01") && shown.contains("deceased"), "{shown}");
+    let listed = db.ok(&["incident", "list"]);
+    assert!(listed.contains("INC-NORTE-2024-000001") && listed.contains("1 incident(s)"), "{listed}");
+    let stats: Value = serde_json::from_str(&db.ok(&[
+        "statistics",
+        "incidents",
+        "--from",
+        "2024-03",
+        "--to",
+        "2024-03",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(stats["total"]["range"]["incidents"]["death"], 1, "{stats}");
+    assert_eq!(stats["total"]["range"]["deaths"], 1);
+    db.ok(&["notification", "decline", &p, "--note", "asked in writing"]);
+    db.ok(&["audit", "verify"]);
+}

@@ -1,9 +1,11 @@
 #![forbid(unsafe_code)]
 //! Pure types and rules of Custodia. No IO, no SQL, no async.
 
+pub mod allocation;
 pub mod audit;
 pub mod custody;
 pub mod estate;
+pub mod incident;
 pub mod person;
 pub mod separation;
 pub mod time;

@@ -347,8 +347,7 @@ impl Party {
 impl KeepApart {
     /// Whether the rule forbids these two people (in either order) to be within its scope.
     pub fn separates(&self, x: &Member, y: &Member) -> bool {
-        x.person != y.person
-            && ((self.a.covers(x) && self.b.covers(y)) || (self.a.covers(y) && self.b.covers(x)))
+        x.person != y.person && ((self.a.covers(x) && self.b.covers(y)) || (self.a.covers(y) && self.b.covers(x)))
     }
 
     /// Whether the rule concerns this person at all.
@@ -525,7 +524,8 @@ mod tests {
 
     #[test]
     fn a_designation_names_the_dimension_that_does_not_fit() {
-        let women_untried = Designation { sex: Some(Sex::Female), status: Some(LegalStatus::Untried), ..Designation::OPEN };
+        let women_untried =
+            Designation { sex: Some(Sex::Female), status: Some(LegalStatus::Untried), ..Designation::OPEN };
         assert_eq!(women_untried.describe(), "women, untried");
         assert_eq!(women_untried.refuses(&member(1, &[]).category), Some("sex"));
         assert_eq!(Designation::OPEN.refuses(&member(1, &[]).category), None);

@@ -563,3 +563,149 @@ async fn medical_entries_in_the_audit_trail_are_withheld_from_other_roles() {
     assert_eq!(admit["payload"]["complaints"]["withheld"], "medical", "{admit}");
     assert!(!admit.to_string().contains("beaten"));
 }
+
+// ---- incidents ----
+
+fn incident(facility: &str, kind: &str, people: Value) -> String {
+    json!({
+        "facility": facility, "kind": kind, "location": "yard 2", "people": people,
+        "staff": ["Sgt. Ramírez"], "description": "reported by the yard officer"
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn officers_report_incidents_medical_staff_document_injuries_and_only_they_read_the_details() {
+    let api = start().await;
+    let people = json!([{"person": api.inside, "role": "victim", "injured": true}]);
+    let report = incident("PEQ-A", "assault", people);
+    let send = |key: &'static str| {
+        let request = api
+            .client
+            .post(format!("{}/api/v1/incidents", api.base))
+            .bearer_auth(&api.tokens[&Role::Officer])
+            .header("idempotency-key", key)
+            .body(report.clone());
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, recorded) = send("inc-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let number = recorded["number"].as_str().unwrap().to_string();
+    assert!(number.starts_with("INC-PEQ-A-"), "{number}");
+    assert_eq!(send("inc-1").await.1, recorded, "a retry with the same key records nothing new");
+    let (_, page) = api.get(Role::Records, "/api/v1/incidents?facility=PEQ-A").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+
+    let path = format!("/api/v1/incidents/{number}");
+    let injury = json!({"person": api.inside, "severity": "serious", "description": "fractured wrist"}).to_string();
+    let (status, _) = api.post(Role::Officer, &format!("{path}/injuries"), &injury).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only health care staff document injuries");
+    let (status, documented) = api.post(Role::Medical, &format!("{path}/injuries"), &injury).await;
+    assert_eq!(status, StatusCode::CREATED, "{documented}");
+    assert_eq!(documented["obligations"], 2, "the authority and the family are told of a serious injury");
+
+    let (status, seen) = api.get(Role::Records, &path).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["people"][0]["injured"], true);
+    assert_eq!(seen["people"][0]["injury_documented"], true);
+    assert!(seen.get("injuries").is_none() && seen.get("obligations").is_none(), "{seen}");
+    assert!(!seen.to_string().contains("fractured") && !seen.to_string().contains("serious"), "{seen}");
+    let (_, medical) = api.get(Role::Medical, &path).await;
+    assert_eq!(medical["injuries"][0]["severity"], "serious", "{medical}");
+    assert_eq!(medical["injuries"][0]["description"], "fractured wrist");
+
+    for route in [path.as_str(), "/api/v1/incidents"] {
+        let (status, _) = api.get(Role::Analyst, route).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "analysts get aggregates only: {route}");
+    }
+    let (status, stats) = api.get(Role::Analyst, "/api/v1/statistics/incidents").await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["national"], true);
+    assert_eq!(stats["total"]["range"]["incidents"]["assault"], 1, "{}", stats["total"]["range"]);
+    assert!(!stats.to_string().contains(api.inside.as_str()), "no personal data in statistics");
+    let (status, own) = api.get(Role::Officer, "/api/v1/statistics/incidents?facility=PEQ-M").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{own}");
+    let (status, problem) = api.get(Role::Analyst, "/api/v1/statistics/incidents?from=2026-13").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["fields"][0]["field"], "from");
+}
+
+#[tokio::test]
+async fn an_incident_of_another_facility_answers_like_one_that_does_not_exist() {
+    let api = start().await;
+    let elsewhere = incident("PEQ-M", "fight", json!([{"person": api.outside, "role": "involved"}]));
+    let (status, recorded) = api.post(Role::Admin, "/api/v1/incidents", &elsewhere).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let number = recorded["number"].as_str().unwrap();
+    let (hidden, hidden_body) = api.get(Role::Officer, &format!("/api/v1/incidents/{number}")).await;
+    let (missing, missing_body) = api.get(Role::Officer, "/api/v1/incidents/INC-PEQ-M-2026-999999").await;
+    assert_eq!((hidden, missing), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(hidden_body["type"], missing_body["type"]);
+    let (_, page) = api.get(Role::Officer, "/api/v1/incidents").await;
+    assert!(page["items"].as_array().unwrap().is_empty(), "{page}");
+    let (status, _) = api.get(Role::Monitor, &format!("/api/v1/incidents/{number}")).await;
+    assert_eq!(status, StatusCode::OK, "monitors see every facility");
+    let (status, _) = api.post(Role::Officer, "/api/v1/incidents", &elsewhere).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an officer of PEQ-A cannot report at PEQ-M");
+    // Naming someone held elsewhere is refused in the words used for someone unknown.
+    let mixed = incident("PEQ-A", "fight", json!([{"person": api.outside, "role": "involved"}]));
+    let (status, problem) = api.post(Role::Officer, "/api/v1/incidents", &mixed).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["fields"][0]["field"], "people[0].person", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("is not a person held by PEQ-A"), "{problem}");
+}
+
+#[tokio::test]
+async fn obligations_are_listed_for_monitors_and_closed_with_evidence_by_directors() {
+    let api = start().await;
+    let death = incident("PEQ-A", "death", json!([{"person": api.inside, "role": "deceased"}]));
+    let (status, recorded) = api.post(Role::Officer, "/api/v1/incidents", &death).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    assert_eq!(recorded["obligations"], 2);
+
+    let (status, open) = api.get(Role::Monitor, "/api/v1/obligations").await;
+    assert_eq!(status, StatusCode::OK, "{open}");
+    let items = open["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{open}");
+    assert!(items.iter().all(|o| o["incident"] == recorded["number"] && o["overdue"] == false));
+    let family = items.iter().find(|o| o["kind"] == "next_of_kin").unwrap();
+    assert_eq!((family["person"].as_str(), family["event"].as_str()), (Some(api.inside.as_str()), Some("death")));
+    let (_, overdue) = api.get(Role::Monitor, "/api/v1/obligations?state=overdue").await;
+    assert!(overdue["items"].as_array().unwrap().is_empty(), "due a day after recording");
+    let (status, _) = api.get(Role::Officer, "/api/v1/obligations").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api.get(Role::Monitor, "/api/v1/obligations?state=late").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let id = family["id"].as_str().unwrap();
+    let evidence = json!({
+        "notified": "María López", "capacity": "mother", "at": Utc::now().to_rfc3339(), "method": "phone",
+        "note": "told by the chaplain"
+    })
+    .to_string();
+    let closure = format!("/api/v1/obligations/{id}/closure");
+    let (status, _) = api.post(Role::Monitor, &closure, &evidence).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "monitors read and write nothing");
+    let (status, closed) = api.post(Role::Director, &closure, &evidence).await;
+    assert_eq!(status, StatusCode::CREATED, "{closed}");
+    let (status, again) = api.post(Role::Director, &closure, &evidence).await;
+    assert_eq!((status, again["rule"].as_str()), (StatusCode::CONFLICT, Some("obligation.closed")), "{again}");
+
+    let (_, open) = api.get(Role::Monitor, "/api/v1/obligations").await;
+    assert_eq!(open["items"].as_array().unwrap().len(), 1);
+    let (_, all) = api.get(Role::Admin, "/api/v1/obligations?state=all&facility=PEQ-A").await;
+    let met = all["items"].as_array().unwrap().iter().find(|o| o["id"] == id).unwrap().clone();
+    assert_eq!(met["closure"]["notified"], "María López");
+    assert_eq!(met["closure"]["closed_by"], "director");
+
+    let preference = json!({"declines": true, "note": "asked that his family not be told"}).to_string();
+    let inside = format!("/api/v1/people/{}/notification-preference", api.inside);
+    let (status, set) = api.post(Role::Records, &inside, &preference).await;
+    assert_eq!((status, &set["declines"]), (StatusCode::CREATED, &json!(true)), "{set}");
+    let outside = format!("/api/v1/people/{}/notification-preference", api.outside);
+    let (status, _) = api.post(Role::Records, &outside, &preference).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
