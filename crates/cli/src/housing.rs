@@ -24,11 +24,15 @@ fn parsed<T: Copy>(all: &'static [T], name: fn(T) -> &'static str) -> impl Fn(&s
     }
 }
 
-fn line(text: &str) -> Result<Option<CapacityLine>, String> {
+/// A capacity line chosen on the command line, or `none`.
+#[derive(Clone, Copy)]
+pub struct LineChoice(Option<CapacityLine>);
+
+fn line(text: &str) -> Result<LineChoice, String> {
     if text == "none" {
-        return Ok(None);
+        return Ok(LineChoice(None));
     }
-    parsed(CapacityLine::ALL, CapacityLine::as_str)(text).map(Some).map_err(|e| format!("{e}, none"))
+    parsed(CapacityLine::ALL, CapacityLine::as_str)(text).map(|l| LineChoice(Some(l))).map_err(|e| format!("{e}, none"))
 }
 
 fn sex(text: &str) -> Result<Sex, String> {
@@ -68,7 +72,7 @@ pub enum HousingCommand {
         facility: String,
         /// declared, operational, beds, icrc, cpt or none.
         #[arg(long, value_parser = line)]
-        line: Option<Option<CapacityLine>>,
+        line: Option<LineChoice>,
         /// Age from which people count as adults (default 18).
         #[arg(long)]
         adult_age: Option<u32>,
@@ -291,7 +295,7 @@ pub fn run_housing(db: &str, ctx: &Context, command: HousingCommand) -> anyhow::
     match command {
         HousingCommand::Policy { facility, line, adult_age } => {
             let capacity_line = match line {
-                Some(chosen) => chosen,
+                Some(LineChoice(chosen)) => chosen,
                 None => service.housing_policy(&facility, ctx.now)?.capacity_line,
             };
             let policy = service.set_housing_policy(ctx, &facility, &PolicyRequest { capacity_line, adult_age })?;
@@ -542,4 +546,36 @@ pub fn run_count(db: &str, ctx: &Context, command: CountCommand) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// Print keep-apart statistics.
+pub fn keep_apart_statistics(db: &str, ctx: &Context, format: Format) -> anyhow::Result<()> {
+    let stats = crate::open(db)?.keep_apart_statistics(|_| true, ctx.now)?;
+    match format {
+        Format::Json => json(&stats),
+        Format::Csv => {
+            println!("facility,held,affiliated,rules_naming_people_held");
+            for f in &stats.facilities {
+                println!("{},{},{},{}", csv_cell(&f.facility), f.held, f.affiliated, f.rules_naming_people_held);
+            }
+            Ok(())
+        }
+        Format::Table => {
+            let scopes: Vec<String> =
+                stats.by_scope.iter().map(|(s, n)| format!("{n} at {} scope", s.as_str())).collect();
+            println!(
+                "keep-apart rules in force: {} ({}), {} between groups, {} naming people; {} ended",
+                stats.in_force,
+                scopes.join(", "),
+                stats.between_groups,
+                stats.naming_people,
+                stats.ended
+            );
+            println!("{:<8} {:>8} {:>11} {:>14}", "facility", "held", "affiliated", "rules naming");
+            for f in &stats.facilities {
+                println!("{:<8} {:>8} {:>11} {:>14}", f.facility, f.held, f.affiliated, f.rules_naming_people_held);
+            }
+            Ok(())
+        }
+    }
 }

@@ -145,6 +145,12 @@ pub enum StatisticsCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Keep-apart rules in force by scope and kind, and per facility.
+    KeepApart {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 fn codes<T: Copy + std::fmt::Display>(all: &[T]) -> String {
@@ -249,9 +255,13 @@ pub fn run_notification(db: &str, ctx: &Context, command: NotificationCommand) -
 
 /// Run `custodia statistics …`.
 pub fn run_statistics(db: &str, ctx: &Context, command: StatisticsCommand) -> anyhow::Result<()> {
-    let StatisticsCommand::Incidents { from, to, facility, format } = command;
-    let stats = crate::open(db)?.incident_statistics(from, to, facility.as_deref(), |_| true, ctx.now)?;
-    statistics(&stats, format)
+    match command {
+        StatisticsCommand::Incidents { from, to, facility, format } => {
+            let stats = crate::open(db)?.incident_statistics(from, to, facility.as_deref(), |_| true, ctx.now)?;
+            statistics(&stats, format)
+        }
+        StatisticsCommand::KeepApart { format } => crate::housing::keep_apart_statistics(db, ctx, format),
+    }
 }
 
 fn opt(text: &Option<String>) -> &str {

@@ -594,3 +594,44 @@ fn an_incident_reported_from_a_file_opens_obligations_that_are_listed_and_closed
     db.ok(&["notification", "decline", &p, "--note", "asked in writing"]);
     db.ok(&["audit", "verify"]);
 }
+
+#[test]
+fn a_nights_intake_is_allocated_apart_as_the_rules_say_and_counted() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let mut people = Vec::new();
+    for (i, name) in ["Ana", "Berta"].iter().enumerate() {
+        let mut record = admission("NORTE", "2024-03-01T08:00:00Z");
+        record["identity"]["given_names"] = (*name).into();
+        record["identity"]["documents"][0]["number"] = format!("0000000{i}-1").into();
+        let file = db.file(&format!("{name}.json"), &record.to_string());
+        people.push(admitted_number(&db.ok(&["admit", path_str(&file)])));
+    }
+    let policy = db.ok(&["housing", "policy", "NORTE", "--line", "beds"]);
+    assert!(policy.contains("capacity line beds"), "{policy}");
+    let (a, b) = (format!("P:{}", people[0]), format!("P:{}", people[1]));
+    db.ok(&["keep-apart", "add", &a, &b, "--scope", "cell", "--reason", "threats"]);
+
+    let events = db.audit_lines().len();
+    let plan: Value =
+        serde_json::from_str(&db.ok(&["allocate", "--facility", "NORTE", "--dry-run", "--format", "json"]))
+            .expect("plan as JSON");
+    assert_eq!(db.audit_lines().len(), events, "a dry run writes nothing");
+    let cells: Vec<&str> = plan["placed"].as_array().unwrap().iter().map(|p| p["cell"].as_str().unwrap()).collect();
+    assert_eq!(cells.len(), 2);
+    assert_ne!(cells[0], cells[1], "the keep-apart rule holds");
+
+    let out = db.ok(&["allocate", "--facility", "NORTE"]);
+    assert!(out.contains("2 placed, 0 not placed"), "{out}");
+    assert!(db.ok(&["where", &people[0]]).contains("cell A-0"));
+
+    let started = db.ok(&["count", "start", "NORTE"]);
+    assert!(started.starts_with("count 1 of NORTE"), "{started}");
+    let (code, err) = db.fails(&["count", "clear", "1"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("count.unresolved"), "{err}");
+    db.ok(&["count", "enter", "1", "A-01=1", "A-02=1"]);
+    assert!(db.ok(&["count", "clear", "1"]).contains(": cleared"));
+    assert!(db.ok(&["audit", "verify"]).contains("verified"));
+}

@@ -62,7 +62,6 @@ pub struct Resolve {
     /// Person number of someone expected in a counted cell.
     pub person: String,
     /// What happened.
-    #[serde(flatten)]
     pub explanation: Explanation,
     /// Free-text note.
     #[serde(default)]

@@ -435,6 +435,38 @@ pub struct PersonHousing {
     pub keep_apart: Vec<KeepApartView>,
 }
 
+/// Keep-apart rules in force by scope and kind, nationally and per facility.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeepApartStatistics {
+    /// Rules in force now.
+    pub in_force: u64,
+    /// Rules that expired or were lifted.
+    pub ended: u64,
+    /// Rules in force at cell, unit and facility scope.
+    pub by_scope: Vec<(Scope, u64)>,
+    /// Rules in force between two groups.
+    pub between_groups: u64,
+    /// Rules in force naming at least one person.
+    pub naming_people: u64,
+    /// Per facility the caller may see.
+    pub facilities: Vec<FacilityKeepApart>,
+}
+
+/// Keep-apart figures of one facility.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FacilityKeepApart {
+    /// Facility code.
+    pub facility: String,
+    /// People held now.
+    pub held: u64,
+    /// People held now affiliated with a security threat group.
+    pub affiliated: u64,
+    /// Rules in force naming someone held there.
+    pub rules_naming_people_held: u64,
+}
+
 fn view<T: Tx>(tx: &mut T, rule: &KeepApartRow, now: Instant) -> ServiceResult<KeepApartView> {
     Ok(KeepApartView {
         id: rule.id,
@@ -796,6 +828,52 @@ impl<S: Store> Service<S> {
         let mut tx = self.store().read()?;
         let rules = tx.keep_apart_all()?;
         rules.iter().map(|r| view(&mut tx, r, now)).collect()
+    }
+
+    /// Keep-apart statistics now, with the facilities `visible` accepts.
+    pub fn keep_apart_statistics(
+        &self,
+        visible: impl Fn(&str) -> bool,
+        now: Instant,
+    ) -> ServiceResult<KeepApartStatistics> {
+        let mut tx = self.store().read()?;
+        let rules = tx.keep_apart_all()?;
+        let in_force: Vec<&KeepApartRow> = rules.iter().filter(|r| r.in_force(now)).collect();
+        let is_person = |p: &Party| matches!(p, Party::Person(_));
+        let population = tx.population_at(now, false)?;
+        let mut facilities = Vec::new();
+        for facility in tx.facilities()?.into_iter().filter(|f| visible(&f.code)) {
+            let mut affiliated: Vec<PersonId> = tx.groups_held(facility.id)?.into_iter().map(|(p, _)| p).collect();
+            affiliated.dedup();
+            let mut naming = 0;
+            for rule in &in_force {
+                let mut here = false;
+                for party in [rule.a, rule.b] {
+                    if let Party::Person(p) = party {
+                        here |= matches!(tx.custody_state(p)?.0.status,
+                            domain::custody::CustodyStatus::Held { facility: f, .. } if f == facility.id);
+                    }
+                }
+                naming += u64::from(here);
+            }
+            facilities.push(FacilityKeepApart {
+                held: population.by_facility.get(&facility.id).copied().unwrap_or(0),
+                facility: facility.code,
+                affiliated: affiliated.len() as u64,
+                rules_naming_people_held: naming,
+            });
+        }
+        Ok(KeepApartStatistics {
+            in_force: in_force.len() as u64,
+            ended: (rules.len() - in_force.len()) as u64,
+            by_scope: Scope::ALL
+                .iter()
+                .map(|s| (*s, in_force.iter().filter(|r| r.scope == *s).count() as u64))
+                .collect(),
+            between_groups: in_force.iter().filter(|r| !is_person(&r.a) && !is_person(&r.b)).count() as u64,
+            naming_people: in_force.iter().filter(|r| is_person(&r.a) || is_person(&r.b)).count() as u64,
+            facilities,
+        })
     }
 
     /// Classification, affiliations and keep-apart rules of a person.

@@ -12,12 +12,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use domain::separation::{Designation, Scope};
+use domain::separation::Designation;
 use service::allocate::{AllocateRequest, Allocation};
 use service::count::{CellCount, CountView, Resolve, StartCount};
 use service::housing::{
-    AffiliationRequest, Classified, ClassifyRequest, KeepApartRecorded, KeepApartRequest, KeepApartView,
-    OverrideRequest, PersonHousing, PolicyRequest,
+    AffiliationRequest, Classified, ClassifyRequest, KeepApartRecorded, KeepApartRequest, KeepApartStatistics,
+    KeepApartView, OverrideRequest, PersonHousing, PolicyRequest,
 };
 use store::housing::{Affiliation, CapacityOverride, HousingPolicy, ThreatGroup};
 use store::Occupant;
@@ -454,42 +454,14 @@ async fn expected_people(
     Ok(Json(state.run(move |s| s.count_expected_people(id, &cell)).await?))
 }
 
-/// Keep-apart rules in force per scope and kind, for statistics.
-#[derive(Serialize, ToSchema)]
-struct KeepApartStatistics {
-    /// Rules in force now.
-    in_force: u64,
-    /// Rules that expired or were lifted.
-    ended: u64,
-    /// In force, by scope.
-    by_scope: Vec<ScopeCount>,
-    /// In force between two groups.
-    between_groups: u64,
-    /// In force naming at least one person.
-    naming_people: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-struct ScopeCount {
-    scope: Scope,
-    rules: u64,
-}
-
-/// Keep-apart statistics: rules in force by scope, between groups and naming people.
+/// Keep-apart statistics: rules in force by scope and kind, and per facility the people held,
+/// those affiliated with a security threat group and the rules naming someone held there.
 #[utoipa::path(get, path = "/api/v1/statistics/keep-apart", tag = "statistics",
     responses((status = 200, body = KeepApartStatistics)))]
-async fn keep_apart_statistics(State(state): State<AppState>) -> ApiResult<Json<KeepApartStatistics>> {
-    let rules = state.run(|s| s.keep_apart_rules(now())).await?;
-    let in_force: Vec<&KeepApartView> = rules.iter().filter(|r| r.in_force).collect();
-    let by_scope = Scope::ALL
-        .iter()
-        .map(|scope| ScopeCount { scope: *scope, rules: in_force.iter().filter(|r| r.scope == *scope).count() as u64 })
-        .collect();
-    Ok(Json(KeepApartStatistics {
-        in_force: in_force.len() as u64,
-        ended: (rules.len() - in_force.len()) as u64,
-        by_scope,
-        between_groups: in_force.iter().filter(|r| r.a.group.is_some() && r.b.group.is_some()).count() as u64,
-        naming_people: in_force.iter().filter(|r| r.a.person.is_some() || r.b.person.is_some()).count() as u64,
-    }))
+async fn keep_apart_statistics(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<KeepApartStatistics>> {
+    let staff = caller.staff.clone();
+    Ok(Json(state.run(move |s| s.keep_apart_statistics(|f| staff.sees(f), now())).await?))
 }

@@ -709,3 +709,111 @@ async fn obligations_are_listed_for_monitors_and_closed_with_evidence_by_directo
     let (status, _) = api.post(Role::Records, &outside, &preference).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+// ---- housing ----
+
+/// Someone else in an untried cell of PEQ-A other than the one `inside` occupies.
+async fn neighbour(api: &Api) -> String {
+    let (_, page) = api.get(Role::Officer, "/api/v1/facilities/PEQ-A/occupants?cell=M1-02").await;
+    page["items"][0]["number"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn directors_set_keep_apart_rules_and_a_refused_move_names_the_rule_and_the_other_person() {
+    let api = start().await;
+    let other = neighbour(&api).await;
+    let rule =
+        json!({"a": {"person": api.inside}, "b": {"person": other}, "scope": "cell", "reason": "threats in court"})
+            .to_string();
+    assert_eq!(api.post(Role::Officer, "/api/v1/keep-apart", &rule).await.0, StatusCode::FORBIDDEN);
+    let (status, recorded) = api.post(Role::Director, "/api/v1/keep-apart", &rule).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let id = recorded["rule"]["id"].as_i64().unwrap();
+
+    let path = format!("/api/v1/people/{other}/movements");
+    let (status, problem) = api.post(Role::Officer, &path, &json!({"kind": "move", "cell": "M1-01"}).to_string()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["rule"], "housing.keep_apart");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("rule {id}")) && detail.contains(&api.inside), "{detail}");
+
+    let (_, rules) = api.get(Role::Monitor, "/api/v1/keep-apart").await;
+    assert!(rules.as_array().unwrap().iter().any(|r| r["id"] == id && r["in_force"] == true));
+    assert_eq!(api.get(Role::Analyst, "/api/v1/keep-apart").await.0, StatusCode::FORBIDDEN);
+    let (status, stats) = api.get(Role::Analyst, "/api/v1/statistics/keep-apart").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats["naming_people"], 1);
+    let (_, housing) = api.get(Role::Records, &format!("/api/v1/people/{}/housing", api.inside)).await;
+    assert_eq!(housing["keep_apart"][0]["id"], id);
+    let outside = format!("/api/v1/people/{}/housing", api.outside);
+    assert_eq!(api.get(Role::Officer, &outside).await.0, StatusCode::NOT_FOUND);
+
+    let end = json!({"reason": "transferred threat"}).to_string();
+    assert_eq!(api.post(Role::Director, &format!("/api/v1/keep-apart/{id}/end"), &end).await.0, StatusCode::OK);
+    let (status, _) = api.post(Role::Officer, &path, &json!({"kind": "move", "cell": "M1-01"}).to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "the lifted rule no longer applies");
+}
+
+#[tokio::test]
+async fn a_roll_count_with_a_discrepancy_cannot_clear_until_it_is_resolved() {
+    let api = start().await;
+    let (status, count) =
+        api.post(Role::Officer, "/api/v1/counts", &json!({"facility": "PEQ-A", "unit": "M1"}).to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{count}");
+    let id = count["id"].as_i64().unwrap();
+    // `inside` was found in M1-02 and sent back: one short in M1-01, one over in M1-02.
+    let counts: Vec<Value> = count["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let shift = match c["cell"].as_str().unwrap() {
+                "M1-01" => -1,
+                "M1-02" => 1,
+                _ => 0,
+            };
+            json!({"cell": c["cell"], "counted": c["expected"].as_i64().unwrap() + shift})
+        })
+        .collect();
+    let entries = json!({ "counts": counts }).to_string();
+    let (status, entered) = api.post(Role::Officer, &format!("/api/v1/counts/{id}/entries"), &entries).await;
+    assert_eq!(status, StatusCode::OK, "{entered}");
+    assert_eq!(entered["outstanding"], json!(["M1-01", "M1-02"]));
+    let clearance = format!("/api/v1/counts/{id}/clearance");
+    let (status, problem) = api.post(Role::Officer, &clearance, "").await;
+    assert_eq!((status, problem["rule"].as_str()), (StatusCode::CONFLICT, Some("count.unresolved")));
+    let (_, expected) = api.get(Role::Officer, &format!("/api/v1/counts/{id}/cells/M1-01/expected")).await;
+    assert!(expected.as_array().unwrap().iter().any(|o| o["number"] == api.inside.as_str()));
+
+    let explanation = json!({"kind": "found_elsewhere", "cell": "M1-02", "returned": true});
+    let found = json!({"person": api.inside, "explanation": explanation}).to_string();
+    assert_eq!(
+        api.post(Role::Monitor, &format!("/api/v1/counts/{id}/resolutions"), &found).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, resolved) = api.post(Role::Officer, &format!("/api/v1/counts/{id}/resolutions"), &found).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    let (status, cleared) = api.post(Role::Officer, &clearance, "").await;
+    assert_eq!((status, cleared["state"].as_str()), (StatusCode::OK, Some("cleared")));
+    let (_, history) = api.get(Role::Monitor, "/api/v1/counts?facility=PEQ-A").await;
+    assert_eq!(history["items"][0]["id"], id);
+}
+
+#[tokio::test]
+async fn an_allocation_dry_run_shows_the_plan_and_why_not_and_writes_nothing() {
+    let api = start().await;
+    // A woman admitted to a facility whose units are designated for men has no legal cell there.
+    let (status, admitted) = api.post(Role::Records, "/api/v1/admissions", &admission("PEQ-A", "Linares")).await;
+    assert_eq!(status, StatusCode::CREATED, "{admitted}");
+    let before = api.audit_count().await;
+    let (status, plan) =
+        api.post(Role::Officer, "/api/v1/facilities/PEQ-A/allocation", &json!({"dry_run": true}).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(api.audit_count().await, before, "a dry run writes nothing");
+    let unplaced = plan["unplaced"].as_array().unwrap();
+    let her = unplaced.iter().find(|u| u["person"] == admitted["person"]).expect("she is listed");
+    assert_eq!(her["rule"], "housing.designation", "{her}");
+    assert_eq!(api.post(Role::Monitor, "/api/v1/facilities/PEQ-A/allocation", "{}").await.0, StatusCode::FORBIDDEN);
+    let other = api.post(Role::Officer, "/api/v1/facilities/PEQ-M/allocation", "{}").await.0;
+    assert_eq!(other, StatusCode::NOT_FOUND, "another facility is out of scope");
+}
