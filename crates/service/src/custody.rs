@@ -234,6 +234,7 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
             occurred_at: at,
             recorded_at: ctx.now,
             actor: &ctx.actor,
+            stay_class: None,
         },
         &after,
     )?;
@@ -340,14 +341,12 @@ pub fn record_movement_in<T: Tx>(
             occurred_at: at,
             recorded_at: ctx.now,
             actor: &ctx.actor,
+            stay_class: allowed.map(|a| a.stay_class),
         },
         &after,
     )?;
     let kind = movement.kind();
     let capacity_override = allowed.and_then(|a| a.capacity_override);
-    if let Some(allowed) = allowed {
-        tx.set_stay_class(person, allowed.stay_class)?;
-    }
     let action = format!("movement.{kind}");
     let audit_seq = match capacity_override {
         // The override that let the cell go over the line is named in the placement's own event.

@@ -117,7 +117,7 @@ pub fn check_placement<T: Tx>(
         let limit = line.cell_limit(&cell.dimensions, cell.rated_places);
         if mix.people >= limit {
             match tx.override_in_force(cell.facility, cell.id, at)? {
-                Some(o) => capacity_override = Some(o.id),
+                Some(id) => capacity_override = Some(id),
                 None => {
                     return Err(ServiceError::refused(
                         "housing.capacity_line",
@@ -152,6 +152,9 @@ pub fn check_facility_entry<T: Tx>(tx: &mut T, person: PersonId, facility: i64, 
 
 /// The rules in force concerning a person, each with the party on the other side.
 fn rules_in_force<T: Tx>(tx: &mut T, person: PersonId, at: Instant) -> ServiceResult<Vec<(KeepApartRow, Party)>> {
+    if !tx.any_keep_apart()? {
+        return Ok(Vec::new());
+    }
     let groups = tx.person_groups(person)?;
     let mut parties = vec![Party::Person(person)];
     parties.extend(groups.iter().map(|g| Party::Group(*g)));

@@ -1,6 +1,8 @@
 //! Housing policy and capacity overrides, unit designations, classification, security threat
 //! groups, keep-apart rules, and roll counts. All audited and insert-only: a change is a new row.
 
+use std::collections::HashMap;
+
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -325,6 +327,19 @@ pub struct NewResolution<'a> {
     pub resolved_by: &'a str,
 }
 
+/// Housing rules a transaction has read: few rows that every placement asks for.
+#[derive(Debug, Default)]
+pub(crate) struct HousingCache {
+    /// Per facility, (effective from, policy), oldest first.
+    policies: HashMap<FacilityId, Vec<(i64, HousingPolicy)>>,
+    /// Per unit, (effective from, designation), oldest first.
+    designations: HashMap<UnitId, Vec<(i64, Designation)>>,
+    /// Per facility, (id, cell, effective from, expires at).
+    overrides: HashMap<FacilityId, Vec<(i64, Option<CellId>, i64, i64)>>,
+    /// Whether any keep-apart rule was ever recorded.
+    any_keep_apart: Option<bool>,
+}
+
 /// Reads and writes of housing rules and roll counts, in the caller's transaction.
 pub trait HousingTx {
     /// Record a facility's housing policy from an instant on.
@@ -339,13 +354,8 @@ pub trait HousingTx {
     fn housing_policy(&mut self, facility: FacilityId, at: Instant) -> StoreResult<HousingPolicy>;
     /// Write a capacity override.
     fn insert_capacity_override(&mut self, o: &NewCapacityOverride<'_>) -> StoreResult<i64>;
-    /// The override in force at `at` for a cell (one for the cell or the whole facility), if any.
-    fn override_in_force(
-        &mut self,
-        facility: FacilityId,
-        cell: CellId,
-        at: Instant,
-    ) -> StoreResult<Option<CapacityOverride>>;
+    /// Id of the override in force at `at` for a cell (one for the cell or the whole facility), if any.
+    fn override_in_force(&mut self, facility: FacilityId, cell: CellId, at: Instant) -> StoreResult<Option<i64>>;
     /// Every override of the given facilities (all when None), newest first.
     fn capacity_overrides(&mut self, facilities: Option<&[FacilityId]>) -> StoreResult<Vec<CapacityOverride>>;
 
@@ -408,6 +418,8 @@ pub trait HousingTx {
     fn keep_apart_naming(&mut self, parties: &[Party]) -> StoreResult<Vec<KeepApartRow>>;
     /// Every rule, oldest first.
     fn keep_apart_all(&mut self) -> StoreResult<Vec<KeepApartRow>>;
+    /// Whether any keep-apart rule was ever recorded (when none was, there is nothing to check).
+    fn any_keep_apart(&mut self) -> StoreResult<bool>;
     /// Someone of `party` (other than `person`) placed in the cell, unit or facility (held there,
     /// placed or not) at any time from `at` on.
     fn party_within(
@@ -572,13 +584,13 @@ impl HousingTx for SqliteTx<'_> {
                 Value::Text(recorded_by),
             ],
         )?;
-        self.policies().remove(&facility);
+        self.housing_cache().policies.remove(&facility);
         Ok(())
     }
 
     fn housing_policy(&mut self, facility: FacilityId, at: Instant) -> StoreResult<HousingPolicy> {
         // Every placement asks; a facility's few policy rows are read once per transaction.
-        if !self.policies().contains_key(&facility) {
+        if !self.housing_cache().policies.contains_key(&facility) {
             let list = self
                 .conn()
                 .prepare_cached(
@@ -594,13 +606,15 @@ impl HousingTx for SqliteTx<'_> {
                     Ok((r.get::<_, i64>(0)?, policy))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            self.policies().insert(facility, list);
+            self.housing_cache().policies.insert(facility, list);
         }
         let at = to_micros(at);
-        Ok(self.policies()[&facility].iter().rev().find(|(from, _)| *from <= at).map(|p| p.1).unwrap_or_default())
+        let list = &self.housing_cache().policies[&facility];
+        Ok(list.iter().rev().find(|(from, _)| *from <= at).map(|p| p.1).unwrap_or_default())
     }
 
     fn insert_capacity_override(&mut self, o: &NewCapacityOverride<'_>) -> StoreResult<i64> {
+        self.housing_cache().overrides.remove(&o.facility);
         self.insert_audited(
             "capacity_override",
             &[
@@ -614,21 +628,23 @@ impl HousingTx for SqliteTx<'_> {
         )
     }
 
-    fn override_in_force(
-        &mut self,
-        facility: FacilityId,
-        cell: CellId,
-        at: Instant,
-    ) -> StoreResult<Option<CapacityOverride>> {
-        let sql = format!(
-            "{OVERRIDE_SELECT} WHERE o.facility_id = ?1 AND o.expires_at > ?2 AND o.effective_from <= ?2
-             AND (o.cell_id IS NULL OR o.cell_id = ?3) ORDER BY o.id LIMIT 1"
-        );
-        Ok(self
-            .conn()
-            .prepare_cached(&sql)?
-            .query_row(params![facility, to_micros(at), cell], override_row)
-            .optional()?)
+    fn override_in_force(&mut self, facility: FacilityId, cell: CellId, at: Instant) -> StoreResult<Option<i64>> {
+        if !self.housing_cache().overrides.contains_key(&facility) {
+            let list = self
+                .conn()
+                .prepare_cached(
+                    "SELECT id, cell_id, effective_from, expires_at FROM capacity_override WHERE facility_id = ?1 ORDER BY id",
+                )?
+                .query_map([facility], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            self.housing_cache().overrides.insert(facility, list);
+        }
+        let at = to_micros(at);
+        let list = &self.housing_cache().overrides[&facility];
+        Ok(list
+            .iter()
+            .find(|(_, c, from, expires)| c.is_none_or(|c| c == cell) && *from <= at && at < *expires)
+            .map(|o| o.0))
     }
 
     fn capacity_overrides(&mut self, facilities: Option<&[FacilityId]>) -> StoreResult<Vec<CapacityOverride>> {
@@ -645,6 +661,7 @@ impl HousingTx for SqliteTx<'_> {
         effective_from: Instant,
         recorded_by: &str,
     ) -> StoreResult<()> {
+        self.housing_cache().designations.remove(&unit);
         self.insert_audited(
             "unit_designation",
             &[
@@ -661,23 +678,29 @@ impl HousingTx for SqliteTx<'_> {
     }
 
     fn unit_designation(&mut self, unit: UnitId, at: Instant) -> StoreResult<Designation> {
-        let found = self
-            .conn()
-            .prepare_cached(
-                "SELECT sex, age_group, legal_status, regime FROM unit_designation
-                 WHERE unit_id = ?1 AND effective_from <= ?2 ORDER BY effective_from DESC, id DESC LIMIT 1",
-            )?
-            .query_row(params![unit, to_micros(at)], |r| {
-                let column = |i: usize| r.get::<_, Option<String>>(i);
-                Ok(Designation {
-                    sex: column(0)?.map(|t| parse_column(&t, sex_of)).transpose()?,
-                    age: column(1)?.map(|t| parse_column(&t, age_of)).transpose()?,
-                    status: column(2)?.map(|t| parse_column(&t, LegalStatus::parse)).transpose()?,
-                    regime: column(3)?.map(|t| parse_column(&t, Regime::parse)).transpose()?,
-                })
-            })
-            .optional()?;
-        Ok(found.unwrap_or(Designation::OPEN))
+        if !self.housing_cache().designations.contains_key(&unit) {
+            let list = self
+                .conn()
+                .prepare_cached(
+                    "SELECT effective_from, sex, age_group, legal_status, regime FROM unit_designation
+                     WHERE unit_id = ?1 ORDER BY effective_from, id",
+                )?
+                .query_map([unit], |r| {
+                    let column = |i: usize| r.get::<_, Option<String>>(i);
+                    let designation = Designation {
+                        sex: column(1)?.map(|t| parse_column(&t, sex_of)).transpose()?,
+                        age: column(2)?.map(|t| parse_column(&t, age_of)).transpose()?,
+                        status: column(3)?.map(|t| parse_column(&t, LegalStatus::parse)).transpose()?,
+                        regime: column(4)?.map(|t| parse_column(&t, Regime::parse)).transpose()?,
+                    };
+                    Ok((r.get::<_, i64>(0)?, designation))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            self.housing_cache().designations.insert(unit, list);
+        }
+        let at = to_micros(at);
+        let list = &self.housing_cache().designations[&unit];
+        Ok(list.iter().rev().find(|(from, _)| *from <= at).map(|d| d.1).unwrap_or(Designation::OPEN))
     }
 
     fn insert_classification(&mut self, person: PersonId, c: &ClassificationRecord) -> StoreResult<()> {
@@ -863,7 +886,17 @@ impl HousingTx for SqliteTx<'_> {
         Ok(self.conn().prepare_cached("SELECT unit_id FROM cell WHERE id = ?1")?.query_row([cell], |r| r.get(0))?)
     }
 
+    fn any_keep_apart(&mut self) -> StoreResult<bool> {
+        if let Some(any) = self.housing_cache().any_keep_apart {
+            return Ok(any);
+        }
+        let any = self.conn().query_row("SELECT EXISTS (SELECT 1 FROM keep_apart)", [], |r| r.get(0))?;
+        self.housing_cache().any_keep_apart = Some(any);
+        Ok(any)
+    }
+
     fn insert_keep_apart(&mut self, k: &NewKeepApart<'_>) -> StoreResult<i64> {
+        self.housing_cache().any_keep_apart = Some(true);
         let (a_kind, a_id) = party_columns(k.a);
         let (b_kind, b_id) = party_columns(k.b);
         self.insert_audited(

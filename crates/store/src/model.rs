@@ -239,6 +239,8 @@ pub struct NewMovement<'a> {
     pub recorded_at: Instant,
     /// Who recorded it.
     pub actor: &'a str,
+    /// For placements and moves: the separation facts to copy onto the new stay.
+    pub stay_class: Option<crate::housing::StayClass>,
 }
 
 /// A stored movement.

@@ -324,8 +324,8 @@ pub struct SqliteTx<'s> {
     facility_cache: HashMap<String, Facility>,
     insert_sql: HashMap<&'static str, String>,
     row_bytes: Vec<u8>,
-    /// Housing policies per facility, (effective from, policy) oldest first, read once.
-    policies: HashMap<FacilityId, Vec<(i64, crate::housing::HousingPolicy)>>,
+    /// Housing rules read so far: every placement asks for them.
+    housing: crate::housing::HousingCache,
 }
 
 impl Drop for SqliteTx<'_> {
@@ -390,7 +390,7 @@ impl<'s> SqliteTx<'s> {
             facility_cache: HashMap::new(),
             insert_sql: HashMap::new(),
             row_bytes: Vec::with_capacity(512),
-            policies: HashMap::new(),
+            housing: Default::default(),
         }
     }
 
@@ -399,9 +399,9 @@ impl<'s> SqliteTx<'s> {
         &self.conn
     }
 
-    /// Housing policies read so far in this transaction.
-    pub(crate) fn policies(&mut self) -> &mut HashMap<FacilityId, Vec<(i64, crate::housing::HousingPolicy)>> {
-        &mut self.policies
+    /// Housing rules read so far in this transaction.
+    pub(crate) fn housing_cache(&mut self) -> &mut crate::housing::HousingCache {
+        &mut self.housing
     }
 
     fn head(&mut self) -> StoreResult<(i64, [u8; 32])> {
@@ -468,17 +468,12 @@ impl<'s> SqliteTx<'s> {
         Ok(())
     }
 
-    fn open_stay(
-        &self,
-        person: PersonId,
-        facility: FacilityId,
-        unit: UnitId,
-        p: Placement,
-        at: i64,
-    ) -> StoreResult<()> {
+    fn open_stay(&self, m: &NewMovement<'_>, unit: UnitId, p: Placement, at: i64) -> StoreResult<()> {
+        let (class, born) = m.stay_class.map(|c| (Some(c.class), Some(c.born))).unwrap_or_default();
         self.exec(
-            "INSERT INTO stay (person_id, facility_id, unit_id, cell_id, bed_id, from_at, to_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            &[&person, &facility, &unit, &p.cell, &p.bed, &at, &OPEN],
+            "INSERT INTO stay (person_id, facility_id, unit_id, cell_id, bed_id, from_at, to_at, class, born)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &[&m.person, &m.facility, &unit, &p.cell, &p.bed, &at, &OPEN, &class, &born],
         )?;
         Ok(())
     }
@@ -1011,7 +1006,7 @@ impl Tx for SqliteTx<'_> {
                 Value::Text(m.actor),
             ],
         )?;
-        project(self, m.person, m.facility, m.unit, m.movement, at)?;
+        project(self, m, at)?;
         let row = StateRow::of(m.booking, after);
         self.exec(
             "INSERT OR REPLACE INTO custody_state (person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since)
@@ -1303,21 +1298,15 @@ impl StateRow {
 }
 
 /// Update the stay and presence projections for one movement.
-fn project(
-    tx: &SqliteTx<'_>,
-    person: PersonId,
-    facility: FacilityId,
-    unit: Option<UnitId>,
-    movement: Movement,
-    at: i64,
-) -> StoreResult<()> {
-    let unit = || unit.ok_or_else(|| StoreError::Backend("placement without unit".into()));
-    match movement {
+fn project(tx: &SqliteTx<'_>, m: &NewMovement<'_>, at: i64) -> StoreResult<()> {
+    let person = m.person;
+    let unit = || m.unit.ok_or_else(|| StoreError::Backend("placement without unit".into()));
+    match m.movement {
         Movement::Admission { facility } => tx.open_presence(person, facility, false, at)?,
-        Movement::Placement(p) => tx.open_stay(person, facility, unit()?, p, at)?,
+        Movement::Placement(p) => tx.open_stay(m, unit()?, p, at)?,
         Movement::CellMove(p) => {
             tx.close_open("stay", person, at)?;
-            tx.open_stay(person, facility, unit()?, p, at)?;
+            tx.open_stay(m, unit()?, p, at)?;
         }
         Movement::Out { .. } | Movement::Return => {}
         Movement::TransferOut { to } => {
