@@ -219,7 +219,8 @@ pub struct NewKeepApart<'a> {
 /// A cell's occupants from an instant on, as the separation check needs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CellMix {
-    /// People placed in the cell at any time from the instant on (the person placed excluded).
+    /// Stays in the cell from the instant on, other than the person's: its occupants then, and
+    /// (rarely, after backdated moves) someone counted twice, which errs on the safe side.
     pub people: u32,
     /// Someone among them whose categories differ from the ones asked about.
     pub differing: Option<PersonId>,
@@ -791,7 +792,7 @@ impl HousingTx for SqliteTx<'_> {
         let (people, differing) = self
             .conn()
             .prepare_cached(
-                "SELECT count(DISTINCT person_id),
+                "SELECT count(*),
                         min(CASE WHEN class IS NOT ?3 OR (born >= ?4) IS NOT ?5 THEN person_id END)
                  FROM stay WHERE cell_id = ?1 AND to_at > ?2 AND person_id <> ?6",
             )?

@@ -174,4 +174,3 @@ ALTER TABLE stay ADD COLUMN born INTEGER;       -- date of birth as YYYYMMDD
 DROP INDEX stay_by_cell;
 CREATE INDEX stay_by_cell ON stay (cell_id, to_at, from_at, person_id, class, born);
 
-CREATE INDEX custody_state_by_facility ON custody_state (facility_id, cell_id) WHERE status = 'held';
