@@ -199,6 +199,9 @@ fn bench_queries(db: &str, runs: usize) -> anyhow::Result<()> {
         line[format!("who_in_{label}_facility_400_days_ago_ms")] =
             json!(time_ms(runs, || service.occupants(code, None, None, past).map(|_| ()).map_err(Into::into))?);
     }
+    // What a roll count of the largest facility computes when it starts.
+    line["expected_counts_largest_facility_ms"] =
+        json!(time_ms(runs, || service.expected_counts(&largest, now).map(|_| ()).map_err(Into::into))?);
     let started = Clock::now();
     let verified = service.verify_audit(&mut |_, _| {})?;
     let seconds = started.elapsed().as_secs_f64();

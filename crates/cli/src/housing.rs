@@ -495,7 +495,10 @@ fn count_table(c: &CountView) {
     }
     println!("expected {}, counted {}", c.expected, c.counted);
     if !c.outstanding.is_empty() {
-        println!("to count or reconcile: {}", c.outstanding.join(", "));
+        let shown: Vec<&str> = c.outstanding.iter().take(12).map(String::as_str).collect();
+        let more = c.outstanding.len() - shown.len();
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        println!("to count or reconcile: {}{more}", shown.join(", "));
     }
 }
 
