@@ -22,6 +22,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_person_name.sql"),
     include_str!("../migrations/sqlite/0005_housing.sql"),
     include_str!("../migrations/sqlite/0006_incident.sql"),
+    include_str!("../migrations/sqlite/0007_identity.sql"),
+    include_str!("../migrations/sqlite/0008_legal.sql"),
 ];
 
 /// The migration that creates `person_name_token`, which is then filled from the people on record.

@@ -1,0 +1,1 @@
+-- Identity resolution: explicit merges and un-merges of people on record, with lineage.

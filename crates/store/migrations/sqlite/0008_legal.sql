@@ -1,0 +1,1 @@
+-- Legal safeguards: rule sets, charges, court process, sentences, holds and alerts.
