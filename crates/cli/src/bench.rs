@@ -43,6 +43,12 @@ pub enum BenchCommand {
         #[arg(long)]
         export: Option<std::path::PathBuf>,
     },
+    /// Release-date calculations per second over varied, deterministic sentence sets (issue 5).
+    Sentences {
+        /// Sentence sets to calculate.
+        #[arg(long, default_value_t = 200_000)]
+        sets: usize,
+    },
     /// Query and verification times on an existing database (for example the national demo).
     Queries {
         /// Repetitions of each query; the median is reported.
@@ -104,6 +110,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             println!("{}", json!({"bench": "commits", "commits": commits, "durable_commits_per_s": rate.round()}));
             Ok(())
         }
+        BenchCommand::Sentences { sets } => crate::bench_sentence::run(sets),
         BenchCommand::Queries { runs } => {
             let db = std::env::var("CUSTODIA_DB").unwrap_or_else(|_| "sqlite://custodia.db".into());
             bench_queries(&db, runs)

@@ -56,18 +56,18 @@ pub fn run(layout: Layout, people: Option<usize>, seed: u64, export: Option<Path
     let seconds = started.elapsed().as_secs_f64();
     let violations = check(&instance, &plan);
     let score = objective(&instance, &plan);
-    println!(
-        "{}",
-        json!({
-            "people": people,
-            "placed": score.placed,
-            "unplaced": score.unplaced,
-            "violations": violations.len(),
-            "seconds": (seconds * 10_000.0).round() / 10_000.0,
-            "max_ratio": score.max_ratio,
-            "group_cells": score.group_cells,
-        })
-    );
+    // Keys in a fixed order, for people reading the line.
+    let fields = [
+        ("people", json!(people)),
+        ("placed", json!(score.placed)),
+        ("unplaced", json!(score.unplaced)),
+        ("violations", json!(violations.len())),
+        ("seconds", json!((seconds * 10_000.0).round() / 10_000.0)),
+        ("max_ratio", json!(score.max_ratio)),
+        ("group_cells", json!(score.group_cells)),
+    ];
+    let fields: Vec<String> = fields.iter().map(|(key, value)| format!("\"{key}\":{value}")).collect();
+    println!("{{{}}}", fields.join(","));
     if let Some(first) = violations.first() {
         return Err(crate::Exit(1, format!("the plan breaks {} rules, first: {first:?}", violations.len())).into());
     }

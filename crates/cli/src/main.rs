@@ -3,9 +3,11 @@
 
 mod bench;
 mod bench_allocate;
+mod bench_sentence;
 mod housing;
 mod incident;
 mod output;
+mod sentence;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -192,6 +194,11 @@ enum Command {
         #[command(subcommand)]
         command: incident::StatisticsCommand,
     },
+    /// Sentences: release-date calculation.
+    Sentence {
+        #[command(subcommand)]
+        command: sentence::SentenceCommand,
+    },
     /// Benchmarks that print one JSON line per measure.
     Bench {
         #[command(subcommand)]
@@ -327,6 +334,9 @@ enum MovementCommand {
         /// Why: sentence_served, bail, acquittal, charges_dropped, court_order, pardon, handed_over, death or other.
         #[arg(long, value_parser = release_reason)]
         reason: ReleaseReason,
+        /// Country the person is handed to (removal, deportation, extradition), checked against holds.
+        #[arg(long)]
+        to_country: Option<String>,
     },
 }
 
@@ -618,7 +628,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 MovementCommand::Return => MovementKind::Return,
                 MovementCommand::Transfer { to } => MovementKind::Transfer { to },
                 MovementCommand::Receive { facility } => MovementKind::Receive { facility },
-                MovementCommand::Release { reason } => MovementKind::Release { reason },
+                MovementCommand::Release { reason, to_country } => MovementKind::Release { reason, to_country },
             };
             let at = at.as_ref().map(|a| parse_rfc3339(a).map_err(|e| anyhow::anyhow!("--at: {e}"))).transpose()?;
             let request = MovementRequest { person, kind, at, note };
@@ -719,6 +729,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Obligation { command } => incident::run_obligation(&cli.db, &ctx, command)?,
         Command::Notification { command } => incident::run_notification(&cli.db, &ctx, command)?,
         Command::Statistics { command } => incident::run_statistics(&cli.db, &ctx, command)?,
+        Command::Sentence { command } => sentence::run_sentence(command)?,
         Command::Bench { command } => bench::run(command)?,
     }
     Ok(())

@@ -635,3 +635,47 @@ fn a_nights_intake_is_allocated_apart_as_the_rules_say_and_counted() {
     assert!(db.ok(&["count", "clear", "1"]).contains(": cleared"));
     assert!(db.ok(&["audit", "verify"]).contains("verified"));
 }
+
+#[test]
+fn sentence_calc_prints_the_documented_answer_and_names_a_wrong_field() {
+    let db = Db::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sentence-example.json");
+    let answer: Value = serde_json::from_str(&db.ok(&["sentence", "calc", path_str(&example)])).expect("JSON answer");
+    assert_eq!(
+        answer,
+        serde_json::json!({
+            "release_date": "2026-07-08",
+            "expiry": {"A": "2026-01-08", "B": "2026-07-08"},
+            "trace": [
+                "A: starts 2024-03-01; + 2 years = 2026-03-01; − 1 day = 2026-02-28",
+                "A: 51 days on remand (2024-01-10 to 2024-02-29) → expires 2026-01-08",
+                "B: consecutive to A, starts 2026-01-09; + 6 months = 2026-07-09; − 1 day = 2026-07-08",
+                "Release date 2026-07-08: the latest expiry (B)"
+            ]
+        })
+    );
+    assert!(!db.path().exists(), "a calculation needs no database");
+
+    let mut child = db
+        .command(&["sentence", "calc", "-", "--format", "table"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run custodia");
+    let text = std::fs::read_to_string(&example).expect("the example");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    let out = child.wait_with_output().expect("custodia ends");
+    let table = String::from_utf8(out.stdout).expect("utf-8 stdout");
+    assert!(out.status.success(), "{table}");
+    assert!(table.contains("release date: 2026-07-08"), "{table}");
+    assert!(table.contains("A: 51 days on remand"), "{table}");
+
+    let circle = db.file(
+        "circle.json",
+        r#"{"sentences": [{"id": "A", "consecutive_to": "B", "years": 1}, {"id": "B", "consecutive_to": "A", "days": -2}]}"#,
+    );
+    let (code, err) = db.fails(&["sentence", "calc", path_str(&circle)]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("sentences[1].days: must not be negative"), "{err}");
+    assert!(err.contains("sentences[0].consecutive_to: circular: A follows B, B follows A"), "{err}");
+}

@@ -4,29 +4,34 @@
 //! as empty as possible (occupancy ratio against each cell's balance capacity), then keep each
 //! rival group in as few cells as possible. The allocator fills water to a level:
 //!
-//! 1. **Level.** For a level L every cell can take up to `⌊L · balance_capacity⌋` people (never
-//!    past its hard limit). Per facility, cells holding people keep their category and the empty
-//!    cells are shared out among the categories that still need room (a greedy pass, then a local
-//!    search that moves or swaps cells between categories to waste fewer places in the last cell
-//!    of each category: with cells of 156 and 157 places this is the difference between a dozen
-//!    people unplaced and a hundred). The most people this can place with no level is the target;
-//!    a bisection finds the lowest level that still places them all. No arrangement can have a
-//!    lower highest ratio, up to how well the cell-sharing step packs.
-//! 2. **Placement.** Within each category's cells, members of rival groups go first, group by
-//!    group, each group filling the cells it already holds and then whole fresh cells (largest
-//!    first), so a group of n needs about n / (places per cell) cells; then people named in
-//!    other keep-apart rules, each into the legal cell with most room; then everyone else fills
-//!    what is left. Every placement is checked against every hard rule as it is made, counting
-//!    people already there and people placed earlier, with counters per rule party and cell,
-//!    unit and facility, so a plan never breaks a rule even where the level plan was optimistic.
-//! 3. **Leftovers.** Someone every rule-abiding cell of their category's share refuses may still
-//!    fit in another cell of the facility under the level; failing that they go to any legal cell
-//!    under its hard limit even above the level (placing beats balancing), and only then are they
-//!    left unplaced, with the most telling reason in words.
+//! 1. **Level.** At a level L every cell can take up to `⌊L · balance_capacity⌋` people, never
+//!    past its hard limit. Per facility, cells already holding people keep their category and
+//!    the empty cells are shared among the categories still short of room: a greedy pass (room
+//!    for people in no rival group first, since they open no group cell), single-cell moves and
+//!    swaps, and, when two categories compete (untried and convicted, the usual case), every
+//!    split of the empty cells if there are few enough kinds. The split matters when places are
+//!    tight: with cells of 156 and 157 places it is the difference between a dozen people
+//!    unplaced and a hundred. The most people this places with no level is the target; a
+//!    bisection finds the lowest level that still places them all.
+//! 2. **Placement.** Within each category's share, members of rival groups first join cells
+//!    their group already holds; then, for as many members as people outside groups cannot
+//!    fill anyway, whole fresh cells, largest first, group by group, so a group of n takes about
+//!    n / (places per cell) cells; then people named in other keep-apart rules, each into the
+//!    legal cell with most room; then everyone else; then any member still waiting. When there
+//!    are more people than places, those left out are thus members who would have opened a new
+//!    group cell. Every placement is checked against every hard rule as it is made (counters
+//!    per rule party and cell, unit and facility), so a plan never breaks a rule even where the
+//!    level was optimistic.
+//! 3. **Leftovers** go to any legal cell of their facility under the level, then under its hard
+//!    limit even above the level (placing beats balancing); only then are they left unplaced,
+//!    with the most telling reason in words.
 //!
-//! What it trades: keep-apart rules are not part of the level computation, and the cell-sharing
-//! step is a heuristic for a bin-packing problem, so the result is not proven optimal; on the
-//! benchmark instances it matches CP-SAT (see docs/BENCHMARKS.md) in a small fraction of the time.
+//! Why it works: the objective's first two terms depend only on how many people each cell
+//! takes, and at a given level a cell's room is known, so the level plan is a packing problem
+//! on a few kinds of interchangeable cells; keep-apart rules rarely bind when cells hold dozens.
+//! What it trades: keep-apart rules are not part of the level computation and the sharing of
+//! cells is exact only for two competing categories, so plans are not proven optimal. On the
+//! benchmark instances they equal or beat CP-SAT's (docs/BENCHMARKS.md) in milliseconds.
 //! The independent `check` verifies every plan against the rules without sharing this code.
 
 mod check;

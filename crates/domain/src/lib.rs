@@ -5,8 +5,11 @@ pub mod allocation;
 pub mod audit;
 pub mod custody;
 pub mod estate;
+pub mod identity;
 pub mod incident;
+pub mod legal;
 pub mod person;
+pub mod sentence;
 pub mod separation;
 pub mod time;
 

@@ -26,3 +26,12 @@ pub fn parse_rfc3339(text: &str) -> Result<Instant, String> {
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("`{text}` is not an RFC 3339 date-time such as 2026-05-01T08:00:00Z ({e})"))
 }
+
+/// The day an instant falls on in an IANA time zone (law counts local days); the UTC day when
+/// the zone is unknown.
+pub fn local_day(at: Instant, time_zone: &str) -> chrono::NaiveDate {
+    match time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => at.with_timezone(&tz).date_naive(),
+        Err(_) => at.date_naive(),
+    }
+}

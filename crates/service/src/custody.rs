@@ -4,11 +4,12 @@ use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
 use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
+use domain::legal::Restricted;
 use domain::person::{human_number, Admission};
 use domain::time::{rfc3339, Instant};
 use store::{NewBooking, NewMovement, NewPerson, Store, Tx};
 
-use crate::{audit, housing, Context, Service, ServiceError, ServiceResult};
+use crate::{audit, housing, legal, Context, Service, ServiceError, ServiceResult};
 
 /// How far into the future a movement may be dated, to absorb clock differences between terminals.
 const FUTURE_TOLERANCE_SECONDS: i64 = 300;
@@ -118,6 +119,10 @@ pub enum MovementKind {
     Release {
         /// Why.
         reason: ReleaseReason,
+        /// ISO code of the country the person is handed to (removal, deportation, extradition);
+        /// checked against every hold.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_country: Option<String>,
     },
 }
 
@@ -282,7 +287,7 @@ fn unresolved(kind: &MovementKind, state: &CustodyState) -> Movement {
             CustodyStatus::InTransit { to, .. } => Movement::Receipt { facility: to },
             _ => Movement::Receipt { facility: -1 },
         },
-        MovementKind::Release { reason } => Movement::Release { reason: *reason },
+        MovementKind::Release { reason, .. } => Movement::Release { reason: *reason },
     }
 }
 
@@ -330,7 +335,18 @@ pub fn record_movement_in<T: Tx>(
         other => unresolved(other, &state),
     };
     let after = apply(state, movement, at).map_err(refuse)?;
-    tx.record_movement(
+    // A court's hold forbids some movements unless two people approved an override.
+    let restricted = match &request.kind {
+        MovementKind::Transfer { .. } => Some(Restricted::Transfer),
+        MovementKind::Release { to_country: Some(country), .. } => Some(Restricted::Removal { country }),
+        MovementKind::Release { .. } => Some(Restricted::Release),
+        _ => None,
+    };
+    let overrides = match &restricted {
+        Some(r) => legal::check_holds(tx, person, r, at)?,
+        None => Vec::new(),
+    };
+    let movement_id = tx.record_movement(
         &NewMovement {
             person,
             booking,
@@ -345,6 +361,9 @@ pub fn record_movement_in<T: Tx>(
         },
         &after,
     )?;
+    for id in overrides {
+        tx.use_hold_override(id, movement_id)?;
+    }
     let kind = movement.kind();
     let capacity_override = allowed.and_then(|a| a.capacity_override);
     let action = format!("movement.{kind}");

@@ -733,7 +733,7 @@ fn play<T: Tx>(
         }
         Step::Release(reason) => {
             cells[script.facility].give_back(script.cell.take());
-            MovementKind::Release { reason }
+            MovementKind::Release { reason, to_country: None }
         }
     };
     let person = script.number.clone().expect("admitted before any movement");

@@ -162,7 +162,7 @@ pub struct CellLayout {
     pub out_of_order: Option<String>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
@@ -347,7 +347,7 @@ fn check_shape(problems: &mut Problems<'_>, at: &str, shape: &Shape<'_>) -> Opti
     (problems.errors.len() == before).then_some(dimensions)
 }
 
-fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> ServiceError {
+pub(crate) fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> ServiceError {
     let line = e.span().map(|s| line_of(text, s.start));
     // toml's `Spanned` leaves an internal name in serde paths; users need only the field names.
     let path = path.replace(".$__serde_spanned_private_value", "").replace("$__serde_spanned_private_value", "");

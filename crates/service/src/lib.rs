@@ -11,9 +11,12 @@ pub mod demo;
 pub mod error;
 pub mod estate;
 pub mod housing;
+pub mod identity;
 pub mod incident;
 pub mod layout;
+pub mod legal;
 pub mod report;
+pub mod sentence;
 pub mod staff;
 
 pub use error::{ServiceError, ServiceResult};

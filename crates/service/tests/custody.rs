@@ -698,7 +698,7 @@ fn a_person_can_be_released_while_in_transit() {
     f.mv(&p, MovementKind::Transfer { to: "SUR".into() }, "2026-01-11T08:00:00Z");
     let err = f.try_move(&p, place("S-01", None), "2026-01-11T09:00:00Z").unwrap_err();
     assert!(err.to_string().contains("in transit"), "{err}");
-    f.mv(&p, MovementKind::Release { reason: ReleaseReason::Death }, "2026-01-11T10:00:00Z");
+    f.mv(&p, MovementKind::Release { reason: ReleaseReason::Death, to_country: None }, "2026-01-11T10:00:00Z");
     assert!(f.service.whereabouts(&p, t("2026-01-11T11:00:00Z")).unwrap().is_none());
     let report = f.service.occupancy(t("2026-01-11T11:00:00Z"), Detail::Facility).unwrap();
     assert_eq!((report.in_transit, report.total.population), (0, 0));

@@ -92,7 +92,7 @@ impl Fixture {
     fn release(&self, person: &str, reason: ReleaseReason, at: &str) {
         let request = MovementRequest {
             person: person.into(),
-            kind: MovementKind::Release { reason },
+            kind: MovementKind::Release { reason, to_country: None },
             at: Some(t(at)),
             note: None,
         };

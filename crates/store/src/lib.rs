@@ -3,7 +3,9 @@
 //! once against [`Tx`]. SQLite is the embedded default ([`sqlite::SqliteStore`]).
 
 pub mod housing;
+pub mod identity;
 pub mod incident;
+pub mod legal;
 pub mod model;
 pub mod sqlite;
 pub mod staff;
@@ -101,7 +103,9 @@ pub struct AuditVerification {
 }
 
 /// One transaction: small typed reads and writes. Dropping it without `commit` rolls back.
-pub trait Tx: staff::StaffTx + housing::HousingTx + incident::IncidentTx {
+pub trait Tx:
+    staff::StaffTx + housing::HousingTx + incident::IncidentTx + legal::LegalTx + identity::IdentityTx
+{
     /// Make every write of this transaction durable.
     fn commit(self) -> StoreResult<()>;
 

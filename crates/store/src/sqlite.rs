@@ -29,6 +29,9 @@ const MIGRATIONS: &[&str] = &[
 /// The migration that creates `person_name_token`, which is then filled from the people on record.
 const NAME_TOKENS_MIGRATION: usize = 4;
 
+/// The migration that creates `person_match_key`, which is then filled from the people on record.
+const MATCH_KEYS_MIGRATION: usize = 7;
+
 /// Audited tables, in the order the verifier reads them. Their rows are insert-only.
 const AUDITED_TABLES: &[&str] = &[
     "facility",
@@ -60,6 +63,17 @@ const AUDITED_TABLES: &[&str] = &[
     "obligation",
     "obligation_closure",
     "notification_preference",
+    "rule_set_version",
+    "charge",
+    "court_record",
+    "sentence_record",
+    "legal_hold",
+    "legal_hold_end",
+    "hold_override",
+    "hold_override_approval",
+    "hold_override_use",
+    "person_merge",
+    "person_unmerge",
 ];
 
 /// End of an interval that has not ended.
@@ -257,6 +271,9 @@ impl Store for SqliteStore {
             tx.execute_batch(sql)?;
             if i + 1 == NAME_TOKENS_MIGRATION {
                 fill_name_tokens(&tx)?;
+            }
+            if i + 1 == MATCH_KEYS_MIGRATION {
+                crate::identity::fill_match_keys(&tx)?;
             }
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         }
@@ -821,6 +838,7 @@ impl Tx for SqliteTx<'_> {
                 &[&token, &person],
             )?;
         }
+        crate::identity::index_person(self, person, id)?;
         Ok(person)
     }
 

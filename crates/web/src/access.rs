@@ -93,6 +93,20 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/counts/{id}/clearance", Access::Roles(COUNTERS)),
     ("GET", "/api/v1/counts/{id}/cells/{cell}/expected", Access::Roles(PERSONAL)),
     ("GET", "/api/v1/statistics/keep-apart", Access::Roles(EVERYONE)),
+    // Legal safeguards
+    ("GET", "/api/v1/rule-sets/{code}", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/rule-sets", Access::Roles(&[Admin])),
+    ("POST", "/api/v1/people/{number}/charges", Access::Roles(ADMITTERS)),
+    ("POST", "/api/v1/people/{number}/court-records", Access::Roles(ADMITTERS)),
+    ("GET", "/api/v1/people/{number}/legal", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/people/{number}/holds", Access::Roles(ADMITTERS)),
+    ("GET", "/api/v1/holds", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/holds/{id}/end", Access::Roles(ADMITTERS)),
+    ("POST", "/api/v1/holds/{id}/overrides", Access::Roles(ADMITTERS)),
+    ("POST", "/api/v1/hold-overrides/{id}/approval", Access::Roles(ADMITTERS)),
+    ("GET", "/api/v1/alerts", Access::Roles(PERSONAL)),
+    // Sentences
+    ("POST", "/api/v1/sentences/calculation", Access::Roles(&[Admin, Director, Records, Monitor])),
 ];
 
 /// The rule of a route, if it has one.

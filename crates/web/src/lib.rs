@@ -6,8 +6,10 @@
 pub mod access;
 mod housing;
 mod incident;
+mod legal;
 pub mod problem;
 mod routes;
+mod sentence;
 
 use std::sync::Arc;
 

@@ -54,6 +54,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_reads))
         .merge(crate::incident::routes())
         .merge(crate::housing::routes())
+        .merge(crate::legal::routes())
+        .merge(crate::sentence::routes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -994,7 +996,7 @@ mod tests {
     #[test]
     fn only_the_right_roles_record_each_kind_of_movement() {
         let place = MovementKind::Place { cell: "A".into(), bed: None };
-        let release = MovementKind::Release { reason: ReleaseReason::Bail };
+        let release = MovementKind::Release { reason: ReleaseReason::Bail, to_country: None };
         let out = MovementKind::Out { reason: OutReason::Court };
         assert!(may_record(Role::Officer, &place) && may_record(Role::Officer, &out));
         assert!(!may_record(Role::Officer, &release));

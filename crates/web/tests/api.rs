@@ -817,3 +817,48 @@ async fn an_allocation_dry_run_shows_the_plan_and_why_not_and_writes_nothing() {
     let other = api.post(Role::Officer, "/api/v1/facilities/PEQ-M/allocation", "{}").await.0;
     assert_eq!(other, StatusCode::NOT_FOUND, "another facility is out of scope");
 }
+
+// ---- sentences ----
+
+#[tokio::test]
+async fn a_release_date_is_calculated_for_records_staff_with_its_trace_and_bad_input_names_the_field() {
+    let api = start().await;
+    let example = json!({
+        "sentences": [{"id": "A", "start": "2024-03-01", "years": 2, "months": 0, "days": 0},
+                      {"id": "B", "months": 6, "consecutive_to": "A"}],
+        "remand": [{"from": "2024-01-10", "to": "2024-02-29", "counts_toward": ["A"]}]
+    })
+    .to_string();
+    let path = "/api/v1/sentences/calculation";
+    let before = api.audit_count().await;
+    let (status, answer) = api.post(Role::Records, path, &example).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer,
+        json!({
+            "release_date": "2026-07-08",
+            "expiry": {"A": "2026-01-08", "B": "2026-07-08"},
+            "trace": [
+                "A: starts 2024-03-01; + 2 years = 2026-03-01; − 1 day = 2026-02-28",
+                "A: 51 days on remand (2024-01-10 to 2024-02-29) → expires 2026-01-08",
+                "B: consecutive to A, starts 2026-01-09; + 6 months = 2026-07-09; − 1 day = 2026-07-08",
+                "Release date 2026-07-08: the latest expiry (B)"
+            ]
+        })
+    );
+    assert_eq!(api.audit_count().await, before, "a calculation stores nothing");
+    assert_eq!(api.post(Role::Monitor, path, &example).await.0, StatusCode::OK);
+
+    let (status, problem) = api.post(Role::Officer, path, &example).await;
+    assert_eq!((status, problem["type"].as_str()), (StatusCode::FORBIDDEN, Some("urn:custodia:problem:forbidden")));
+
+    let unknown = example.replace("\"consecutive_to\":\"A\"", "\"consecutive_to\":\"Z\"");
+    assert_ne!(unknown, example);
+    let (status, problem) = api.post(Role::Records, path, &unknown).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["fields"][0]["field"], "sentences[1].consecutive_to", "{problem}");
+    let typo = json!({"sentences": [{"id": "A", "start": "2024-03-01", "yeras": 2}]}).to_string();
+    let (status, problem) = api.post(Role::Records, path, &typo).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["fields"][0]["field"], "sentences[0].yeras", "{problem}");
+}

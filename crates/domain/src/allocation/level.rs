@@ -18,6 +18,8 @@ pub(super) struct Facility {
     pub categories: Vec<Category>,
     /// People of each category.
     pub demand: Vec<u64>,
+    /// People of each category in no rival group: they fill places without opening group cells.
+    pub plain: Vec<u64>,
 }
 
 impl Facility {
@@ -70,7 +72,13 @@ impl<'a> Model<'a> {
         let mut facilities: Vec<Facility> = Vec::new();
         let mut index_of = |id: FacilityId, facilities: &mut Vec<Facility>| {
             *facility_index.entry(id).or_insert_with(|| {
-                facilities.push(Facility { cells: vec![], people: vec![], categories: vec![], demand: vec![] });
+                facilities.push(Facility {
+                    cells: vec![],
+                    people: vec![],
+                    categories: vec![],
+                    demand: vec![],
+                    plain: vec![],
+                });
                 facilities.len() - 1
             })
         };
@@ -78,16 +86,20 @@ impl<'a> Model<'a> {
             let f = index_of(cell.facility, &mut facilities);
             facilities[f].cells.push(i);
         }
+        let rivals = super::rival_groups(instance);
         for (p, candidate) in instance.people.iter().enumerate() {
             let f = index_of(candidate.facility, &mut facilities);
             let facility = &mut facilities[f];
             facility.people.push(p);
-            match facility.category_index(&candidate.member.category) {
-                Some(c) => facility.demand[c] += 1,
-                None => {
-                    facility.categories.push(candidate.member.category);
-                    facility.demand.push(1);
-                }
+            let c = facility.category_index(&candidate.member.category).unwrap_or_else(|| {
+                facility.categories.push(candidate.member.category);
+                facility.demand.push(0);
+                facility.plain.push(0);
+                facility.categories.len() - 1
+            });
+            facility.demand[c] += 1;
+            if !candidate.member.groups.iter().any(|g| rivals.contains(g)) {
+                facility.plain[c] += 1;
             }
         }
         let mut cells: Vec<CellFacts> = instance
@@ -222,9 +234,16 @@ impl<'a> Model<'a> {
             }
         }
         let need: Vec<i64> = (0..k).map(|c| facility.demand[c] as i64 - have[c] as i64).collect();
-        let mut sharing = Sharing::new(&classes, need);
+        // When places are short, it matters which category gets them: first room for the people in
+        // no rival group (they open no group cell), then for everyone.
+        let plain: Vec<i64> =
+            (0..k).map(|c| (facility.plain[c] as i64 - have[c] as i64).clamp(0, need[c].max(0))).collect();
+        let mut sharing = Sharing::new(&classes, plain);
+        sharing.greedy(k);
+        sharing.need = need;
         sharing.greedy(k);
         sharing.improve(k);
+        sharing.exact_for_two(k);
         // Hand out concrete cells, larger first within each category.
         let mut pools: Vec<Vec<usize>> = classes.iter().map(|class| class.cells.clone()).collect();
         for (c, cells) in cells_of.iter_mut().enumerate() {
@@ -354,6 +373,74 @@ impl<'c> Sharing<'c> {
                 self.give(y, b, a, 1, k);
             }
         }
+    }
+
+    /// With two categories short of places (the usual case: untried and convicted), try every
+    /// split of the shared cells when there are few enough, and keep a split that places more.
+    /// Single moves and swaps cannot always get there: the best split can be many swaps away.
+    fn exact_for_two(&mut self, k: usize) {
+        let short: Vec<usize> = (0..k).filter(|&c| self.need[c] > 0).collect();
+        let loss = |s: &Self| (0..k).map(|c| s.shortfall(c, s.got[c])).sum::<i64>();
+        let [first, second] = short[..] else { return };
+        if loss(self) == 0 {
+            return;
+        }
+        let total: Vec<u64> = (0..self.classes.len()).map(|x| (0..=k).map(|o| self.count[o][x]).sum()).collect();
+        let mine: Vec<usize> =
+            (0..self.classes.len()).filter(|&x| self.eligible(x, first, k) && total[x] > 0).collect();
+        let combinations = mine.iter().try_fold(1u64, |n, &x| n.checked_mul(total[x] + 1));
+        if combinations.is_none_or(|n| n > 200_000) {
+            return;
+        }
+        let theirs_all: i64 = (0..self.classes.len())
+            .filter(|&x| self.eligible(x, second, k))
+            .map(|x| (total[x] * self.classes[x].cap) as i64)
+            .sum();
+        let mut taken = vec![0u64; mine.len()];
+        let mut best: Option<(i64, Vec<u64>)> = None;
+        loop {
+            let (mut got, mut lent) = (0i64, 0i64);
+            for (j, &x) in mine.iter().enumerate() {
+                let places = (taken[j] * self.classes[x].cap) as i64;
+                got += places;
+                if self.eligible(x, second, k) {
+                    lent += places;
+                }
+            }
+            let lost = (self.need[first] - got).max(0) + (self.need[second] - (theirs_all - lent)).max(0);
+            if best.as_ref().map_or(lost < loss(self), |b| lost < b.0) {
+                best = Some((lost, taken.clone()));
+            }
+            // Next combination (an odometer over the classes).
+            let mut j = 0;
+            while j < mine.len() && taken[j] == total[mine[j]] {
+                taken[j] = 0;
+                j += 1;
+            }
+            if j == mine.len() {
+                break;
+            }
+            taken[j] += 1;
+        }
+        let Some((_, taken)) = best else { return };
+        // Give the first category its cells, then let the second take what it needs from the rest.
+        for x in 0..self.classes.len() {
+            for owner in [first, second] {
+                let n = self.count[owner][x];
+                if n > 0 {
+                    self.give(x, owner, k, n, k);
+                }
+            }
+        }
+        for (j, &x) in mine.iter().enumerate() {
+            if taken[j] > 0 {
+                self.give(x, k, first, taken[j], k);
+            }
+        }
+        let need = std::mem::replace(&mut self.need, vec![0; k]);
+        self.need[second] = need[second];
+        self.greedy(k);
+        self.need = need;
     }
 
     /// Shortfall of owner `a` after a change of `delta` places (the pool never falls short).

@@ -195,7 +195,7 @@ impl<'a> State<'a> {
         for (i, cell) in cells.iter().enumerate() {
             for member in &cell.occupants {
                 for party in covering(member.person, &member.groups) {
-                    state.count_in(party, i, 1);
+                    state.count_in(party, i);
                 }
             }
         }
@@ -211,10 +211,9 @@ impl<'a> State<'a> {
         }
     }
 
-    fn count_in(&mut self, party: u32, i: usize, delta: i32) {
+    fn count_in(&mut self, party: u32, i: usize) {
         for scope in Scope::ALL {
-            let entry = self.tally.entry((party, self.area(i, *scope))).or_default();
-            *entry = entry.checked_add_signed(delta).expect("tallies never go below zero");
+            *self.tally.entry((party, self.area(i, *scope))).or_default() += 1;
         }
     }
 
@@ -270,7 +269,7 @@ impl<'a> State<'a> {
         self.placed[p] = Some(i);
         self.newcomers[i].push(p);
         for k in 0..self.covers[p].len() {
-            self.count_in(self.covers[p][k], i, 1);
+            self.count_in(self.covers[p][k], i);
         }
     }
 
@@ -306,11 +305,21 @@ impl<'a> State<'a> {
         }
         let mut groups: Vec<(GroupId, Vec<usize>)> = groups.into_iter().collect();
         groups.sort_by_key(|(g, members)| (std::cmp::Reverse(members.len()), *g));
-        for (g, mut members) in groups {
+        for (_, members) in &mut groups {
             // Members bound by person rules or several groups have the fewest choices: first.
             members.sort_by_key(|&p| self.duties[p].iter().any(|d| !self.rival_parties.contains(&d.other)));
             members.reverse();
-            self.place_group(g, cells, &members, left);
+        }
+        // Members first join the cells their group already holds: that costs no new group cell.
+        for (g, members) in &mut groups {
+            *members = self.place_group(*g, cells, members, &mut 0, false);
+        }
+        // Fresh cells go to as many members as people outside groups cannot fill anyway: when
+        // there are more people than places, those left out are members who would open new cells.
+        let places: usize = cells.iter().map(|&i| self.slots[i] as usize).sum();
+        let mut budget = places.saturating_sub(bound.len() + free.len());
+        for (g, members) in &mut groups {
+            *members = self.place_group(*g, cells, members, &mut budget, false);
         }
         for p in bound {
             let best = cells
@@ -337,55 +346,69 @@ impl<'a> State<'a> {
                 None => left.push(p),
             }
         }
+        for (g, members) in groups {
+            let mut unlimited = usize::MAX;
+            left.extend(self.place_group(g, cells, &members, &mut unlimited, true));
+        }
     }
 
-    /// Fill the cells the group already holds, then whole fresh cells, largest first.
-    fn place_group(&mut self, g: GroupId, cells: &[usize], members: &[usize], left: &mut Vec<usize>) {
+    /// Place group members in the cells the group already holds, then (while `budget` lasts) in
+    /// whole fresh cells, largest first, then (`anywhere`) in any legal cell; return the rest.
+    fn place_group(
+        &mut self,
+        g: GroupId,
+        cells: &[usize],
+        members: &[usize],
+        budget: &mut usize,
+        anywhere: bool,
+    ) -> Vec<usize> {
+        let mut rest = Vec::new();
+        if members.is_empty() {
+            return rest;
+        }
         let party =
             self.parties.iter().position(|&party| party == Party::Group(g)).expect("rival groups are parties") as u32;
         let mut owned: Vec<usize> = cells.iter().copied().filter(|&i| self.present(party, Area::Cell(i))).collect();
-        let mut fresh: Vec<usize> = cells
-            .iter()
-            .copied()
-            .filter(|&i| self.slots[i] > 0 && !self.rival_parties.iter().any(|&r| self.present(r, Area::Cell(i))))
-            .collect();
+        let untouched = |state: &Self, i: usize| {
+            state.slots[i] > 0 && !state.rival_parties.iter().any(|&r| state.present(r, Area::Cell(i)))
+        };
+        let mut fresh: Vec<usize> = cells.iter().copied().filter(|&i| untouched(self, i)).collect();
         fresh.sort_by_key(|&i| (std::cmp::Reverse(self.slots[i]), i));
         let (mut cursor, mut fresh_cursor) = (0, 0);
         for &p in members {
             while cursor < owned.len() && self.slots[owned[cursor]] == 0 {
                 cursor += 1;
             }
-            if let Some(i) =
-                owned[cursor..].iter().copied().find(|&i| self.slots[i] > 0 && self.obstacle(p, i).is_none())
-            {
-                self.place(p, i);
-                continue;
+            let mut found =
+                owned[cursor..].iter().copied().find(|&i| self.slots[i] > 0 && self.obstacle(p, i).is_none());
+            if found.is_none() && *budget > 0 {
+                while fresh_cursor < fresh.len() && !untouched(self, fresh[fresh_cursor]) {
+                    fresh_cursor += 1;
+                }
+                found = fresh[fresh_cursor..]
+                    .iter()
+                    .copied()
+                    .find(|&i| untouched(self, i) && self.obstacle(p, i).is_none());
             }
-            let untouched = |state: &Self, i: usize| {
-                state.slots[i] > 0 && !state.rival_parties.iter().any(|&r| state.present(r, Area::Cell(i)))
-            };
-            while fresh_cursor < fresh.len() && !untouched(self, fresh[fresh_cursor]) {
-                fresh_cursor += 1;
-            }
-            let found =
-                fresh[fresh_cursor..].iter().copied().find(|&i| untouched(self, i) && self.obstacle(p, i).is_none());
-            let found = found.or_else(|| {
-                cells
+            if found.is_none() && anywhere {
+                found = cells
                     .iter()
                     .copied()
                     .filter(|&i| self.slots[i] > 0 && self.obstacle(p, i).is_none())
-                    .max_by_key(|&i| (self.slots[i], std::cmp::Reverse(i)))
-            });
+                    .max_by_key(|&i| (self.slots[i], std::cmp::Reverse(i)));
+            }
             match found {
                 Some(i) => {
-                    self.place(p, i);
                     if !owned.contains(&i) {
                         owned.push(i);
                     }
+                    *budget = budget.saturating_sub(1);
+                    self.place(p, i);
                 }
-                None => left.push(p),
+                None => rest.push(p),
             }
         }
+        rest
     }
 
     /// Place each person in any legal cell of `cells`: under the level (the one with most room

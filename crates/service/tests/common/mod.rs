@@ -180,7 +180,7 @@ pub fn move_to(cell: &str, bed: Option<&str>) -> MovementKind {
 }
 
 pub fn release() -> MovementKind {
-    MovementKind::Release { reason: ReleaseReason::Bail }
+    MovementKind::Release { reason: ReleaseReason::Bail, to_country: None }
 }
 
 pub fn refused_rule<T: std::fmt::Debug>(result: ServiceResult<T>) -> (&'static str, String) {

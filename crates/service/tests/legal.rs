@@ -1,0 +1,219 @@
+//! Legal safeguards over a real SQLite file: rule sets as data, pretrial deadlines and their
+//! alerts, holds refusing movements until two people approve an override, unreceived transfers.
+
+mod common;
+
+use common::*;
+
+use custodia_service as service;
+
+use chrono::{Duration, NaiveDate};
+
+use domain::custody::ReleaseReason;
+use domain::legal::{AlertKind, HoldKind, Seriousness};
+use domain::time::Instant;
+use service::custody::{MovementKind, MovementRequest};
+use service::legal::{
+    parse_rule_set, ChargeRequest, CourtRecordKind, CourtRecordRequest, HoldRequest, OverriddenMovement, OverrideAsk,
+};
+use service::{Context, ServiceError};
+
+fn day(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+fn at(text: &str) -> Instant {
+    format!("{text}T12:00:00Z").parse().unwrap()
+}
+
+fn as_user(f: &Fixture, name: &str) -> Context {
+    Context { actor: name.into(), now: f.ctx.now }
+}
+
+/// Alerts of one person at a day.
+fn alerts_of(f: &Fixture, person: &str, when: &str) -> Vec<AlertKind> {
+    f.service.alerts(at(when), |_| true).unwrap().into_iter().filter(|a| a.person == person).map(|a| a.kind).collect()
+}
+
+fn untried(f: &Fixture, given: &str) -> String {
+    f.admit("NORTE", given, "Rivas", "2026-01-05T08:00:00Z").person
+}
+
+#[test]
+fn a_broken_rule_set_is_refused_naming_the_line_and_field() {
+    let text = service::legal::BUILT_IN_RULE_SETS.iter().find(|(c, _)| *c == "sv").unwrap().1;
+    let sv = parse_rule_set(text).unwrap();
+    assert_eq!(sv.periods.len(), 2);
+    let swapped = text.replacen("2025-02-01", "2010-01-01", 1);
+    let Err(ServiceError::Invalid(errors)) = parse_rule_set(&swapped) else { panic!("periods out of order accepted") };
+    assert!(
+        errors[0].field.starts_with("line ") && errors[0].field.ends_with("periods[1].effective_from"),
+        "{errors:?}"
+    );
+    let typo = text.replacen("pretrial_months_serious = 24", "pretrial_months_serious = \"24\"", 1);
+    let Err(ServiceError::Invalid(errors)) = parse_rule_set(&typo) else { panic!("a string accepted as months") };
+    assert!(
+        errors[0].field.contains("pretrial_months_serious") && errors[0].field.starts_with("line 12"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_law_change_is_a_new_rule_set_version_not_a_code_change() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    let before = f.service.legal_record(&p, f.ctx.now).unwrap().pretrial.unwrap().deadline;
+    assert_eq!(before, day("2026-12-31"), "12 months for a less serious offence, arrested 2026-01-01");
+    let text = service::legal::BUILT_IN_RULE_SETS.iter().find(|(c, _)| *c == "sv").unwrap().1;
+    let tighter = text.replace("pretrial_months_less_serious = 12", "pretrial_months_less_serious = 6");
+    f.service.load_rule_set(&f.ctx, &tighter).unwrap();
+    let after = f.service.legal_record(&p, f.ctx.now).unwrap().pretrial.unwrap().deadline;
+    assert_eq!(after, day("2026-06-30"));
+}
+
+#[test]
+fn the_pretrial_deadline_follows_the_charge_and_extensions_and_raises_alerts() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    let serious = ChargeRequest {
+        offence: "homicidio".into(),
+        seriousness: Seriousness::Serious,
+        max_penalty_years: Some(10.0),
+        court_case: Some("J1-2026-77".into()),
+    };
+    f.service.record_charge(&f.ctx, &p, &serious).unwrap();
+    let record = f.service.legal_record(&p, f.ctx.now).unwrap();
+    let pretrial = record.pretrial.unwrap();
+    assert_eq!(pretrial.deadline, day("2027-12-31"));
+    assert!(pretrial.explanation[0].contains("serious offence") && pretrial.explanation[0].contains("24 months"));
+    assert_eq!(alerts_of(&f, &p, "2027-11-01"), vec![]);
+    assert_eq!(alerts_of(&f, &p, "2027-12-15"), vec![AlertKind::PretrialDueSoon]);
+    assert_eq!(alerts_of(&f, &p, "2028-01-02"), vec![AlertKind::PretrialOverdue]);
+    // After the 2025 amendment a reasoned ruling may extend up to half the maximum penalty.
+    let extension = CourtRecordRequest {
+        kind: CourtRecordKind::Extension,
+        on: day("2026-02-20"),
+        court: Some("Cámara 1".into()),
+        reference: Some("EXT-1".into()),
+        months: Some(12),
+        note: None,
+    };
+    f.service.record_court(&f.ctx, &p, &extension).unwrap();
+    assert_eq!(f.service.legal_record(&p, f.ctx.now).unwrap().pretrial.unwrap().deadline, day("2028-12-31"));
+    assert_eq!(alerts_of(&f, &p, "2028-01-02"), vec![]);
+    // Released: no longer held, no alert.
+    f.mv(&p, release(), "2026-03-01T10:00:00Z");
+    assert_eq!(alerts_of(&f, &p, "2029-06-01"), vec![]);
+}
+
+#[test]
+fn a_convicted_person_has_no_pretrial_deadline() {
+    let f = fixture();
+    let mut value = admission_json("NORTE", "Beto", "Rivas", "2026-01-05T08:00:00Z");
+    value["legal_basis"]["kind"] = "judgment".into();
+    let p = f.service.admit(&f.ctx, &serde_json::from_value(value).unwrap()).unwrap().person;
+    assert!(f.service.legal_record(&p, f.ctx.now).unwrap().pretrial.is_none());
+    assert_eq!(alerts_of(&f, &p, "2030-01-01"), vec![]);
+}
+
+fn removal(country: &str) -> MovementKind {
+    MovementKind::Release { reason: ReleaseReason::HandedOver, to_country: Some(country.into()) }
+}
+
+#[test]
+fn a_removal_a_court_forbade_is_refused_until_two_people_approve_an_override() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    let hold = HoldRequest {
+        kind: HoldKind::DoNotRemove,
+        country: Some("sv".into()),
+        on_date: None,
+        authority: "Immigration Court, Houston".into(),
+        order_reference: "A-123-456 withholding of removal".into(),
+        expires_at: None,
+    };
+    let hold = f.service.add_hold(&f.ctx, &p, &hold).unwrap();
+    assert_eq!(hold.country.as_deref(), Some("SV"));
+    let error = refused_without_writing(&f, || f.try_move(&p, removal("SV"), NOW));
+    let (rule, detail) = refused_rule::<()>(Err(error));
+    assert_eq!(rule, "legal.hold");
+    assert!(detail.contains(&format!("hold {}", hold.id)) && detail.contains("A-123-456"), "{detail}");
+    // Another country is not forbidden by this hold.
+    let other = untried(&f, "Beto");
+    f.service.add_hold(&f.ctx, &other, &HoldRequest { country: Some("SV".into()), ..hold_request() }).unwrap();
+    f.try_move(&other, removal("GT"), NOW).expect("removal elsewhere is not forbidden");
+
+    let ask =
+        OverrideAsk { movement: OverriddenMovement::Removal, reason: "order vacated on appeal, stay denied".into() };
+    let asked = f.service.request_hold_override(&as_user(&f, "ana"), hold.id, &ask).unwrap();
+    let same = f.service.approve_hold_override(&as_user(&f, "ana"), asked.id);
+    assert!(matches!(same, Err(ServiceError::Refused { rule: "legal.override_same_person", .. })), "{same:?}");
+    refused_without_writing(&f, || f.try_move(&p, removal("SV"), NOW));
+    f.service.approve_hold_override(&as_user(&f, "beto"), asked.id).unwrap();
+    f.try_move(&p, removal("SV"), NOW).expect("allowed once by two people");
+    let views = f.service.holds(Some(&p), f.ctx.now).unwrap();
+    assert!(views[0].overrides[0].used_by_movement.is_some(), "the override is spent");
+    assert!(f.verify().broken.is_none());
+}
+
+fn hold_request() -> HoldRequest {
+    HoldRequest {
+        kind: HoldKind::DoNotRemove,
+        country: None,
+        on_date: None,
+        authority: "Juzgado 2".into(),
+        order_reference: "H-2".into(),
+        expires_at: None,
+    }
+}
+
+#[test]
+fn holds_on_transfer_and_release_refuse_until_lifted() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    let transfer = MovementKind::Transfer { to: "SUR".into() };
+    let no_transfer =
+        f.service.add_hold(&f.ctx, &p, &HoldRequest { kind: HoldKind::DoNotTransfer, ..hold_request() }).unwrap();
+    let (rule, _) = refused_rule::<()>(Err(refused_without_writing(&f, || f.try_move(&p, transfer.clone(), NOW))));
+    assert_eq!(rule, "legal.hold");
+    let court = HoldRequest { kind: HoldKind::ProduceAtCourt, on_date: Some(day("2026-03-10")), ..hold_request() };
+    f.service.add_hold(&f.ctx, &p, &court).unwrap();
+    f.service.end_hold(&f.ctx, no_transfer.id, "order lifted").unwrap();
+    let (_, detail) = refused_rule::<()>(Err(refused_without_writing(&f, || f.try_move(&p, transfer.clone(), NOW))));
+    assert!(detail.contains("produce at court on 2026-03-10"), "{detail}");
+    let no_release =
+        f.service.add_hold(&f.ctx, &p, &HoldRequest { kind: HoldKind::DoNotRelease, ..hold_request() }).unwrap();
+    refused_without_writing(&f, || f.try_move(&p, release(), NOW));
+    f.service.end_hold(&f.ctx, no_release.id, "bail posted").unwrap();
+    f.try_move(&p, release(), NOW).expect("the hold was lifted");
+}
+
+#[test]
+fn a_transfer_not_received_in_time_raises_an_alert_until_received() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    f.mv(&p, MovementKind::Transfer { to: "SUR".into() }, "2026-03-01T06:00:00Z");
+    let kinds = |when: Instant| -> Vec<AlertKind> {
+        f.service.alerts(when, |_| true).unwrap().into_iter().filter(|a| a.person == p).map(|a| a.kind).collect()
+    };
+    let sent: Instant = "2026-03-01T06:00:00Z".parse().unwrap();
+    assert_eq!(kinds(sent + Duration::hours(23)), vec![]);
+    assert_eq!(kinds(sent + Duration::hours(25)), vec![AlertKind::TransferUnreceived]);
+    let receive = MovementRequest {
+        person: p.clone(),
+        kind: MovementKind::Receive { facility: "SUR".into() },
+        at: None,
+        note: None,
+    };
+    f.service.record_movement(&f.ctx, &receive).unwrap();
+    assert_eq!(kinds(sent + Duration::hours(25)), vec![]);
+}
+
+#[test]
+fn alerts_are_limited_to_the_facilities_the_caller_sees() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    let overdue = at("2027-06-01");
+    assert!(f.service.alerts(overdue, |c| c == "NORTE").unwrap().iter().any(|a| a.person == p));
+    assert!(!f.service.alerts(overdue, |c| c == "SUR").unwrap().iter().any(|a| a.person == p));
+}

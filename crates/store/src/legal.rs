@@ -1,0 +1,582 @@
+//! Rule-set versions, charges, court records, sentences, legal holds and their two-person
+//! overrides, and the facts the alerts are computed from. All audited and insert-only.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use domain::audit::Value;
+use domain::legal::{Extension, HoldKind, Seriousness};
+use domain::separation::PersonId;
+use domain::time::{from_micros, to_micros, Instant};
+
+use crate::sqlite::SqliteTx;
+use crate::{BookingId, StoreError, StoreResult};
+
+/// A charge as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Charge {
+    /// The offence, as the charging document names it.
+    pub offence: String,
+    /// Less serious or serious.
+    pub seriousness: Seriousness,
+    /// Highest penalty the law sets for it, in years.
+    pub max_penalty_years: Option<f64>,
+    /// Court case number.
+    pub court_case: Option<String>,
+    /// When recorded.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub recorded_at: Instant,
+    /// Who recorded it.
+    pub recorded_by: String,
+}
+
+/// A court record as stored: a hearing, the day reasons were given, counsel, a production order
+/// or a pretrial extension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CourtRecord {
+    /// hearing, reasons_given, counsel, production_order or extension.
+    pub kind: String,
+    /// The day it concerns.
+    pub on_date: NaiveDate,
+    /// The court.
+    pub court: Option<String>,
+    /// Ruling, order or case reference; the counsel's name for `counsel`.
+    pub reference: Option<String>,
+    /// Months added, for extensions.
+    pub months: Option<u32>,
+    /// Note.
+    pub note: Option<String>,
+    /// When recorded.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub recorded_at: Instant,
+    /// Who recorded it.
+    pub recorded_by: String,
+}
+
+/// A legal hold as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoldRecord {
+    /// Stored id, named in refusals.
+    pub id: i64,
+    /// Person number.
+    pub person: String,
+    /// Kind.
+    pub kind: HoldKind,
+    /// Country removal to which is forbidden.
+    pub country: Option<String>,
+    /// Day the person must be produced at court.
+    pub on_date: Option<NaiveDate>,
+    /// The court or authority that ordered it.
+    pub authority: String,
+    /// The order's reference.
+    pub order_reference: String,
+    /// From when.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub effective_from: Instant,
+    /// Until when, if it expires.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<Instant>,
+    /// When it was lifted, if it was.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub ended_at: Option<Instant>,
+    /// Who recorded it.
+    pub recorded_by: String,
+}
+
+impl HoldRecord {
+    /// Whether the hold applies at `at`.
+    pub fn in_force(&self, at: Instant) -> bool {
+        self.effective_from <= at && self.expires_at.is_none_or(|e| at < e) && self.ended_at.is_none_or(|e| at < e)
+    }
+}
+
+/// A hold to write.
+#[derive(Debug, Clone)]
+pub struct NewHold<'a> {
+    /// The person.
+    pub person: PersonId,
+    /// Kind.
+    pub kind: HoldKind,
+    /// Country, for do_not_remove.
+    pub country: Option<&'a str>,
+    /// Day, for produce_at_court.
+    pub on_date: Option<NaiveDate>,
+    /// The court or authority.
+    pub authority: &'a str,
+    /// The order's reference.
+    pub order_reference: &'a str,
+    /// From when.
+    pub effective_from: Instant,
+    /// Until when.
+    pub expires_at: Option<Instant>,
+    /// Who records it.
+    pub recorded_by: &'a str,
+}
+
+/// A hold override as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoldOverride {
+    /// Stored id.
+    pub id: i64,
+    /// The hold.
+    pub hold: i64,
+    /// transfer, release or removal.
+    pub movement: String,
+    /// Why.
+    pub reason: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// When.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub requested_at: Instant,
+    /// Who approved it (a second person), if anyone has.
+    pub approved_by: Option<String>,
+    /// When.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub approved_at: Option<Instant>,
+    /// The movement that used it, if one has.
+    pub used_by_movement: Option<i64>,
+}
+
+/// What the pretrial deadline of a person held now is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PretrialFacts {
+    /// The person.
+    pub person: PersonId,
+    /// Their number.
+    pub number: String,
+    /// Facility code (the sending one while in transit).
+    pub facility: String,
+    /// The facility's rule set.
+    pub jurisdiction: String,
+    /// The facility's time zone.
+    pub time_zone: String,
+    /// When they were arrested.
+    pub arrested_at: Instant,
+    /// Legal basis kind of the custody episode.
+    pub basis: String,
+    /// Latest classified legal status, if classified.
+    pub classified_status: Option<String>,
+    /// Most serious charge, if any.
+    pub seriousness: Option<Seriousness>,
+    /// Highest penalty of the charges.
+    pub max_penalty_years: Option<f64>,
+    /// Extensions granted.
+    pub extensions: Vec<Extension>,
+}
+
+/// A person in transit now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InTransit {
+    /// Their number.
+    pub number: String,
+    /// Sending facility code and rule set.
+    pub from: (String, String),
+    /// Receiving facility code.
+    pub to: String,
+    /// Sent when.
+    pub since: Instant,
+}
+
+/// Reads and writes of legal records, in the caller's transaction.
+pub trait LegalTx {
+    /// Store a version of a rule set.
+    fn insert_rule_set_version(&mut self, code: &str, text: &str, at: Instant, by: &str) -> StoreResult<()>;
+    /// The latest stored text of a rule set.
+    fn rule_set_text(&mut self, code: &str) -> StoreResult<Option<String>>;
+    /// Codes of the rule sets stored.
+    fn rule_set_codes(&mut self) -> StoreResult<Vec<String>>;
+
+    /// Write a charge.
+    fn insert_charge(&mut self, booking: BookingId, charge: &Charge) -> StoreResult<()>;
+    /// Charges of a custody episode, oldest first.
+    fn charges(&mut self, booking: BookingId) -> StoreResult<Vec<Charge>>;
+    /// Write a court record.
+    fn insert_court_record(&mut self, booking: BookingId, record: &CourtRecord) -> StoreResult<()>;
+    /// Court records of a custody episode, in date order.
+    fn court_records(&mut self, booking: BookingId) -> StoreResult<Vec<CourtRecord>>;
+    /// Write a custody episode's sentences and their release date.
+    fn insert_sentence_record(
+        &mut self,
+        booking: BookingId,
+        input: &str,
+        release_date: NaiveDate,
+        at: Instant,
+        by: &str,
+    ) -> StoreResult<()>;
+    /// The latest sentences (input JSON) and release date of a custody episode.
+    fn sentence_record(&mut self, booking: BookingId) -> StoreResult<Option<(String, NaiveDate)>>;
+
+    /// Write a hold.
+    fn insert_hold(&mut self, hold: &NewHold<'_>) -> StoreResult<i64>;
+    /// Lift a hold.
+    fn end_hold(&mut self, hold: i64, at: Instant, reason: &str, by: &str) -> StoreResult<()>;
+    /// One hold.
+    fn hold(&mut self, id: i64) -> StoreResult<Option<HoldRecord>>;
+    /// A person's holds (all when None), oldest first, in force or not.
+    fn holds(&mut self, person: Option<PersonId>) -> StoreResult<Vec<HoldRecord>>;
+    /// Ask to override a hold for one movement.
+    fn insert_hold_override(
+        &mut self,
+        hold: i64,
+        movement: &str,
+        reason: &str,
+        by: &str,
+        at: Instant,
+    ) -> StoreResult<i64>;
+    /// Approve an override request.
+    fn approve_hold_override(&mut self, id: i64, by: &str, at: Instant) -> StoreResult<()>;
+    /// Record the movement that used an approved override.
+    fn use_hold_override(&mut self, id: i64, movement: i64) -> StoreResult<()>;
+    /// Overrides of a hold (all when None), newest first.
+    fn hold_overrides(&mut self, hold: Option<i64>) -> StoreResult<Vec<HoldOverride>>;
+
+    /// Pretrial facts of everyone in custody now.
+    fn pretrial_facts(&mut self) -> StoreResult<Vec<PretrialFacts>>;
+    /// Release dates of everyone in custody now whose sentences are recorded: (number, facility, date).
+    fn release_dates(&mut self) -> StoreResult<Vec<(String, String, NaiveDate)>>;
+    /// Everyone in transit now.
+    fn in_transit(&mut self) -> StoreResult<Vec<InTransit>>;
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn date(text: &str) -> rusqlite::Result<NaiveDate> {
+    text.parse().map_err(|_| rusqlite::Error::InvalidColumnType(0, format!("date {text}"), rusqlite::types::Type::Text))
+}
+
+fn opt_text(v: Option<&str>) -> Value<'_> {
+    v.map(Value::Text).unwrap_or(Value::Null)
+}
+
+const HOLD_SELECT: &str = "SELECT h.id, p.number, h.kind, h.country, h.on_date, h.authority, h.order_reference,
+    h.effective_from, h.expires_at, e.ended_at, h.recorded_by
+    FROM legal_hold h JOIN person p ON p.id = h.person_id LEFT JOIN legal_hold_end e ON e.hold_id = h.id";
+
+fn hold_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HoldRecord> {
+    let kind: String = r.get(2)?;
+    let on_date: Option<String> = r.get(4)?;
+    Ok(HoldRecord {
+        id: r.get(0)?,
+        person: r.get(1)?,
+        kind: HoldKind::parse(&kind)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnType(2, kind.clone(), rusqlite::types::Type::Text))?,
+        country: r.get(3)?,
+        on_date: on_date.as_deref().map(date).transpose()?,
+        authority: r.get(5)?,
+        order_reference: r.get(6)?,
+        effective_from: from_micros(r.get(7)?),
+        expires_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+        ended_at: r.get::<_, Option<i64>>(9)?.map(from_micros),
+        recorded_by: r.get(10)?,
+    })
+}
+
+impl LegalTx for SqliteTx<'_> {
+    fn insert_rule_set_version(&mut self, code: &str, text: &str, at: Instant, by: &str) -> StoreResult<()> {
+        self.insert_audited(
+            "rule_set_version",
+            &[Value::Text(code), Value::Text(text), Value::Int(to_micros(at)), Value::Text(by)],
+        )?;
+        Ok(())
+    }
+
+    fn rule_set_text(&mut self, code: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT text FROM rule_set_version WHERE code = ?1 ORDER BY id DESC LIMIT 1")?
+            .query_row([code], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn rule_set_codes(&mut self) -> StoreResult<Vec<String>> {
+        let rows = self
+            .conn()
+            .prepare_cached("SELECT DISTINCT code FROM rule_set_version ORDER BY code")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn insert_charge(&mut self, booking: BookingId, c: &Charge) -> StoreResult<()> {
+        self.insert_audited(
+            "charge",
+            &[
+                Value::Int(booking),
+                Value::Text(&c.offence),
+                Value::Text(c.seriousness.as_str()),
+                c.max_penalty_years.map(Value::Real).unwrap_or(Value::Null),
+                opt_text(c.court_case.as_deref()),
+                Value::Int(to_micros(c.recorded_at)),
+                Value::Text(&c.recorded_by),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn charges(&mut self, booking: BookingId) -> StoreResult<Vec<Charge>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT offence, seriousness, max_penalty_years, court_case, recorded_at, recorded_by FROM charge
+             WHERE booking_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([booking], |r| {
+            let seriousness: String = r.get(1)?;
+            Ok(Charge {
+                offence: r.get(0)?,
+                seriousness: Seriousness::parse(&seriousness).unwrap_or(Seriousness::Serious),
+                max_penalty_years: r.get(2)?,
+                court_case: r.get(3)?,
+                recorded_at: from_micros(r.get(4)?),
+                recorded_by: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_court_record(&mut self, booking: BookingId, c: &CourtRecord) -> StoreResult<()> {
+        let on_date = c.on_date.to_string();
+        self.insert_audited(
+            "court_record",
+            &[
+                Value::Int(booking),
+                Value::Text(&c.kind),
+                Value::Text(&on_date),
+                opt_text(c.court.as_deref()),
+                opt_text(c.reference.as_deref()),
+                c.months.map(|m| Value::Int(i64::from(m))).unwrap_or(Value::Null),
+                opt_text(c.note.as_deref()),
+                Value::Int(to_micros(c.recorded_at)),
+                Value::Text(&c.recorded_by),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn court_records(&mut self, booking: BookingId) -> StoreResult<Vec<CourtRecord>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT kind, on_date, court, reference, months, note, recorded_at, recorded_by FROM court_record
+             WHERE booking_id = ?1 ORDER BY on_date, id",
+        )?;
+        let rows = stmt.query_map([booking], |r| {
+            Ok(CourtRecord {
+                kind: r.get(0)?,
+                on_date: date(&r.get::<_, String>(1)?)?,
+                court: r.get(2)?,
+                reference: r.get(3)?,
+                months: r.get(4)?,
+                note: r.get(5)?,
+                recorded_at: from_micros(r.get(6)?),
+                recorded_by: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_sentence_record(
+        &mut self,
+        booking: BookingId,
+        input: &str,
+        release_date: NaiveDate,
+        at: Instant,
+        by: &str,
+    ) -> StoreResult<()> {
+        let release = release_date.to_string();
+        self.insert_audited(
+            "sentence_record",
+            &[
+                Value::Int(booking),
+                Value::Text(input),
+                Value::Text(&release),
+                Value::Int(to_micros(at)),
+                Value::Text(by),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn sentence_record(&mut self, booking: BookingId) -> StoreResult<Option<(String, NaiveDate)>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT input, release_date FROM sentence_record WHERE booking_id = ?1 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([booking], |r| Ok((r.get(0)?, date(&r.get::<_, String>(1)?)?)))
+            .optional()?)
+    }
+
+    fn insert_hold(&mut self, h: &NewHold<'_>) -> StoreResult<i64> {
+        let on_date = h.on_date.map(|d| d.to_string());
+        self.insert_audited(
+            "legal_hold",
+            &[
+                Value::Int(h.person),
+                Value::Text(h.kind.as_str()),
+                opt_text(h.country),
+                opt_text(on_date.as_deref()),
+                Value::Text(h.authority),
+                Value::Text(h.order_reference),
+                Value::Int(to_micros(h.effective_from)),
+                h.expires_at.map(|e| Value::Int(to_micros(e))).unwrap_or(Value::Null),
+                Value::Text(h.recorded_by),
+            ],
+        )
+    }
+
+    fn end_hold(&mut self, hold: i64, at: Instant, reason: &str, by: &str) -> StoreResult<()> {
+        self.insert_audited(
+            "legal_hold_end",
+            &[Value::Int(hold), Value::Int(to_micros(at)), Value::Text(reason), Value::Text(by)],
+        )?;
+        Ok(())
+    }
+
+    fn hold(&mut self, id: i64) -> StoreResult<Option<HoldRecord>> {
+        let sql = format!("{HOLD_SELECT} WHERE h.id = ?1");
+        Ok(self.conn().prepare_cached(&sql)?.query_row([id], hold_row).optional()?)
+    }
+
+    fn holds(&mut self, person: Option<PersonId>) -> StoreResult<Vec<HoldRecord>> {
+        let sql = format!("{HOLD_SELECT} WHERE ?1 IS NULL OR h.person_id = ?1 ORDER BY h.id");
+        let rows = self.conn().prepare_cached(&sql)?.query_map([person], hold_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn insert_hold_override(
+        &mut self,
+        hold: i64,
+        movement: &str,
+        reason: &str,
+        by: &str,
+        at: Instant,
+    ) -> StoreResult<i64> {
+        self.insert_audited(
+            "hold_override",
+            &[Value::Int(hold), Value::Text(movement), Value::Text(reason), Value::Text(by), Value::Int(to_micros(at))],
+        )
+    }
+
+    fn approve_hold_override(&mut self, id: i64, by: &str, at: Instant) -> StoreResult<()> {
+        self.insert_audited("hold_override_approval", &[Value::Int(id), Value::Text(by), Value::Int(to_micros(at))])?;
+        Ok(())
+    }
+
+    fn use_hold_override(&mut self, id: i64, movement: i64) -> StoreResult<()> {
+        self.insert_audited("hold_override_use", &[Value::Int(id), Value::Int(movement)])?;
+        Ok(())
+    }
+
+    fn hold_overrides(&mut self, hold: Option<i64>) -> StoreResult<Vec<HoldOverride>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT o.id, o.hold_id, o.movement, o.reason, o.requested_by, o.requested_at, a.approved_by, a.approved_at,
+                    u.movement_id
+             FROM hold_override o LEFT JOIN hold_override_approval a ON a.override_id = o.id
+             LEFT JOIN hold_override_use u ON u.override_id = o.id
+             WHERE ?1 IS NULL OR o.hold_id = ?1 ORDER BY o.id DESC",
+        )?;
+        let rows = stmt.query_map([hold], |r| {
+            Ok(HoldOverride {
+                id: r.get(0)?,
+                hold: r.get(1)?,
+                movement: r.get(2)?,
+                reason: r.get(3)?,
+                requested_by: r.get(4)?,
+                requested_at: from_micros(r.get(5)?),
+                approved_by: r.get(6)?,
+                approved_at: r.get::<_, Option<i64>>(7)?.map(from_micros),
+                used_by_movement: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn pretrial_facts(&mut self) -> StoreResult<Vec<PretrialFacts>> {
+        let mut charges: HashMap<BookingId, (Seriousness, Option<f64>)> = HashMap::new();
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT booking_id, max(seriousness = 'serious'), max(max_penalty_years) FROM charge GROUP BY booking_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let serious: bool = r.get(1)?;
+            let seriousness = if serious { Seriousness::Serious } else { Seriousness::LessSerious };
+            charges.insert(r.get(0)?, (seriousness, r.get(2)?));
+        }
+        drop(rows);
+        let mut extensions: HashMap<BookingId, Vec<Extension>> = HashMap::new();
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT booking_id, on_date, months FROM court_record WHERE kind = 'extension'")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let granted_on = date(&r.get::<_, String>(1)?).map_err(backend)?;
+            extensions.entry(r.get(0)?).or_default().push(Extension { granted_on, months: r.get(2)? });
+        }
+        drop(rows);
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT s.person_id, p.number, s.booking_id, f.code, f.jurisdiction, f.time_zone, b.arrested_at,
+                    b.legal_basis_kind,
+                    (SELECT legal_status FROM classification c WHERE c.person_id = s.person_id
+                      ORDER BY c.effective_from DESC, c.id DESC LIMIT 1)
+             FROM custody_state s JOIN person p ON p.id = s.person_id JOIN booking b ON b.id = s.booking_id
+             JOIN facility f ON f.id = s.facility_id
+             WHERE s.status IN ('held', 'in_transit')",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut facts = Vec::new();
+        while let Some(r) = rows.next()? {
+            let booking: BookingId = r.get(2)?;
+            let charge = charges.get(&booking);
+            facts.push(PretrialFacts {
+                person: r.get(0)?,
+                number: r.get(1)?,
+                facility: r.get(3)?,
+                jurisdiction: r.get(4)?,
+                time_zone: r.get(5)?,
+                arrested_at: from_micros(r.get(6)?),
+                basis: r.get(7)?,
+                classified_status: r.get(8)?,
+                seriousness: charge.map(|c| c.0),
+                max_penalty_years: charge.and_then(|c| c.1),
+                extensions: extensions.remove(&booking).unwrap_or_default(),
+            });
+        }
+        Ok(facts)
+    }
+
+    fn release_dates(&mut self) -> StoreResult<Vec<(String, String, NaiveDate)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT p.number, f.code, r.release_date
+             FROM custody_state s JOIN person p ON p.id = s.person_id JOIN facility f ON f.id = s.facility_id
+             JOIN sentence_record r ON r.id = (SELECT max(id) FROM sentence_record WHERE booking_id = s.booking_id)
+             WHERE s.status IN ('held', 'in_transit')",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, date(&r.get::<_, String>(2)?)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn in_transit(&mut self) -> StoreResult<Vec<InTransit>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT p.number, f.code, f.jurisdiction, t.code, s.since
+             FROM custody_state s JOIN person p ON p.id = s.person_id JOIN facility f ON f.id = s.facility_id
+             JOIN facility t ON t.id = s.transit_to
+             WHERE s.status = 'in_transit'",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(InTransit {
+                number: r.get(0)?,
+                from: (r.get(1)?, r.get(2)?),
+                to: r.get(3)?,
+                since: from_micros(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

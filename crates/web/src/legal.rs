@@ -1,0 +1,259 @@
+//! Legal routes: rule sets, charges and court records, holds and their two-person overrides,
+//! a person's legal record, and the alerts.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use domain::legal::{AlertKind, RuleSet};
+use service::legal::{Alert, ChargeRequest, CourtRecordRequest, HoldRequest, HoldView, LegalRecord, OverrideAsk};
+use store::legal::{HoldOverride, HoldRecord};
+
+use crate::access::Caller;
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::routes::{body, in_scope, instant, open_person, parse, query};
+use crate::AppState;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_rule_set))
+        .routes(routes!(load_rule_set))
+        .routes(routes!(record_charge))
+        .routes(routes!(record_court))
+        .routes(routes!(get_legal))
+        .routes(routes!(add_hold))
+        .routes(routes!(list_holds))
+        .routes(routes!(end_hold))
+        .routes(routes!(request_override))
+        .routes(routes!(approve_override))
+        .routes(routes!(list_alerts))
+}
+
+fn now() -> domain::time::Instant {
+    chrono::Utc::now()
+}
+
+async fn person_in_scope(state: &AppState, caller: &Caller, number: &str) -> ApiResult<()> {
+    let scope = {
+        let number = number.to_string();
+        state.run(move |s| s.person_scope(&number)).await?
+    };
+    in_scope(caller, &scope.facilities, "person", number)
+}
+
+/// The hold, if the caller may see its person.
+async fn hold_in_scope(state: &AppState, caller: &Caller, id: i64) -> ApiResult<HoldView> {
+    let hold = state
+        .run(move |s| s.holds(None, now()))
+        .await?
+        .into_iter()
+        .find(|h| h.hold.id == id)
+        .ok_or_else(|| ApiError::not_found("legal hold", &id.to_string()))?;
+    person_in_scope(state, caller, &hold.hold.person)
+        .await
+        .map_err(|_| ApiError::not_found("legal hold", &id.to_string()))?;
+    Ok(hold)
+}
+
+/// A jurisdiction's rule set: the latest version loaded, or the one shipped (`generic`, `sv`).
+#[utoipa::path(get, path = "/api/v1/rule-sets/{code}", tag = "legal", params(("code" = String, Path)),
+    responses((status = 200, body = RuleSet), (status = 404, body = Problem)))]
+async fn get_rule_set(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<RuleSet>> {
+    Ok(Json(state.run(move |s| s.rule_set(&code)).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RuleSetText {
+    /// The rule-set file (TOML), as `custodia ruleset load` reads it.
+    text: String,
+}
+
+/// Load a new version of a rule set; a broken file is refused naming the line and field.
+#[utoipa::path(post, path = "/api/v1/rule-sets", tag = "legal", request_body = RuleSetText,
+    responses((status = 201, body = RuleSet), (status = 422, body = Problem)))]
+async fn load_rule_set(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<RuleSet>)> {
+    let file: RuleSetText = parse(&body(raw)?)?;
+    let ctx = caller.staff.context(now());
+    Ok((StatusCode::CREATED, Json(state.run(move |s| s.load_rule_set(&ctx, &file.text)).await?)))
+}
+
+/// Record a charge of the person's current custody episode.
+#[utoipa::path(post, path = "/api/v1/people/{number}/charges", tag = "legal", params(("number" = String, Path)),
+    request_body = ChargeRequest, responses((status = 201, body = Object), (status = 404, body = Problem)))]
+async fn record_charge(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let charge: ChargeRequest = parse(&body(raw)?)?;
+    person_in_scope(&state, &caller, &number).await?;
+    let ctx = caller.staff.context(now());
+    state.run(move |s| s.record_charge(&ctx, &number, &charge)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "recorded": true }))))
+}
+
+/// Record a hearing, the day reasons for detention were given (Rule 119), counsel, a production
+/// order or a pretrial extension.
+#[utoipa::path(post, path = "/api/v1/people/{number}/court-records", tag = "legal", params(("number" = String, Path)),
+    request_body = CourtRecordRequest, responses((status = 201, body = Object), (status = 404, body = Problem)))]
+async fn record_court(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let record: CourtRecordRequest = parse(&body(raw)?)?;
+    person_in_scope(&state, &caller, &number).await?;
+    let ctx = caller.staff.context(now());
+    state.run(move |s| s.record_court(&ctx, &number, &record)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "recorded": true }))))
+}
+
+/// A person's legal record: status, charges, court records, pretrial deadline with how it was
+/// reached, release date, holds. The read is logged.
+#[utoipa::path(get, path = "/api/v1/people/{number}/legal", tag = "legal", params(("number" = String, Path)),
+    responses((status = 200, body = LegalRecord), (status = 404, body = Problem)))]
+async fn get_legal(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+) -> ApiResult<Json<LegalRecord>> {
+    open_person(&state, &caller, &number, "GET /api/v1/people/{number}/legal").await?;
+    Ok(Json(state.run(move |s| s.legal_record(&number, now())).await?))
+}
+
+/// Record a court's hold: do not transfer, do not remove to a country, do not release, produce
+/// at court on a day. Movements it forbids are refused naming it.
+#[utoipa::path(post, path = "/api/v1/people/{number}/holds", tag = "legal", params(("number" = String, Path)),
+    request_body = HoldRequest, responses((status = 201, body = HoldRecord), (status = 404, body = Problem)))]
+async fn add_hold(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<HoldRecord>)> {
+    let hold: HoldRequest = parse(&body(raw)?)?;
+    person_in_scope(&state, &caller, &number).await?;
+    let ctx = caller.staff.context(now());
+    Ok((StatusCode::CREATED, Json(state.run(move |s| s.add_hold(&ctx, &number, &hold)).await?)))
+}
+
+/// Holds with their overrides, of people the caller may see.
+#[utoipa::path(get, path = "/api/v1/holds", tag = "legal", responses((status = 200, body = Vec<HoldView>)))]
+async fn list_holds(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<HoldView>>> {
+    let staff = caller.staff.clone();
+    let holds = state
+        .run(move |s| {
+            let mut shown = Vec::new();
+            for hold in s.holds(None, now())? {
+                if staff.role.national() || s.person_scope(&hold.hold.person)?.facilities.iter().any(|f| staff.sees(f))
+                {
+                    shown.push(hold);
+                }
+            }
+            Ok(shown)
+        })
+        .await?;
+    Ok(Json(holds))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Reason {
+    /// Why.
+    reason: String,
+}
+
+/// Lift a hold (when the court lifts its order); it stays in the history.
+#[utoipa::path(post, path = "/api/v1/holds/{id}/end", tag = "legal", params(("id" = i64, Path)), request_body = Reason,
+    responses((status = 200, body = HoldRecord), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn end_hold(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<HoldRecord>> {
+    let reason: Reason = parse(&body(raw)?)?;
+    hold_in_scope(&state, &caller, id).await?;
+    let ctx = caller.staff.context(now());
+    Ok(Json(state.run(move |s| s.end_hold(&ctx, id, &reason.reason)).await?))
+}
+
+/// Ask to allow one movement despite a hold; it takes effect when a second authorised person
+/// approves it.
+#[utoipa::path(post, path = "/api/v1/holds/{id}/overrides", tag = "legal", params(("id" = i64, Path)),
+    request_body = OverrideAsk, responses((status = 201, body = HoldOverride), (status = 404, body = Problem)))]
+async fn request_override(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<HoldOverride>)> {
+    let ask: OverrideAsk = parse(&body(raw)?)?;
+    hold_in_scope(&state, &caller, id).await?;
+    let ctx = caller.staff.context(now());
+    Ok((StatusCode::CREATED, Json(state.run(move |s| s.request_hold_override(&ctx, id, &ask)).await?)))
+}
+
+/// Approve an override: refused for the person who asked for it.
+#[utoipa::path(post, path = "/api/v1/hold-overrides/{id}/approval", tag = "legal", params(("id" = i64, Path)),
+    responses((status = 200, body = HoldOverride), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn approve_override(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<HoldOverride>> {
+    let hold = state
+        .run(move |s| s.holds(None, now()))
+        .await?
+        .into_iter()
+        .find(|h| h.overrides.iter().any(|o| o.id == id))
+        .ok_or_else(|| ApiError::not_found("hold override", &id.to_string()))?;
+    hold_in_scope(&state, &caller, hold.hold.id).await?;
+    let ctx = caller.staff.context(now());
+    Ok(Json(state.run(move |s| s.approve_hold_override(&ctx, id)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AlertsQuery {
+    /// RFC 3339 instant; now when absent.
+    at: Option<String>,
+    /// Only this kind.
+    kind: Option<AlertKind>,
+}
+
+/// Every open alert in the caller's facilities: pretrial deadlines near or passed, release dates
+/// passed, transfers not received, notification obligations overdue.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "legal", params(AlertsQuery),
+    responses((status = 200, body = Vec<Alert>)))]
+async fn list_alerts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Result<Query<AlertsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<Alert>>> {
+    let params = query(params)?;
+    let at = instant(params.at.as_deref())?;
+    let staff = caller.staff.clone();
+    let mut alerts = state.run(move |s| s.alerts(at, |f| staff.sees(f))).await?;
+    if let Some(kind) = params.kind {
+        alerts.retain(|a| a.kind == kind);
+    }
+    Ok(Json(alerts))
+}
