@@ -49,6 +49,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200_000)]
         sets: usize,
     },
+    /// Identity resolution on an existing database (for example the national demo): real people
+    /// sampled and their identities perturbed, candidates one by one (p50, p99) and as a batch, recall.
+    Identity {
+        /// Intake records to resolve.
+        #[arg(long, default_value_t = 10_000)]
+        intakes: usize,
+        /// Seed of the sample and of the perturbations.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Query and verification times on an existing database (for example the national demo).
     Queries {
         /// Repetitions of each query; the median is reported.
@@ -111,6 +121,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Sentences { sets } => crate::bench_sentence::run(sets),
+        BenchCommand::Identity { intakes, seed } => crate::bench_identity::run(intakes, seed),
         BenchCommand::Queries { runs } => {
             let db = std::env::var("CUSTODIA_DB").unwrap_or_else(|_| "sqlite://custodia.db".into());
             bench_queries(&db, runs)
@@ -209,6 +220,9 @@ fn bench_queries(db: &str, runs: usize) -> anyhow::Result<()> {
     // What a roll count of the largest facility computes when it starts.
     line["expected_counts_largest_facility_ms"] =
         json!(time_ms(runs, || service.expected_counts(&largest, now).map(|_| ()).map_err(Into::into))?);
+    // Every open alert of the whole estate, as the dashboard and `custodia alerts` ask for them.
+    line["alerts"] = json!(service.alerts(now, |_| true)?.len());
+    line["alerts_ms"] = json!(time_ms(runs, || service.alerts(now, |_| true).map(|_| ()).map_err(Into::into))?);
     let started = Clock::now();
     let verified = service.verify_audit(&mut |_, _| {})?;
     let seconds = started.elapsed().as_secs_f64();

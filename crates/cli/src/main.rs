@@ -3,9 +3,12 @@
 
 mod bench;
 mod bench_allocate;
+mod bench_identity;
 mod bench_sentence;
 mod housing;
+mod identity;
 mod incident;
+mod legal;
 mod output;
 mod sentence;
 
@@ -174,6 +177,27 @@ enum Command {
         #[command(subcommand)]
         command: housing::CountCommand,
     },
+    /// Jurisdiction rule sets (pretrial limits, extensions, age of majority) as data.
+    Ruleset {
+        #[command(subcommand)]
+        command: legal::RuleSetCommand,
+    },
+    /// Record a charge.
+    Charge(legal::ChargeArgs),
+    /// Record a hearing, reasons given, counsel, a production order or a pretrial extension.
+    Court(legal::CourtArgs),
+    /// Legal holds (do not transfer, remove, release; produce at court) and their overrides.
+    Hold {
+        #[command(subcommand)]
+        command: legal::HoldCommand,
+    },
+    /// A person's legal record: status, charges, deadlines, release date, holds.
+    Legal {
+        /// Person number.
+        person: String,
+    },
+    /// Open alerts: pretrial deadlines, release dates, unreceived transfers, overdue obligations.
+    Alerts(legal::AlertsArgs),
     /// Incidents and injuries.
     Incident {
         #[command(subcommand)]
@@ -198,6 +222,11 @@ enum Command {
     Sentence {
         #[command(subcommand)]
         command: sentence::SentenceCommand,
+    },
+    /// Identity resolution: candidates at intake, merges and un-merges of people's records, lineage.
+    Identity {
+        #[command(subcommand)]
+        command: identity::IdentityCommand,
     },
     /// Benchmarks that print one JSON line per measure.
     Bench {
@@ -725,11 +754,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::KeepApart { command } => housing::run_keep_apart(&cli.db, &ctx, command)?,
         Command::Allocate(args) => housing::run_allocate(&cli.db, &ctx, args)?,
         Command::Count { command } => housing::run_count(&cli.db, &ctx, command)?,
+        Command::Ruleset { command } => legal::run_rule_set(&cli.db, &ctx, command)?,
+        Command::Charge(args) => legal::run_charge(&cli.db, &ctx, args)?,
+        Command::Court(args) => legal::run_court(&cli.db, &ctx, args)?,
+        Command::Hold { command } => legal::run_hold(&cli.db, &ctx, command)?,
+        Command::Legal { person } => legal::run_legal(&cli.db, &ctx, &person)?,
+        Command::Alerts(args) => legal::run_alerts(&cli.db, &ctx, args)?,
         Command::Incident { command } => incident::run_incident(&cli.db, &ctx, command)?,
         Command::Obligation { command } => incident::run_obligation(&cli.db, &ctx, command)?,
         Command::Notification { command } => incident::run_notification(&cli.db, &ctx, command)?,
         Command::Statistics { command } => incident::run_statistics(&cli.db, &ctx, command)?,
         Command::Sentence { command } => sentence::run_sentence(command)?,
+        Command::Identity { command } => identity::run_identity(&cli.db, &ctx, command)?,
         Command::Bench { command } => bench::run(command)?,
     }
     Ok(())

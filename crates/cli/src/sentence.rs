@@ -25,7 +25,9 @@ pub enum SentenceCommand {
 /// How a calculation is printed.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum CalcFormat {
+    /// `{"release_date", "expiry", "trace"}`, as the API answers.
     Json,
+    /// A table of the sentences, the release date and the trace.
     Table,
 }
 

@@ -679,3 +679,48 @@ fn sentence_calc_prints_the_documented_answer_and_names_a_wrong_field() {
     assert!(err.contains("sentences[1].days: must not be negative"), "{err}");
     assert!(err.contains("sentences[0].consecutive_to: circular: A follows B, B follows A"), "{err}");
 }
+
+#[test]
+fn identity_candidates_merge_unmerge_and_lineage_from_the_command_line() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let record = db.file("a.json", &admission("NORTE", "2024-03-01T08:00:00Z").to_string());
+    let first = admitted_number(&db.ok(&["admit", path_str(&record)]));
+    db.ok(&["movement", &first, "release", "--reason", "bail", "--at", "2024-03-01T09:00:00Z"]);
+    let mut again = admission("NORTE", "2024-03-02T08:00:00Z");
+    again["identity"]["second_surname"] = Value::Null;
+    again["identity"]["documents"] = serde_json::json!([]);
+    let second = admitted_number(&db.ok(&["admit", path_str(&db.file("b.json", &again.to_string()))]));
+
+    // A whole admission, respelt: both records are candidates, the one with the same names first.
+    let mut intake = admission("NORTE", "2024-03-03T08:00:00Z");
+    intake["identity"]["given_names"] = "ANA MARIA".into();
+    intake["identity"]["documents"] = serde_json::json!([]);
+    let file = db.file("intake.json", &intake.to_string());
+    let listed: Value = serde_json::from_str(&db.ok(&["identity", "candidates", path_str(&file), "--format", "json"]))
+        .expect("candidates as JSON");
+    let numbers: Vec<&str> = listed.as_array().unwrap().iter().map(|c| c["number"].as_str().unwrap()).collect();
+    assert_eq!(numbers, [first.as_str(), second.as_str()], "{listed}");
+    let table = db.ok(&["identity", "candidates", path_str(&file)]);
+    assert!(table.contains("same date of birth 1990-02-03"), "{table}");
+
+    let events = db.audit_lines().len();
+    let (code, err) = db.fails(&["identity", "merge", &first, "--into", &first, "--reason", "typo"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("identity.self_merge"), "{err}");
+    assert_eq!(db.audit_lines().len(), events, "a refused merge writes nothing");
+    let merged = db.ok(&["identity", "merge", &first, "--into", &second, "--reason", "same fingerprints"]);
+    assert!(merged.starts_with(&format!("merged {first} into {second}")), "{merged}");
+    let listed: Value = serde_json::from_str(&db.ok(&["identity", "candidates", path_str(&file), "--format", "json"]))
+        .expect("candidates as JSON");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "the merged-away record gives way to its survivor: {listed}");
+    assert_eq!(listed[0]["number"], second.as_str());
+    let lineage = db.ok(&["identity", "lineage", &first]);
+    assert!(lineage.contains(&format!("{first} is merged into {second}")), "{lineage}");
+    db.ok(&["identity", "unmerge", &first, "--reason", "twins"]);
+    let (code, err) = db.fails(&["identity", "unmerge", &first, "--reason", "twins"]);
+    assert_eq!((code, err.contains("identity.not_merged")), (Some(1), true), "{err}");
+    assert!(db.ok(&["identity", "lineage", &first]).contains("un-merged by tester: twins"));
+    assert!(db.ok(&["audit", "verify"]).contains("verified"));
+}

@@ -152,6 +152,26 @@ fn add_months(day: NaiveDate, months: u32) -> NaiveDate {
     day.checked_add_months(Months::new(months)).unwrap_or(NaiveDate::MAX)
 }
 
+/// The last lawful day of pretrial detention, as [`pretrial_deadline`] explains it, computed
+/// without the explanation (alerts compute it for everyone held).
+pub fn pretrial_deadline_day(
+    rules: &RuleSet,
+    detained_on: NaiveDate,
+    seriousness: Option<Seriousness>,
+    max_penalty_years: Option<f64>,
+    extensions: &[Extension],
+) -> NaiveDate {
+    if extensions.is_empty() {
+        let period = rules.period_on(detained_on);
+        let months = match seriousness {
+            Some(Seriousness::Serious) => period.pretrial_months_serious,
+            _ => period.pretrial_months_less_serious,
+        };
+        return add_months(detained_on, months).pred_opt().unwrap_or(detained_on);
+    }
+    pretrial_deadline(rules, detained_on, seriousness, max_penalty_years, extensions).deadline
+}
+
 /// The pretrial deadline: the detention's first day plus the limit for the charge's seriousness
 /// under the rules in force that day, minus one day, plus the extensions granted (each within
 /// what the rules in force on the day of the ruling allow). `max_penalty_years` is the highest
@@ -362,6 +382,7 @@ mod tests {
     fn the_deadline_is_the_limit_for_the_seriousness_from_the_first_day() {
         let d = pretrial_deadline(&sv(), day("2024-03-15"), Some(Seriousness::Serious), None, &[]);
         assert_eq!(d.deadline, day("2026-03-14"));
+        assert_eq!(pretrial_deadline_day(&sv(), day("2024-03-15"), Some(Seriousness::Serious), None, &[]), d.deadline);
         let d = pretrial_deadline(&sv(), day("2024-03-15"), None, None, &[]);
         assert_eq!(d.deadline, day("2025-03-14"));
         assert!(d.explanation[0].contains("no charge recorded"), "{:?}", d.explanation);

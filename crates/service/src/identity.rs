@@ -230,8 +230,7 @@ pub fn candidates_in<T: Tx>(
     let mut listed = Vec::new();
     for (id, (score, reasons)) in best {
         let Some(person) = tx.person(id)? else { continue };
-        let answerable: Vec<String> =
-            tx.person_facilities(id)?.iter().filter_map(|f| codes.get(f).cloned()).collect();
+        let answerable: Vec<String> = tx.person_facilities(id)?.iter().filter_map(|f| codes.get(f).cloned()).collect();
         // Someone never held anywhere belongs to no facility's scope and is shown to all.
         if !answerable.is_empty() && !answerable.iter().any(|f| visible(f)) {
             continue;
@@ -322,10 +321,15 @@ pub fn unmerge_in<T: Tx>(
 ) -> ServiceResult<Unmerged> {
     required("reason", &request.reason)?;
     let dup = person_id(tx, duplicate)?;
-    let merge = tx
-        .merge_in_force(dup)?
-        .ok_or_else(|| ServiceError::refused("identity.not_merged", format!("{duplicate} is not merged into anyone")))?;
-    tx.insert_unmerge(&NewUnmerge { merge: merge.id, reason: request.reason.trim(), recorded_at: ctx.now, actor: &ctx.actor })?;
+    let merge = tx.merge_in_force(dup)?.ok_or_else(|| {
+        ServiceError::refused("identity.not_merged", format!("{duplicate} is not merged into anyone"))
+    })?;
+    tx.insert_unmerge(&NewUnmerge {
+        merge: merge.id,
+        reason: request.reason.trim(),
+        recorded_at: ctx.now,
+        actor: &ctx.actor,
+    })?;
     let payload = serde_json::json!({
         "duplicate": duplicate, "was_merged_into": merge.survivor, "merged_at": rfc3339(merge.recorded_at),
         "reason": request.reason.trim(),

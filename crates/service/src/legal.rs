@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use domain::legal::{
-    pretrial_alert, pretrial_deadline, AlertKind, Hold, HoldKind, PretrialDeadline, Restricted, RuleSet, Seriousness,
+    pretrial_alert, pretrial_deadline, pretrial_deadline_day, AlertKind, Hold, HoldKind, PretrialDeadline, Restricted,
+    RuleSet, Seriousness,
 };
 use domain::person::LegalBasisKind;
 use domain::separation::{LegalStatus, PersonId};
@@ -470,34 +471,38 @@ fn legal_status(classified: Option<&str>, basis: &str) -> LegalStatus {
 /// Every open alert at `at` for the facilities `visible` accepts, by date.
 pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool) -> ServiceResult<Vec<Alert>> {
     let mut alerts = Vec::new();
+    // Per facility, once: its code, rule set (if known) and time zone.
+    let mut places = std::collections::HashMap::new();
     let mut rule_sets: std::collections::HashMap<String, Option<RuleSet>> = std::collections::HashMap::new();
-    let mut rules_of = |tx: &mut T, code: &str| -> ServiceResult<Option<RuleSet>> {
-        if !rule_sets.contains_key(code) {
-            let found = match rule_set_in(tx, code) {
+    for f in tx.facilities()? {
+        if !rule_sets.contains_key(&f.jurisdiction) {
+            let found = match rule_set_in(tx, &f.jurisdiction) {
                 Ok(rules) => Some(rules),
                 Err(ServiceError::NotFound { .. }) => None,
                 Err(e) => return Err(e),
             };
-            rule_sets.insert(code.to_string(), found);
+            rule_sets.insert(f.jurisdiction.clone(), found);
         }
-        Ok(rule_sets[code].clone())
-    };
+        let tz = f.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+        places.insert(f.id, (f.code, f.jurisdiction, tz));
+    }
     for f in tx.pretrial_facts()? {
-        if !visible(&f.facility) || legal_status(f.classified_status.as_deref(), &f.basis) != LegalStatus::Untried {
+        let Some((code, jurisdiction, tz)) = places.get(&f.facility) else { continue };
+        if !visible(code) || legal_status(f.classified_status.as_deref(), &f.basis) != LegalStatus::Untried {
             continue;
         }
-        let Some(rules) = rules_of(tx, &f.jurisdiction)? else { continue };
-        let detained_on = local_day(f.arrested_at, &f.time_zone);
-        let today = local_day(at, &f.time_zone);
-        let deadline = pretrial_deadline(&rules, detained_on, f.seriousness, f.max_penalty_years, &f.extensions);
-        if let Some(kind) = pretrial_alert(deadline.deadline, today) {
-            let days = (deadline.deadline - today).num_days();
+        let Some(Some(rules)) = rule_sets.get(jurisdiction) else { continue };
+        let detained_on = f.arrested_at.with_timezone(tz).date_naive();
+        let today = at.with_timezone(tz).date_naive();
+        let deadline = pretrial_deadline_day(rules, detained_on, f.seriousness, f.max_penalty_years, &f.extensions);
+        if let Some(kind) = pretrial_alert(deadline, today) {
+            let days = (deadline - today).num_days();
             let detail = if days < 0 {
                 format!("held untried {} days past the pretrial deadline", -days)
             } else {
                 format!("pretrial deadline in {days} days")
             };
-            alerts.push(Alert { kind, person: f.number, facility: f.facility, date: deadline.deadline, detail });
+            alerts.push(Alert { kind, person: f.number, facility: code.clone(), date: deadline, detail });
         }
     }
     for (number, facility, release) in tx.release_dates()? {
@@ -511,8 +516,8 @@ pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool)
         if !(visible(&t.from.0) || visible(&t.to)) {
             continue;
         }
-        let hours =
-            rules_of(tx, &t.from.1)?.map(|r| r.period_on(t.since.date_naive()).transfer_alert_hours).unwrap_or(24);
+        let rules = rule_sets.get(&t.from.1).and_then(Option::as_ref);
+        let hours = rules.map(|r| r.period_on(t.since.date_naive()).transfer_alert_hours).unwrap_or(24);
         if at - t.since > chrono::Duration::hours(i64::from(hours)) {
             alerts.push(Alert {
                 kind: AlertKind::TransferUnreceived,
@@ -600,8 +605,11 @@ impl<S: Store> Service<S> {
         };
         let pretrial = match facts.filter(|_| legal_status == LegalStatus::Untried) {
             Some(f) => {
-                let rules = rule_set_in(&mut tx, &f.jurisdiction)?;
-                let detained_on = local_day(f.arrested_at, &f.time_zone);
+                let facility = tx
+                    .facility_by_id(f.facility)?
+                    .ok_or_else(|| ServiceError::Internal("custody at a facility not on record".into()))?;
+                let rules = rule_set_in(&mut tx, &facility.jurisdiction)?;
+                let detained_on = local_day(f.arrested_at, &facility.time_zone);
                 Some(pretrial_deadline(&rules, detained_on, f.seriousness, f.max_penalty_years, &f.extensions))
             }
             None => None,

@@ -8,6 +8,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use domain::audit::Value;
+use domain::custody::FacilityId;
 use domain::legal::{Extension, HoldKind, Seriousness};
 use domain::separation::PersonId;
 use domain::time::{from_micros, to_micros, Instant};
@@ -152,12 +153,8 @@ pub struct PretrialFacts {
     pub person: PersonId,
     /// Their number.
     pub number: String,
-    /// Facility code (the sending one while in transit).
-    pub facility: String,
-    /// The facility's rule set.
-    pub jurisdiction: String,
-    /// The facility's time zone.
-    pub time_zone: String,
+    /// Facility holding them (the sending one while in transit).
+    pub facility: FacilityId,
     /// When they were arrested.
     pub arrested_at: Instant,
     /// Legal basis kind of the custody episode.
@@ -521,12 +518,10 @@ impl LegalTx for SqliteTx<'_> {
         }
         drop(rows);
         let mut stmt = self.conn().prepare_cached(
-            "SELECT s.person_id, p.number, s.booking_id, f.code, f.jurisdiction, f.time_zone, b.arrested_at,
-                    b.legal_basis_kind,
+            "SELECT s.person_id, p.number, s.booking_id, s.facility_id, b.arrested_at, b.legal_basis_kind,
                     (SELECT legal_status FROM classification c WHERE c.person_id = s.person_id
                       ORDER BY c.effective_from DESC, c.id DESC LIMIT 1)
              FROM custody_state s JOIN person p ON p.id = s.person_id JOIN booking b ON b.id = s.booking_id
-             JOIN facility f ON f.id = s.facility_id
              WHERE s.status IN ('held', 'in_transit')",
         )?;
         let mut rows = stmt.query([])?;
@@ -538,11 +533,9 @@ impl LegalTx for SqliteTx<'_> {
                 person: r.get(0)?,
                 number: r.get(1)?,
                 facility: r.get(3)?,
-                jurisdiction: r.get(4)?,
-                time_zone: r.get(5)?,
-                arrested_at: from_micros(r.get(6)?),
-                basis: r.get(7)?,
-                classified_status: r.get(8)?,
+                arrested_at: from_micros(r.get(4)?),
+                basis: r.get(5)?,
+                classified_status: r.get(6)?,
                 seriousness: charge.map(|c| c.0),
                 max_penalty_years: charge.and_then(|c| c.1),
                 extensions: extensions.remove(&booking).unwrap_or_default(),

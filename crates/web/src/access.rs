@@ -107,6 +107,11 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/alerts", Access::Roles(PERSONAL)),
     // Sentences
     ("POST", "/api/v1/sentences/calculation", Access::Roles(&[Admin, Director, Records, Monitor])),
+    // Identity resolution
+    ("POST", "/api/v1/identity/candidates", Access::Roles(ADMITTERS)),
+    ("POST", "/api/v1/people/{number}/merge", Access::Roles(ADMITTERS)),
+    ("POST", "/api/v1/people/{number}/unmerge", Access::Roles(ADMITTERS)),
+    ("GET", "/api/v1/people/{number}/lineage", Access::Roles(PERSONAL)),
 ];
 
 /// The rule of a route, if it has one.

@@ -5,6 +5,7 @@
 
 pub mod access;
 mod housing;
+mod identity;
 mod incident;
 mod legal;
 pub mod problem;

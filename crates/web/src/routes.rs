@@ -54,6 +54,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_reads))
         .merge(crate::incident::routes())
         .merge(crate::housing::routes())
+        .merge(crate::identity::routes())
         .merge(crate::legal::routes())
         .merge(crate::sentence::routes())
 }

@@ -821,7 +821,7 @@ async fn an_allocation_dry_run_shows_the_plan_and_why_not_and_writes_nothing() {
 // ---- sentences ----
 
 #[tokio::test]
-async fn a_release_date_is_calculated_for_records_staff_with_its_trace_and_bad_input_names_the_field() {
+async fn sentence_release_dates_are_calculated_for_records_staff_with_a_trace_and_bad_input_names_the_field() {
     let api = start().await;
     let example = json!({
         "sentences": [{"id": "A", "start": "2024-03-01", "years": 2, "months": 0, "days": 0},
@@ -861,4 +861,92 @@ async fn a_release_date_is_calculated_for_records_staff_with_its_trace_and_bad_i
     let (status, problem) = api.post(Role::Records, path, &typo).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["fields"][0]["field"], "sentences[0].yeras", "{problem}");
+}
+
+// ---- identity ----
+
+/// The intake identity of a person on record, respelt as an officer might type it.
+async fn respelt_identity(api: &Api, number: &str) -> Value {
+    let (status, person) = api.get(Role::Admin, &format!("/api/v1/people/{number}")).await;
+    assert_eq!(status, StatusCode::OK, "{person}");
+    let fold = |v: &Value| v.as_str().unwrap_or_default().to_uppercase().replace('Á', "A").replace('É', "E");
+    json!({"identity": {
+        "given_names": fold(&person["given_names"]), "first_surname": fold(&person["first_surname"]),
+        "date_of_birth": person["date_of_birth"], "sex": person["sex"], "nationality": person["nationality"]
+    }})
+}
+
+#[tokio::test]
+async fn intake_candidates_are_for_records_staff_and_never_list_people_outside_their_facilities() {
+    let api = start().await;
+    let inside = respelt_identity(&api, &api.inside).await.to_string();
+    let (status, found) = api.post(Role::Records, "/api/v1/identity/candidates", &inside).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let first = &found[0];
+    assert_eq!(first["number"], api.inside.as_str(), "{found}");
+    assert!(first["score"].as_f64().unwrap() >= 0.5 && !first["reasons"].as_array().unwrap().is_empty(), "{first}");
+    assert_eq!(first["facilities"], json!(["PEQ-A"]));
+
+    let outside = respelt_identity(&api, &api.outside).await.to_string();
+    let (status, hidden) = api.post(Role::Records, "/api/v1/identity/candidates", &outside).await;
+    assert_eq!(status, StatusCode::OK, "{hidden}");
+    assert!(hidden.as_array().unwrap().iter().all(|c| c["number"] != api.outside.as_str()), "{hidden}");
+    let (_, national) = api.post(Role::Admin, "/api/v1/identity/candidates", &outside).await;
+    assert_eq!(national[0]["number"], api.outside.as_str(), "{national}");
+
+    for role in [Role::Officer, Role::Monitor, Role::Analyst, Role::Medical] {
+        assert_eq!(api.post(role, "/api/v1/identity/candidates", &inside).await.0, StatusCode::FORBIDDEN);
+    }
+    let (status, problem) = api.post(Role::Records, "/api/v1/identity/candidates", r#"{"identity": {}}"#).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+}
+
+#[tokio::test]
+async fn records_staff_merge_and_unmerge_with_reasons_and_the_lineage_is_kept() {
+    let api = start().await;
+    let mut numbers = Vec::new();
+    for surname in ["Menjívar", "Menjivar"] {
+        let (status, admitted) = api.post(Role::Records, "/api/v1/admissions", &admission("PEQ-A", surname)).await;
+        assert_eq!(status, StatusCode::CREATED, "{admitted}");
+        numbers.push(admitted["person"].as_str().unwrap().to_string());
+    }
+    let (older, newer) = (&numbers[0], &numbers[1]);
+    let merge = |into: &str| json!({"into": into, "reason": "same fingerprints"}).to_string();
+    let path = format!("/api/v1/people/{older}/merge");
+    let (status, problem) = api.post(Role::Records, &path, &merge(newer)).await;
+    assert_eq!((status, problem["rule"].as_str()), (StatusCode::CONFLICT, Some("identity.both_in_custody")));
+    let release = json!({"kind": "release", "reason": "bail"}).to_string();
+    let (status, released) = api.post(Role::Records, &format!("/api/v1/people/{older}/movements"), &release).await;
+    assert_eq!(status, StatusCode::CREATED, "{released}");
+
+    assert_eq!(api.post(Role::Officer, &path, &merge(newer)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(api.post(Role::Records, &path, &merge(&api.outside)).await.0, StatusCode::NOT_FOUND);
+    let events = api.audit_count().await;
+    let (status, merged) = api.post(Role::Records, &path, &merge(newer)).await;
+    assert_eq!(status, StatusCode::CREATED, "{merged}");
+    assert_eq!(api.audit_count().await, events + 1);
+
+    let (status, lineage) = api.get(Role::Officer, &format!("/api/v1/people/{older}/lineage")).await;
+    assert_eq!(status, StatusCode::OK, "{lineage}");
+    assert_eq!(lineage["merged_into"], newer.as_str());
+    assert_eq!(lineage["history"][0]["reason"], "same fingerprints");
+    let intake = json!({"identity": {"given_names": "Rosa", "first_surname": "Menjibar", "date_of_birth": "1990-01-01",
+                                     "sex": "female", "nationality": "SV"}})
+    .to_string();
+    let (_, found) = api.post(Role::Records, "/api/v1/identity/candidates", &intake).await;
+    let listed: Vec<&str> = found.as_array().unwrap().iter().map(|c| c["number"].as_str().unwrap()).collect();
+    assert!(listed.contains(&newer.as_str()) && !listed.contains(&older.as_str()), "{found}");
+
+    let unmerge = format!("/api/v1/people/{older}/unmerge");
+    let (status, undone) = api.post(Role::Director, &unmerge, &json!({"reason": "twins"}).to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{undone}");
+    let (status, problem) = api.post(Role::Director, &unmerge, &json!({"reason": "again"}).to_string()).await;
+    assert_eq!((status, problem["rule"].as_str()), (StatusCode::CONFLICT, Some("identity.not_merged")));
+    let (_, lineage) = api.get(Role::Monitor, &format!("/api/v1/people/{newer}/lineage")).await;
+    assert_eq!(lineage["history"][0]["unmerged"]["reason"], "twins", "{lineage}");
+    assert!(lineage["merged_from"].as_array().unwrap().is_empty());
+    let hidden = format!("/api/v1/people/{}/lineage", api.outside);
+    assert_eq!(api.get(Role::Officer, &hidden).await.0, StatusCode::NOT_FOUND);
+    let (_, verification) = api.get(Role::Monitor, "/api/v1/audit/verification").await;
+    assert!(verification["broken"].is_null(), "{verification}");
 }

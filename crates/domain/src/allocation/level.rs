@@ -43,9 +43,13 @@ pub(super) struct CellFacts {
 
 /// The instance seen by facility, with the hard room of every cell.
 pub(super) struct Model<'a> {
+    /// What is being allocated.
     pub instance: &'a Instance,
+    /// Every facility named by a cell or a candidate.
     pub facilities: Vec<Facility>,
+    /// Index into `facilities` by stored id.
     pub facility_index: HashMap<FacilityId, usize>,
+    /// Per instance cell.
     pub cells: Vec<CellFacts>,
     /// The highest ratio already reached by occupants alone: no plan can go lower.
     pub floor: f64,

@@ -1,0 +1,287 @@
+//! `custodia ruleset`, `charge`, `court`, `hold`, `legal` and `alerts`: the legal safeguards.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
+
+use domain::legal::{HoldKind, Seriousness};
+use domain::time::{parse_rfc3339, rfc3339, Instant};
+use service::legal::{
+    Alert, ChargeRequest, CourtRecordKind, CourtRecordRequest, HoldRequest, HoldView, OverriddenMovement, OverrideAsk,
+};
+use service::Context;
+
+use crate::output::{csv_cell, Format};
+
+fn choice<T: Copy + serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(text.replace('-', "_"))).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// A day (taken at noon UTC, the same local day in the Americas and Europe) or an RFC 3339 instant.
+fn when(text: &str) -> Result<Instant, String> {
+    match text.parse::<NaiveDate>() {
+        Ok(day) => Ok(day.and_hms_opt(12, 0, 0).expect("noon exists").and_utc()),
+        Err(_) => parse_rfc3339(text),
+    }
+}
+
+/// Jurisdiction rule sets.
+#[derive(Subcommand)]
+pub enum RuleSetCommand {
+    /// Show a rule set (the latest loaded version, or the one shipped: generic, sv).
+    Show {
+        /// Code, for example sv.
+        code: String,
+    },
+    /// Load a new version from a TOML file; a broken file is refused naming the line and field.
+    Load {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// Record a charge of a person's current custody episode.
+#[derive(Args)]
+pub struct ChargeArgs {
+    /// Person number.
+    person: String,
+    /// The offence.
+    #[arg(long)]
+    offence: String,
+    /// less-serious or serious.
+    #[arg(long, value_parser = choice::<Seriousness>)]
+    seriousness: Seriousness,
+    /// Highest penalty the law sets, in years.
+    #[arg(long)]
+    max_penalty_years: Option<f64>,
+    /// Court case number.
+    #[arg(long)]
+    case: Option<String>,
+}
+
+/// Record a hearing, the reasons given, counsel, a production order or a pretrial extension.
+#[derive(Args)]
+pub struct CourtArgs {
+    /// Person number.
+    person: String,
+    /// hearing, reasons-given, counsel, production-order or extension.
+    #[arg(value_parser = choice::<CourtRecordKind>)]
+    kind: CourtRecordKind,
+    /// The day (YYYY-MM-DD).
+    #[arg(long)]
+    on: NaiveDate,
+    /// The court.
+    #[arg(long)]
+    court: Option<String>,
+    /// Ruling, order or case reference; the counsel's name for counsel.
+    #[arg(long)]
+    reference: Option<String>,
+    /// Months added (extensions).
+    #[arg(long)]
+    months: Option<u32>,
+    /// Note.
+    #[arg(long)]
+    note: Option<String>,
+}
+
+/// Legal holds and their overrides.
+#[derive(Subcommand)]
+pub enum HoldCommand {
+    /// Record a court's hold.
+    Add {
+        /// Person number.
+        person: String,
+        /// do-not-transfer, do-not-remove, do-not-release or produce-at-court.
+        #[arg(long, value_parser = choice::<HoldKind>)]
+        kind: HoldKind,
+        /// Country removal to which is forbidden (do-not-remove).
+        #[arg(long)]
+        country: Option<String>,
+        /// Day of the court appearance (produce-at-court).
+        #[arg(long)]
+        on_date: Option<NaiveDate>,
+        /// The court or authority.
+        #[arg(long)]
+        authority: String,
+        /// The order's reference.
+        #[arg(long)]
+        order: String,
+        /// Until when (RFC 3339).
+        #[arg(long, value_parser = parse_rfc3339)]
+        until: Option<Instant>,
+    },
+    /// List holds with their overrides.
+    List {
+        /// Only this person's.
+        #[arg(long)]
+        person: Option<String>,
+    },
+    /// Lift a hold.
+    End {
+        /// Hold id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ask to allow one movement despite a hold (a second person must approve).
+    Override {
+        /// Hold id.
+        id: i64,
+        /// transfer, release or removal.
+        #[arg(long, value_parser = choice::<OverriddenMovement>)]
+        movement: OverriddenMovement,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve an override asked for by someone else.
+    Approve {
+        /// Override id.
+        id: i64,
+    },
+}
+
+/// List open alerts.
+#[derive(Args)]
+pub struct AlertsArgs {
+    /// The day (YYYY-MM-DD) or instant to look at; now when absent.
+    #[arg(long, value_parser = when)]
+    at: Option<Instant>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+fn hold_line(h: &HoldView) -> String {
+    let hold = &h.hold;
+    let what = match (hold.kind, &hold.country, hold.on_date) {
+        (HoldKind::DoNotRemove, Some(c), _) => format!("do not remove to {c}"),
+        (HoldKind::ProduceAtCourt, _, Some(d)) => format!("produce at court on {d}"),
+        (kind, _, _) => kind.as_str().replace('_', " "),
+    };
+    let state = if h.in_force { "in force" } else { "not in force" };
+    let mut line =
+        format!("{:>5}  {:<18} {what} ({}, {}) {state}", hold.id, hold.person, hold.authority, hold.order_reference);
+    for o in &h.overrides {
+        let approval = match (&o.approved_by, o.used_by_movement) {
+            (Some(by), Some(_)) => format!("approved by {by}, used"),
+            (Some(by), None) => format!("approved by {by}"),
+            (None, _) => "awaiting a second person".into(),
+        };
+        line.push_str(&format!(
+            "\n         override {}: {} asked by {} ({approval}): {}",
+            o.id, o.movement, o.requested_by, o.reason
+        ));
+    }
+    line
+}
+
+/// Run a `ruleset` command.
+pub fn run_rule_set(db: &str, ctx: &Context, command: RuleSetCommand) -> anyhow::Result<()> {
+    let rules = match command {
+        RuleSetCommand::Show { code } => crate::open(db)?.rule_set(&code)?,
+        RuleSetCommand::Load { file } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            crate::open(db)?.load_rule_set(ctx, &text)?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&rules)?);
+    Ok(())
+}
+
+/// Run `charge`.
+pub fn run_charge(db: &str, ctx: &Context, a: ChargeArgs) -> anyhow::Result<()> {
+    let charge = ChargeRequest {
+        offence: a.offence,
+        seriousness: a.seriousness,
+        max_penalty_years: a.max_penalty_years,
+        court_case: a.case,
+    };
+    crate::open(db)?.record_charge(ctx, &a.person, &charge)?;
+    println!("charge recorded for {}", a.person);
+    Ok(())
+}
+
+/// Run `court`.
+pub fn run_court(db: &str, ctx: &Context, a: CourtArgs) -> anyhow::Result<()> {
+    let record = CourtRecordRequest {
+        kind: a.kind,
+        on: a.on,
+        court: a.court,
+        reference: a.reference,
+        months: a.months,
+        note: a.note,
+    };
+    crate::open(db)?.record_court(ctx, &a.person, &record)?;
+    println!("court record added for {}", a.person);
+    Ok(())
+}
+
+/// Run a `hold` command.
+pub fn run_hold(db: &str, ctx: &Context, command: HoldCommand) -> anyhow::Result<()> {
+    let service = crate::open(db)?;
+    match command {
+        HoldCommand::Add { person, kind, country, on_date, authority, order, until } => {
+            let request = HoldRequest { kind, country, on_date, authority, order_reference: order, expires_at: until };
+            let hold = service.add_hold(ctx, &person, &request)?;
+            println!("hold {} recorded for {person}", hold.id);
+        }
+        HoldCommand::List { person } => {
+            for hold in service.holds(person.as_deref(), ctx.now)? {
+                println!("{}", hold_line(&hold));
+            }
+        }
+        HoldCommand::End { id, reason } => {
+            service.end_hold(ctx, id, &reason)?;
+            println!("hold {id} lifted");
+        }
+        HoldCommand::Override { id, movement, reason } => {
+            let asked = service.request_hold_override(ctx, id, &OverrideAsk { movement, reason })?;
+            println!("override {} asked for; a second authorised person must approve it", asked.id);
+        }
+        HoldCommand::Approve { id } => {
+            let approved = service.approve_hold_override(ctx, id)?;
+            println!("override {id} approved: one {} of hold {} is allowed", approved.movement, approved.hold);
+        }
+    }
+    Ok(())
+}
+
+/// Run `legal`.
+pub fn run_legal(db: &str, ctx: &Context, person: &str) -> anyhow::Result<()> {
+    let record = crate::open(db)?.legal_record(person, ctx.now)?;
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    Ok(())
+}
+
+/// Run `alerts`.
+pub fn run_alerts(db: &str, ctx: &Context, a: AlertsArgs) -> anyhow::Result<()> {
+    let at = a.at.unwrap_or(ctx.now);
+    let alerts: Vec<Alert> = crate::open(db)?.alerts(at, |_| true)?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string(&alerts)?),
+        Format::Csv => {
+            println!("kind,person,facility,date,detail");
+            for x in &alerts {
+                println!(
+                    "{},{},{},{},{}",
+                    x.kind.as_str(),
+                    csv_cell(&x.person),
+                    csv_cell(&x.facility),
+                    x.date,
+                    csv_cell(&x.detail)
+                );
+            }
+        }
+        Format::Table => {
+            for x in &alerts {
+                println!("{:<20} {:<18} {:<8} {}  {}", x.kind.as_str(), x.person, x.facility, x.date, x.detail);
+            }
+            println!("{} open alerts at {}", alerts.len(), rfc3339(at));
+        }
+    }
+    Ok(())
+}
