@@ -950,3 +950,55 @@ async fn records_staff_merge_and_unmerge_with_reasons_and_the_lineage_is_kept() 
     let (_, verification) = api.get(Role::Monitor, "/api/v1/audit/verification").await;
     assert!(verification["broken"].is_null(), "{verification}");
 }
+
+// ---- legal safeguards ----
+
+#[tokio::test]
+async fn a_transfer_a_court_forbade_is_refused_until_a_second_person_approves_an_override() {
+    let api = start().await;
+    let holds = format!("/api/v1/people/{}/holds", api.inside);
+    let hold = json!({"kind": "do_not_transfer", "authority": "Juzgado 3", "order_reference": "OR-77"}).to_string();
+    assert_eq!(api.post(Role::Officer, &holds, &hold).await.0, StatusCode::FORBIDDEN);
+    let (status, recorded) = api.post(Role::Records, &holds, &hold).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let id = recorded["id"].as_i64().unwrap();
+
+    let movements = format!("/api/v1/people/{}/movements", api.inside);
+    let transfer = json!({"kind": "transfer", "to": "PEQ-M"}).to_string();
+    let (status, problem) = api.post(Role::Records, &movements, &transfer).await;
+    assert_eq!((status, problem["rule"].as_str()), (StatusCode::CONFLICT, Some("legal.hold")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("OR-77"), "{problem}");
+
+    let ask = json!({"movement": "transfer", "reason": "medical treatment only available there"}).to_string();
+    let (status, asked) = api.post(Role::Records, &format!("/api/v1/holds/{id}/overrides"), &ask).await;
+    assert_eq!(status, StatusCode::CREATED, "{asked}");
+    let approval = format!("/api/v1/hold-overrides/{}/approval", asked["id"]);
+    let (status, problem) = api.post(Role::Records, &approval, "").await;
+    assert_eq!((status, problem["rule"].as_str()), (StatusCode::CONFLICT, Some("legal.override_same_person")));
+    assert_eq!(api.post(Role::Director, &approval, "").await.0, StatusCode::OK);
+    assert_eq!(api.post(Role::Records, &movements, &transfer).await.0, StatusCode::CREATED);
+
+    let (_, listed) = api.get(Role::Monitor, "/api/v1/holds").await;
+    let seen = listed.as_array().unwrap().iter().find(|h| h["id"] == id).expect("monitors see the hold");
+    assert!(seen["overrides"][0]["used_by_movement"].is_i64(), "{seen}");
+}
+
+#[tokio::test]
+async fn alerts_and_the_legal_record_follow_the_callers_scope() {
+    let api = start().await;
+    let (status, legal) = api.get(Role::Records, &format!("/api/v1/people/{}/legal", api.inside)).await;
+    assert_eq!(status, StatusCode::OK, "{legal}");
+    assert_eq!(legal["legal_status"], "untried");
+    let deadline = legal["pretrial"]["deadline"].as_str().expect("an untried person has a deadline").to_string();
+    let outside = format!("/api/v1/people/{}/legal", api.outside);
+    assert_eq!(api.get(Role::Records, &outside).await.0, StatusCode::NOT_FOUND);
+    // Well after every deadline of the demo, the person appears as held past it.
+    let (status, alerts) = api.get(Role::Officer, "/api/v1/alerts?at=2040-01-01T12:00:00Z&kind=pretrial_overdue").await;
+    assert_eq!(status, StatusCode::OK);
+    let mine = alerts.as_array().unwrap().iter().find(|a| a["person"] == api.inside.as_str()).expect("listed");
+    assert_eq!(mine["date"], deadline.as_str());
+    assert!(alerts.as_array().unwrap().iter().all(|a| a["facility"] == "PEQ-A"), "only the caller's facility");
+    assert_eq!(api.get(Role::Analyst, "/api/v1/alerts").await.0, StatusCode::FORBIDDEN);
+    let (status, sv) = api.get(Role::Analyst, "/api/v1/rule-sets/sv").await;
+    assert_eq!((status, sv["periods"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)));
+}
