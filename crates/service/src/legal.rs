@@ -10,9 +10,10 @@ use domain::legal::{
     RuleSet, Seriousness,
 };
 use domain::person::LegalBasisKind;
+use domain::sentence::{SentenceInput, SentenceReport};
 use domain::separation::{LegalStatus, PersonId};
 use domain::time::{local_day, rfc3339, Instant};
-use store::legal::{Charge, CourtRecord, HoldOverride, HoldRecord, LegalTx, NewHold};
+use store::legal::{Charge, CourtRecord, HoldOverride, HoldRecord, LegalTx, NewHold, PretrialFacts};
 use store::{Store, Tx};
 
 use crate::layout::{line_of, toml_error};
@@ -218,12 +219,20 @@ pub struct LegalRecord {
     pub court_records: Vec<CourtRecord>,
     /// The pretrial deadline, for an untried person in custody.
     pub pretrial: Option<PretrialDeadline>,
-    /// Release date from the recorded sentences.
-    pub release_date: Option<NaiveDate>,
-    /// The sentences as recorded (calculator input).
-    pub sentences: Option<serde_json::Value>,
+    /// The recorded sentences, their release date and how it was reached.
+    pub sentences: Option<RecordedSentences>,
     /// Holds, in force or not.
     pub holds: Vec<HoldView>,
+}
+
+/// Sentences as recorded, with the calculation.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordedSentences {
+    /// The sentences and remand as recorded.
+    pub input: SentenceInput,
+    /// Release date, expiry of each sentence and the trace that explains them.
+    pub calculation: SentenceReport,
 }
 
 /// A hold with whether it applies now and its overrides.
@@ -322,6 +331,22 @@ pub fn record_court_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, c: &Court
     tx.insert_court_record(booking, &record)?;
     audit(tx, ctx, "legal.court_record", number, c)?;
     Ok(())
+}
+
+/// Record the sentences of a person's current custody episode inside the caller's transaction;
+/// their release date is computed (and explained) by the sentence calculator.
+pub fn record_sentences_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    number: &str,
+    input: &SentenceInput,
+) -> ServiceResult<SentenceReport> {
+    let report = crate::sentence::calculate(input)?.report();
+    let (_, booking) = booking_of(tx, number)?;
+    let text = serde_json::to_string(input).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    tx.insert_sentence_record(booking, &text, report.release_date, ctx.now, &ctx.actor)?;
+    audit(tx, ctx, "legal.sentences", number, input)?;
+    Ok(report)
 }
 
 /// Record a legal hold inside the caller's transaction.
@@ -455,10 +480,14 @@ pub fn check_holds<T: Tx>(
     Ok(overrides)
 }
 
-/// The legal status of a person from facts on record: the latest classification, else presumed
-/// from the legal basis.
-fn legal_status(classified: Option<&str>, basis: &str) -> LegalStatus {
-    classified.and_then(LegalStatus::parse).unwrap_or_else(|| {
+/// The legal status of a person from facts on record: convicted once sentences are recorded,
+/// else the latest classification, else presumed from the legal basis.
+fn legal_status(f: &PretrialFacts) -> LegalStatus {
+    if f.sentenced {
+        return LegalStatus::Convicted;
+    }
+    let basis = f.basis.as_str();
+    f.classified_status.as_deref().and_then(LegalStatus::parse).unwrap_or_else(|| {
         let kind = match basis {
             "judgment" => LegalBasisKind::Judgment,
             "administrative_detention" => LegalBasisKind::AdministrativeDetention,
@@ -488,7 +517,7 @@ pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool)
     }
     for f in tx.pretrial_facts()? {
         let Some((code, jurisdiction, tz)) = places.get(&f.facility) else { continue };
-        if !visible(code) || legal_status(f.classified_status.as_deref(), &f.basis) != LegalStatus::Untried {
+        if !visible(code) || legal_status(&f) != LegalStatus::Untried {
             continue;
         }
         let Some(Some(rules)) = rule_sets.get(jurisdiction) else { continue };
@@ -557,6 +586,16 @@ impl<S: Store> Service<S> {
         self.batch(|tx| record_court_in(tx, ctx, person, record))
     }
 
+    /// Record a person's sentences; answers the release date and how it was reached.
+    pub fn record_sentences(
+        &self,
+        ctx: &Context,
+        person: &str,
+        input: &SentenceInput,
+    ) -> ServiceResult<SentenceReport> {
+        self.batch(|tx| record_sentences_in(tx, ctx, person, input))
+    }
+
     /// Record a legal hold.
     pub fn add_hold(&self, ctx: &Context, person: &str, hold: &HoldRequest) -> ServiceResult<HoldRecord> {
         self.batch(|tx| add_hold_in(tx, ctx, person, hold))
@@ -597,7 +636,7 @@ impl<S: Store> Service<S> {
         let holds = self.holds(Some(number), now)?;
         let facts = tx.pretrial_facts()?.into_iter().find(|f| f.person == person);
         let legal_status = match &facts {
-            Some(f) => legal_status(f.classified_status.as_deref(), &f.basis),
+            Some(f) => legal_status(f),
             None => {
                 let category = crate::housing::person_category(&mut tx, person, 0, now)?;
                 category.category.status
@@ -614,15 +653,22 @@ impl<S: Store> Service<S> {
             }
             None => None,
         };
-        let sentence = tx.sentence_record(booking)?;
+        let sentences = match tx.sentence_record(booking)? {
+            Some((text, _)) => {
+                let input: SentenceInput = serde_json::from_str(&text)
+                    .map_err(|e| ServiceError::Internal(format!("stored sentences: {e}")))?;
+                let calculation = crate::sentence::calculate(&input)?.report();
+                Some(RecordedSentences { input, calculation })
+            }
+            None => None,
+        };
         Ok(LegalRecord {
             person: number.to_string(),
             legal_status,
             charges: tx.charges(booking)?,
             court_records: tx.court_records(booking)?,
             pretrial,
-            release_date: sentence.as_ref().map(|s| s.1),
-            sentences: sentence.and_then(|s| serde_json::from_str(&s.0).ok()),
+            sentences,
             holds,
         })
     }

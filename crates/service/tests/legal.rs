@@ -217,3 +217,26 @@ fn alerts_are_limited_to_the_facilities_the_caller_sees() {
     assert!(f.service.alerts(overdue, |c| c == "NORTE").unwrap().iter().any(|a| a.person == p));
     assert!(!f.service.alerts(overdue, |c| c == "SUR").unwrap().iter().any(|a| a.person == p));
 }
+
+#[test]
+fn someone_held_past_the_release_date_of_recorded_sentences_is_listed_until_released() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    let input: domain::sentence::SentenceInput = serde_json::from_value(serde_json::json!({
+        "sentences": [{"id": "A", "start": "2024-03-01", "years": 2}, {"id": "B", "months": 6, "consecutive_to": "A"}],
+        "remand": [{"from": "2024-01-10", "to": "2024-02-29", "counts_toward": ["A"]}]
+    }))
+    .unwrap();
+    let report = f.service.record_sentences(&f.ctx, &p, &input).unwrap();
+    assert_eq!(report.release_date, day("2026-07-08"));
+    let record = f.service.legal_record(&p, f.ctx.now).unwrap();
+    assert_eq!(record.legal_status, domain::separation::LegalStatus::Convicted, "a sentence means a judgment");
+    assert!(record.pretrial.is_none());
+    assert_eq!(record.sentences.unwrap().calculation.release_date, day("2026-07-08"));
+    assert_eq!(alerts_of(&f, &p, "2026-07-08"), vec![]);
+    assert_eq!(alerts_of(&f, &p, "2026-07-09"), vec![AlertKind::ReleaseOverdue]);
+    f.mv(&p, MovementKind::Release { reason: ReleaseReason::SentenceServed, to_country: None }, "2026-03-01T11:00:00Z");
+    assert_eq!(alerts_of(&f, &p, "2026-07-09"), vec![]);
+    let bad = domain::sentence::SentenceInput::default();
+    assert!(matches!(f.service.record_sentences(&f.ctx, &p, &bad), Err(ServiceError::Invalid(_))));
+}

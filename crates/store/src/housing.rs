@@ -328,6 +328,9 @@ pub struct NewResolution<'a> {
     pub resolved_by: &'a str,
 }
 
+/// An override's id, its cell (none: the whole facility) and when it is in force (µs, from..until).
+type OverrideSpan = (i64, Option<CellId>, i64, i64);
+
 /// Housing rules a transaction has read: few rows that every placement asks for.
 #[derive(Debug, Default)]
 pub(crate) struct HousingCache {
@@ -335,8 +338,8 @@ pub(crate) struct HousingCache {
     policies: HashMap<FacilityId, Vec<(i64, HousingPolicy)>>,
     /// Per unit, (effective from, designation), oldest first.
     designations: HashMap<UnitId, Vec<(i64, Designation)>>,
-    /// Per facility, (id, cell, effective from, expires at).
-    overrides: HashMap<FacilityId, Vec<(i64, Option<CellId>, i64, i64)>>,
+    /// Per facility, its overrides.
+    overrides: HashMap<FacilityId, Vec<OverrideSpan>>,
     /// Whether any keep-apart rule was ever recorded.
     any_keep_apart: Option<bool>,
 }

@@ -161,6 +161,8 @@ pub struct PretrialFacts {
     pub basis: String,
     /// Latest classified legal status, if classified.
     pub classified_status: Option<String>,
+    /// Sentences are recorded for the custody episode (a judgment was given).
+    pub sentenced: bool,
     /// Most serious charge, if any.
     pub seriousness: Option<Seriousness>,
     /// Highest penalty of the charges.
@@ -520,7 +522,8 @@ impl LegalTx for SqliteTx<'_> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT s.person_id, p.number, s.booking_id, s.facility_id, b.arrested_at, b.legal_basis_kind,
                     (SELECT legal_status FROM classification c WHERE c.person_id = s.person_id
-                      ORDER BY c.effective_from DESC, c.id DESC LIMIT 1)
+                      ORDER BY c.effective_from DESC, c.id DESC LIMIT 1),
+                    EXISTS (SELECT 1 FROM sentence_record r WHERE r.booking_id = s.booking_id)
              FROM custody_state s JOIN person p ON p.id = s.person_id JOIN booking b ON b.id = s.booking_id
              WHERE s.status IN ('held', 'in_transit')",
         )?;
@@ -536,6 +539,7 @@ impl LegalTx for SqliteTx<'_> {
                 arrested_at: from_micros(r.get(4)?),
                 basis: r.get(5)?,
                 classified_status: r.get(6)?,
+                sentenced: r.get(7)?,
                 seriousness: charge.map(|c| c.0),
                 max_penalty_years: charge.and_then(|c| c.1),
                 extensions: extensions.remove(&booking).unwrap_or_default(),

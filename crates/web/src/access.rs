@@ -99,6 +99,7 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/people/{number}/charges", Access::Roles(ADMITTERS)),
     ("POST", "/api/v1/people/{number}/court-records", Access::Roles(ADMITTERS)),
     ("GET", "/api/v1/people/{number}/legal", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/people/{number}/sentences", Access::Roles(ADMITTERS)),
     ("POST", "/api/v1/people/{number}/holds", Access::Roles(ADMITTERS)),
     ("GET", "/api/v1/holds", Access::Roles(PERSONAL)),
     ("POST", "/api/v1/holds/{id}/end", Access::Roles(ADMITTERS)),

@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use domain::legal::{AlertKind, RuleSet};
+use domain::sentence::{SentenceInput, SentenceReport};
 use service::legal::{Alert, ChargeRequest, CourtRecordRequest, HoldRequest, HoldView, LegalRecord, OverrideAsk};
 use store::legal::{HoldOverride, HoldRecord};
 
@@ -27,6 +28,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(record_charge))
         .routes(routes!(record_court))
         .routes(routes!(get_legal))
+        .routes(routes!(record_sentences))
         .routes(routes!(add_hold))
         .routes(routes!(list_holds))
         .routes(routes!(end_hold))
@@ -132,6 +134,23 @@ async fn get_legal(
 ) -> ApiResult<Json<LegalRecord>> {
     open_person(&state, &caller, &number, "GET /api/v1/people/{number}/legal").await?;
     Ok(Json(state.run(move |s| s.legal_record(&number, now())).await?))
+}
+
+/// Record the sentences of the person's current custody episode; answers the release date, each
+/// sentence's expiry and the trace that explains them. Anyone held past it is an alert.
+#[utoipa::path(post, path = "/api/v1/people/{number}/sentences", tag = "legal", params(("number" = String, Path)),
+    request_body = SentenceInput,
+    responses((status = 201, body = SentenceReport), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn record_sentences(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<SentenceReport>)> {
+    let input: SentenceInput = parse(&body(raw)?)?;
+    person_in_scope(&state, &caller, &number).await?;
+    let ctx = caller.staff.context(now());
+    Ok((StatusCode::CREATED, Json(state.run(move |s| s.record_sentences(&ctx, &number, &input)).await?)))
 }
 
 /// Record a court's hold: do not transfer, do not remove to a country, do not release, produce
