@@ -28,9 +28,79 @@ pub struct AdmitRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub at: Option<Instant>,
+    /// Set when the person is received from a foreign authority (a deportee, an extradited person).
+    #[serde(default)]
+    pub foreign: Option<ForeignReception>,
     /// The Mandela Rule 7 record.
     #[serde(flatten)]
     pub admission: Admission,
+}
+
+/// A person received from a foreign authority: who hands them over, and how their identity was
+/// checked against their documents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForeignReception {
+    /// The authority handing the person over.
+    pub authority: String,
+    /// ISO code of its country.
+    pub country: String,
+    /// How the identity was checked.
+    pub identity_check: IdentityCheck,
+}
+
+/// The check of a received person's identity against their documents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdentityCheck {
+    /// How: fingerprints, document inspection, photograph comparison…
+    pub method: String,
+    /// Who checked.
+    pub checked_by: String,
+    /// The person is who the documents say.
+    pub confirmed: bool,
+}
+
+impl ForeignReception {
+    /// Receiving from a foreign authority needs identity documents, a transfer agreement as legal
+    /// basis and a confirmed identity check.
+    fn check(&self, admission: &Admission) -> ServiceResult<()> {
+        let mut errors = Vec::new();
+        for (field, value) in [
+            ("foreign.authority", &self.authority),
+            ("foreign.country", &self.country),
+            ("foreign.identity_check.method", &self.identity_check.method),
+            ("foreign.identity_check.checked_by", &self.identity_check.checked_by),
+        ] {
+            if value.trim().is_empty() {
+                errors.push(domain::FieldError::new(field, "is required"));
+            }
+        }
+        if admission.identity.documents.is_empty() {
+            errors.push(domain::FieldError::new(
+                "identity.documents",
+                "a person received from a foreign authority needs identity documents",
+            ));
+        }
+        if admission.legal_basis.as_ref().is_some_and(|b| b.kind != domain::person::LegalBasisKind::TransferAgreement) {
+            errors.push(domain::FieldError::new(
+                "legal_basis.kind",
+                "a person received from a foreign authority is held under a transfer agreement",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ServiceError::Invalid(errors));
+        }
+        if !self.identity_check.confirmed {
+            return Err(ServiceError::refused(
+                "legal.identity_unconfirmed",
+                "the identity check did not confirm that the person is who the documents say; do not admit until it does",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl AdmitRequest {
@@ -45,6 +115,8 @@ impl AdmitRequest {
             person: Option<String>,
             #[serde(default)]
             at: Option<Instant>,
+            #[serde(default)]
+            foreign: Option<ForeignReception>,
         }
         fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ServiceResult<T> {
             serde_path_to_error::deserialize(value).map_err(|e| {
@@ -56,10 +128,16 @@ impl AdmitRequest {
             .map_err(|e| ServiceError::field("admission", format!("is not valid JSON: {e}")))?;
         let record = value.as_object_mut().ok_or_else(|| ServiceError::field("admission", "must be a JSON object"))?;
         let envelope: serde_json::Map<String, serde_json::Value> =
-            ["facility", "person", "at"].iter().filter_map(|k| record.remove_entry(*k)).collect();
+            ["facility", "person", "at", "foreign"].iter().filter_map(|k| record.remove_entry(*k)).collect();
         let envelope: Envelope = parse(serde_json::Value::Object(envelope))?;
         let admission: Admission = parse(value)?;
-        Ok(Self { facility: envelope.facility, person: envelope.person, at: envelope.at, admission })
+        Ok(Self {
+            facility: envelope.facility,
+            person: envelope.person,
+            at: envelope.at,
+            foreign: envelope.foreign,
+            admission,
+        })
     }
 }
 
@@ -178,6 +256,9 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
     let at = occurred_at(ctx, request.at)?;
     let admission = &request.admission;
     admission.validate(at).map_err(ServiceError::Invalid)?;
+    if let Some(foreign) = &request.foreign {
+        foreign.check(admission)?;
+    }
     let facility = facility_open_at(tx, &request.facility, at)?;
     let known = match &request.person {
         Some(number) => {

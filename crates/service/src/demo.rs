@@ -702,7 +702,7 @@ fn play<T: Tx>(
             let admitted = admit_in(
                 tx,
                 ctx,
-                &AdmitRequest { facility: plan.code.to_string(), person: None, at: None, admission },
+                &AdmitRequest { facility: plan.code.to_string(), person: None, at: None, foreign: None, admission },
             )?;
             script.number = Some(admitted.person);
             return Ok(());

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use domain::incident::NotificationMethod;
 use domain::legal::{
     pretrial_alert, pretrial_deadline, pretrial_deadline_day, AlertKind, Hold, HoldKind, PretrialDeadline, Restricted,
     RuleSet, Seriousness,
@@ -13,7 +14,9 @@ use domain::person::LegalBasisKind;
 use domain::sentence::{SentenceInput, SentenceReport};
 use domain::separation::{LegalStatus, PersonId};
 use domain::time::{local_day, rfc3339, Instant};
-use store::legal::{Charge, CourtRecord, HoldOverride, HoldRecord, LegalTx, NewHold, PretrialFacts};
+use store::legal::{
+    Charge, CourtRecord, FamilyNotice, HoldOverride, HoldRecord, LegalTx, LegalVisit, NewHold, PretrialFacts,
+};
 use store::{Store, Tx};
 
 use crate::layout::{line_of, toml_error};
@@ -205,6 +208,37 @@ pub struct OverrideAsk {
     pub reason: String,
 }
 
+/// That a family was told of an admission or transfer (Mandela Rule 68).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NoticeDone {
+    /// Who was told (name and relationship).
+    pub notified: String,
+    /// How.
+    pub method: NotificationMethod,
+    /// When; the time of recording when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub at: Option<Instant>,
+}
+
+/// A legal visit to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VisitRequest {
+    /// Counsel's name.
+    pub counsel: String,
+    /// In what capacity (defence lawyer, public defender, consular officer…).
+    pub capacity: String,
+    /// When it began.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub started_at: Instant,
+    /// How long, in minutes.
+    pub minutes: u32,
+}
+
 /// A person's legal situation.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -223,6 +257,8 @@ pub struct LegalRecord {
     pub sentences: Option<RecordedSentences>,
     /// Holds, in force or not.
     pub holds: Vec<HoldView>,
+    /// Visits by legal counsel, never monitored.
+    pub legal_visits: Vec<LegalVisit>,
 }
 
 /// Sentences as recorded, with the calculation.
@@ -347,6 +383,58 @@ pub fn record_sentences_in<T: Tx>(
     tx.insert_sentence_record(booking, &text, report.release_date, ctx.now, &ctx.actor)?;
     audit(tx, ctx, "legal.sentences", number, input)?;
     Ok(report)
+}
+
+/// Record that a family was told of an admission or transfer, inside the caller's transaction.
+pub fn record_family_notice_in<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    movement: i64,
+    done: &NoticeDone,
+) -> ServiceResult<()> {
+    required("notified", &done.notified)?;
+    let at = done.at.unwrap_or(ctx.now);
+    if at > ctx.now + chrono::Duration::minutes(5) {
+        return Err(ServiceError::field("at", format!("{} is in the future", rfc3339(at))));
+    }
+    let (person, kind) = tx
+        .movement_subject(movement)?
+        .filter(|(_, kind)| kind == "admission" || kind == "transfer_out")
+        .ok_or_else(|| ServiceError::NotFound { what: "admission or transfer", key: movement.to_string() })?;
+    tx.insert_family_notice_done(movement, &done.notified, done.method.as_str(), at, &ctx.actor)?;
+    let number = tx.person(person)?.map(|p| p.number).unwrap_or_default();
+    audit(
+        tx,
+        ctx,
+        "legal.family_notice",
+        &number,
+        &serde_json::json!({ "movement": movement, "event": kind, "done": done }),
+    )?;
+    Ok(())
+}
+
+/// Record a legal visit inside the caller's transaction.
+pub fn record_legal_visit_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, v: &VisitRequest) -> ServiceResult<()> {
+    required("counsel", &v.counsel)?;
+    required("capacity", &v.capacity)?;
+    if v.minutes == 0 || v.minutes > 24 * 60 {
+        return Err(ServiceError::field("minutes", "must be between 1 and 1440"));
+    }
+    if v.started_at > ctx.now + chrono::Duration::minutes(5) {
+        return Err(ServiceError::field("started_at", format!("{} is in the future", rfc3339(v.started_at))));
+    }
+    let person = person_id(tx, number)?;
+    let visit = LegalVisit {
+        counsel: v.counsel.clone(),
+        capacity: v.capacity.clone(),
+        started_at: v.started_at,
+        minutes: v.minutes,
+        monitored: false,
+        recorded_by: ctx.actor.clone(),
+    };
+    tx.insert_legal_visit(person, &visit)?;
+    audit(tx, ctx, "legal.visit", number, v)?;
+    Ok(())
 }
 
 /// Record a legal hold inside the caller's transaction.
@@ -596,6 +684,29 @@ impl<S: Store> Service<S> {
         self.batch(|tx| record_sentences_in(tx, ctx, person, input))
     }
 
+    /// Record that a family was told of an admission or transfer.
+    pub fn record_family_notice(&self, ctx: &Context, movement: i64, done: &NoticeDone) -> ServiceResult<()> {
+        self.batch(|tx| record_family_notice_in(tx, ctx, movement, done))
+    }
+
+    /// Admissions and transfers of the visible facilities since `since` whose family is not yet
+    /// told (people who declined are left out), newest first.
+    pub fn family_notices(
+        &self,
+        visible: impl Fn(&str) -> bool,
+        since: Instant,
+        limit: u32,
+    ) -> ServiceResult<Vec<FamilyNotice>> {
+        let mut tx = self.store().read()?;
+        let ids: Vec<i64> = tx.facilities()?.into_iter().filter(|f| visible(&f.code)).map(|f| f.id).collect();
+        Ok(tx.family_notices_open(&ids, since, limit)?)
+    }
+
+    /// Record a legal visit.
+    pub fn record_legal_visit(&self, ctx: &Context, person: &str, visit: &VisitRequest) -> ServiceResult<()> {
+        self.batch(|tx| record_legal_visit_in(tx, ctx, person, visit))
+    }
+
     /// Record a legal hold.
     pub fn add_hold(&self, ctx: &Context, person: &str, hold: &HoldRequest) -> ServiceResult<HoldRecord> {
         self.batch(|tx| add_hold_in(tx, ctx, person, hold))
@@ -670,6 +781,7 @@ impl<S: Store> Service<S> {
             pretrial,
             sentences,
             holds,
+            legal_visits: tx.legal_visits(person)?,
         })
     }
 

@@ -240,3 +240,74 @@ fn someone_held_past_the_release_date_of_recorded_sentences_is_listed_until_rele
     let bad = domain::sentence::SentenceInput::default();
     assert!(matches!(f.service.record_sentences(&f.ctx, &p, &bad), Err(ServiceError::Invalid(_))));
 }
+
+#[test]
+fn a_person_received_from_a_foreign_authority_needs_documents_a_transfer_agreement_and_a_confirmed_identity() {
+    let f = fixture();
+    let mut value = admission_json("NORTE", "Kilmar", "Abrego", "2026-03-01T08:00:00Z");
+    value["foreign"] = serde_json::json!({
+        "authority": "U.S. Immigration and Customs Enforcement", "country": "US",
+        "identity_check": {"method": "fingerprints against the passport", "checked_by": "records-1", "confirmed": true}
+    });
+    let remand = value.clone();
+    let Err(ServiceError::Invalid(errors)) = f.service.admit(&f.ctx, &request(remand)) else { panic!("accepted") };
+    assert_eq!(errors[0].field, "legal_basis.kind");
+    value["legal_basis"]["kind"] = "transfer_agreement".into();
+    let mut unconfirmed = value.clone();
+    unconfirmed["foreign"]["identity_check"]["confirmed"] = false.into();
+    let error = refused_without_writing(&f, || f.service.admit(&f.ctx, &request(unconfirmed.clone())));
+    assert!(matches!(error, ServiceError::Refused { rule: "legal.identity_unconfirmed", .. }), "{error:?}");
+    let mut undocumented = value.clone();
+    undocumented["identity"]["documents"] = serde_json::json!([]);
+    let Err(ServiceError::Invalid(errors)) = f.service.admit(&f.ctx, &request(undocumented)) else { panic!() };
+    assert_eq!(errors[0].field, "identity.documents");
+    let admitted = f.service.admit(&f.ctx, &request(value)).unwrap();
+    let events = f.service.audit_events(0, 10_000).unwrap();
+    let event = events.iter().find(|e| e.seq == admitted.audit_seq).unwrap();
+    assert_eq!(event.payload["foreign"]["identity_check"]["method"], "fingerprints against the passport");
+}
+
+#[test]
+fn families_are_told_of_admissions_and_transfers_unless_the_person_declined() {
+    let f = fixture();
+    let a = untried(&f, "Ana");
+    let b = untried(&f, "Beto");
+    let since = at("2026-01-01");
+    let open = |f: &Fixture| -> Vec<(String, String)> {
+        let notices = f.service.family_notices(|_| true, since, 100).unwrap();
+        notices.into_iter().map(|n| (n.person, n.event)).collect()
+    };
+    assert_eq!(open(&f).len(), 2);
+    let decline =
+        service::incident::NotificationPreference { declines: true, date: Some(day("2026-03-01")), note: None };
+    f.service.set_notification_preference(&f.ctx, &b, &decline).unwrap();
+    f.mv(&a, MovementKind::Transfer { to: "SUR".into() }, "2026-03-01T09:00:00Z");
+    assert_eq!(open(&f), vec![(a.clone(), "transfer_out".into()), (a.clone(), "admission".into())]);
+    let notices = f.service.family_notices(|_| true, since, 100).unwrap();
+    let done = service::legal::NoticeDone {
+        notified: "Rosa Rivas, mother".into(),
+        method: domain::incident::NotificationMethod::Phone,
+        at: None,
+    };
+    f.service.record_family_notice(&f.ctx, notices[0].movement, &done).unwrap();
+    assert_eq!(open(&f), vec![(a.clone(), "admission".into())]);
+    assert!(f.service.family_notices(|c| c == "SUR", since, 100).unwrap().is_empty(), "only the caller's facilities");
+}
+
+#[test]
+fn legal_visits_are_registered_as_never_monitored() {
+    let f = fixture();
+    let a = untried(&f, "Ana");
+    let visit = service::legal::VisitRequest {
+        counsel: "Lic. María Pérez".into(),
+        capacity: "public defender".into(),
+        started_at: at("2026-02-20"),
+        minutes: 45,
+    };
+    f.service.record_legal_visit(&f.ctx, &a, &visit).unwrap();
+    let zero = service::legal::VisitRequest { minutes: 0, ..visit };
+    assert!(matches!(f.service.record_legal_visit(&f.ctx, &a, &zero), Err(ServiceError::Invalid(_))));
+    let visits = f.service.legal_record(&a, f.ctx.now).unwrap().legal_visits;
+    assert_eq!(visits.len(), 1);
+    assert!(!visits[0].monitored);
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use rusqlite::OptionalExtension;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use domain::audit::Value;
@@ -184,6 +184,42 @@ pub struct InTransit {
     pub since: Instant,
 }
 
+/// An admission or transfer whose family notification (Mandela Rule 68) is not yet recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FamilyNotice {
+    /// The movement: the task's id.
+    pub movement: i64,
+    /// Person number.
+    pub person: String,
+    /// admission or transfer_out.
+    pub event: String,
+    /// Facility code where it happened.
+    pub facility: String,
+    /// When it happened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub occurred_at: Instant,
+}
+
+/// A visit by legal counsel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LegalVisit {
+    /// Counsel's name.
+    pub counsel: String,
+    /// In what capacity (defence lawyer, public defender, consular officer…).
+    pub capacity: String,
+    /// When it began.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub started_at: Instant,
+    /// How long, in minutes.
+    pub minutes: u32,
+    /// Always false: legal visits are never monitored (Rules 61, 120).
+    pub monitored: bool,
+    /// Who recorded it.
+    pub recorded_by: String,
+}
+
 /// Reads and writes of legal records, in the caller's transaction.
 pub trait LegalTx {
     /// Store a version of a rule set.
@@ -236,6 +272,30 @@ pub trait LegalTx {
     fn use_hold_override(&mut self, id: i64, movement: i64) -> StoreResult<()>;
     /// Overrides of a hold (all when None), newest first.
     fn hold_overrides(&mut self, hold: Option<i64>) -> StoreResult<Vec<HoldOverride>>;
+
+    /// Admissions and transfers of the given facilities since `since` whose family notification
+    /// is not recorded, of people who have not declined it, newest first, at most `limit`.
+    fn family_notices_open(
+        &mut self,
+        facilities: &[FacilityId],
+        since: Instant,
+        limit: u32,
+    ) -> StoreResult<Vec<FamilyNotice>>;
+    /// The person and kind of a movement.
+    fn movement_subject(&mut self, movement: i64) -> StoreResult<Option<(PersonId, String)>>;
+    /// Record that a family was told of a movement.
+    fn insert_family_notice_done(
+        &mut self,
+        movement: i64,
+        notified: &str,
+        method: &str,
+        at: Instant,
+        by: &str,
+    ) -> StoreResult<()>;
+    /// Record a legal visit.
+    fn insert_legal_visit(&mut self, person: PersonId, visit: &LegalVisit) -> StoreResult<()>;
+    /// A person's legal visits, oldest first.
+    fn legal_visits(&mut self, person: PersonId) -> StoreResult<Vec<LegalVisit>>;
 
     /// Pretrial facts of everyone in custody now.
     fn pretrial_facts(&mut self) -> StoreResult<Vec<PretrialFacts>>;
@@ -492,6 +552,102 @@ impl LegalTx for SqliteTx<'_> {
                 approved_by: r.get(6)?,
                 approved_at: r.get::<_, Option<i64>>(7)?.map(from_micros),
                 used_by_movement: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn family_notices_open(
+        &mut self,
+        facilities: &[FacilityId],
+        since: Instant,
+        limit: u32,
+    ) -> StoreResult<Vec<FamilyNotice>> {
+        let ids = facilities.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        // The latest preference of the person decides; a refusal means no task (never for a death,
+        // which is an incident obligation instead).
+        let sql = format!(
+            "SELECT m.id, p.number, m.kind, f.code, m.occurred_at FROM movement m
+             JOIN person p ON p.id = m.person_id JOIN facility f ON f.id = m.facility_id
+             WHERE m.kind IN ('admission', 'transfer_out') AND m.facility_id IN ({ids}) AND m.occurred_at >= ?1
+               AND NOT EXISTS (SELECT 1 FROM family_notice_done d WHERE d.movement_id = m.id)
+               AND NOT coalesce((SELECT n.declines_family FROM notification_preference n WHERE n.person_id = m.person_id
+                                 ORDER BY n.id DESC LIMIT 1), 0)
+             ORDER BY m.occurred_at DESC, m.id DESC LIMIT ?2"
+        );
+        let rows = self
+            .conn()
+            .prepare(&sql)?
+            .query_map(params![to_micros(since), limit], |r| {
+                Ok(FamilyNotice {
+                    movement: r.get(0)?,
+                    person: r.get(1)?,
+                    event: r.get(2)?,
+                    facility: r.get(3)?,
+                    occurred_at: from_micros(r.get(4)?),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn movement_subject(&mut self, movement: i64) -> StoreResult<Option<(PersonId, String)>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT person_id, kind FROM movement WHERE id = ?1")?
+            .query_row([movement], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn insert_family_notice_done(
+        &mut self,
+        movement: i64,
+        notified: &str,
+        method: &str,
+        at: Instant,
+        by: &str,
+    ) -> StoreResult<()> {
+        self.insert_audited(
+            "family_notice_done",
+            &[
+                Value::Int(movement),
+                Value::Text(notified),
+                Value::Text(method),
+                Value::Int(to_micros(at)),
+                Value::Text(by),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_legal_visit(&mut self, person: PersonId, v: &LegalVisit) -> StoreResult<()> {
+        self.insert_audited(
+            "legal_visit",
+            &[
+                Value::Int(person),
+                Value::Text(&v.counsel),
+                Value::Text(&v.capacity),
+                Value::Int(to_micros(v.started_at)),
+                Value::Int(i64::from(v.minutes)),
+                Value::Text(&v.recorded_by),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn legal_visits(&mut self, person: PersonId) -> StoreResult<Vec<LegalVisit>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT counsel, capacity, started_at, minutes, recorded_by FROM legal_visit WHERE person_id = ?1
+             ORDER BY started_at, id",
+        )?;
+        let rows = stmt.query_map([person], |r| {
+            Ok(LegalVisit {
+                counsel: r.get(0)?,
+                capacity: r.get(1)?,
+                started_at: from_micros(r.get(2)?),
+                minutes: r.get(3)?,
+                monitored: false,
+                recorded_by: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -106,6 +106,9 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/holds/{id}/overrides", Access::Roles(ADMITTERS)),
     ("POST", "/api/v1/hold-overrides/{id}/approval", Access::Roles(ADMITTERS)),
     ("GET", "/api/v1/alerts", Access::Roles(PERSONAL)),
+    ("GET", "/api/v1/family-notices", Access::Roles(PERSONAL)),
+    ("POST", "/api/v1/family-notices/{movement}", Access::Roles(ADMITTERS)),
+    ("POST", "/api/v1/people/{number}/legal-visits", Access::Roles(MOVERS)),
     // Sentences
     ("POST", "/api/v1/sentences/calculation", Access::Roles(&[Admin, Director, Records, Monitor])),
     // Identity resolution

@@ -13,8 +13,10 @@ use utoipa_axum::routes;
 
 use domain::legal::{AlertKind, RuleSet};
 use domain::sentence::{SentenceInput, SentenceReport};
-use service::legal::{Alert, ChargeRequest, CourtRecordRequest, HoldRequest, HoldView, LegalRecord, OverrideAsk};
-use store::legal::{HoldOverride, HoldRecord};
+use service::legal::{
+    Alert, ChargeRequest, CourtRecordRequest, HoldRequest, HoldView, LegalRecord, NoticeDone, OverrideAsk, VisitRequest,
+};
+use store::legal::{FamilyNotice, HoldOverride, HoldRecord};
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -35,6 +37,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_override))
         .routes(routes!(approve_override))
         .routes(routes!(list_alerts))
+        .routes(routes!(list_family_notices))
+        .routes(routes!(record_family_notice))
+        .routes(routes!(record_legal_visit))
 }
 
 fn now() -> domain::time::Instant {
@@ -275,4 +280,75 @@ async fn list_alerts(
         alerts.retain(|a| a.kind == kind);
     }
     Ok(Json(alerts))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct NoticesQuery {
+    /// RFC 3339 instant; the last 30 days when absent.
+    since: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+/// Admissions and transfers in the caller's facilities whose family is not yet told (Mandela
+/// Rule 68), newest first; people who declined are left out.
+#[utoipa::path(get, path = "/api/v1/family-notices", tag = "legal", params(NoticesQuery),
+    responses((status = 200, body = Vec<FamilyNotice>)))]
+async fn list_family_notices(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Result<Query<NoticesQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<FamilyNotice>>> {
+    let params = query(params)?;
+    let since = match params.since.as_deref() {
+        Some(text) => instant(Some(text))?,
+        None => now() - chrono::Duration::days(30),
+    };
+    let limit = crate::routes::limit(params.limit)? as u32;
+    let staff = caller.staff.clone();
+    Ok(Json(state.run(move |s| s.family_notices(|f| staff.sees(f), since, limit)).await?))
+}
+
+/// Record that the family was told of an admission or transfer (the movement's id).
+#[utoipa::path(post, path = "/api/v1/family-notices/{movement}", tag = "legal", params(("movement" = i64, Path)),
+    request_body = NoticeDone, responses((status = 201, body = Object), (status = 404, body = Problem)))]
+async fn record_family_notice(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(movement): Path<i64>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let done: NoticeDone = parse(&body(raw)?)?;
+    let staff = caller.staff.clone();
+    // Only a task the caller can see in the list may be closed (404 otherwise, as if absent).
+    let visible = state
+        .run(move |s| s.family_notices(|f| staff.sees(f), chrono::DateTime::<chrono::Utc>::MIN_UTC, u32::MAX))
+        .await?
+        .iter()
+        .any(|n| n.movement == movement);
+    if !visible {
+        return Err(ApiError::not_found("family notice", &movement.to_string()));
+    }
+    let ctx = caller.staff.context(now());
+    state.run(move |s| s.record_family_notice(&ctx, movement, &done)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "recorded": true }))))
+}
+
+/// Record a visit by legal counsel. Legal visits are never monitored; the register says that
+/// one took place, not what was said.
+#[utoipa::path(post, path = "/api/v1/people/{number}/legal-visits", tag = "legal", params(("number" = String, Path)),
+    request_body = VisitRequest, responses((status = 201, body = Object), (status = 404, body = Problem)))]
+async fn record_legal_visit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let visit: VisitRequest = parse(&body(raw)?)?;
+    person_in_scope(&state, &caller, &number).await?;
+    let ctx = caller.staff.context(now());
+    state.run(move |s| s.record_legal_visit(&ctx, &number, &visit)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "recorded": true, "monitored": false }))))
 }

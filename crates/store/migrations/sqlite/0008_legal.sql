@@ -107,3 +107,29 @@ CREATE TABLE hold_override_use (
     movement_id INTEGER NOT NULL REFERENCES movement(id),
     audit_seq INTEGER NOT NULL
 ) STRICT;
+
+-- Family notification of an admission or a transfer (Mandela Rule 68): the task is the movement
+-- itself; this row says it was done (or why not).
+CREATE TABLE family_notice_done (
+    id INTEGER PRIMARY KEY,
+    movement_id INTEGER NOT NULL UNIQUE REFERENCES movement(id),
+    notified TEXT NOT NULL,
+    method TEXT NOT NULL,
+    notified_at INTEGER NOT NULL,
+    recorded_by TEXT NOT NULL,
+    audit_seq INTEGER NOT NULL
+) STRICT;
+
+-- Visits by legal counsel (Mandela Rules 61, 119-120): confidential, never monitored, and the
+-- register says so; it records that a visit took place, not what was said.
+CREATE TABLE legal_visit (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES person(id),
+    counsel TEXT NOT NULL,
+    capacity TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    minutes INTEGER NOT NULL,
+    recorded_by TEXT NOT NULL,
+    audit_seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX legal_visit_by_person ON legal_visit (person_id, started_at);
