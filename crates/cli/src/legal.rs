@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
+use domain::incident::NotificationMethod;
 use domain::legal::{HoldKind, Seriousness};
 use domain::time::{parse_rfc3339, rfc3339, Instant};
 use service::legal::{
-    Alert, ChargeRequest, CourtRecordKind, CourtRecordRequest, HoldRequest, HoldView, OverriddenMovement, OverrideAsk,
+    Alert, ChargeRequest, CourtRecordKind, CourtRecordRequest, HoldRequest, HoldView, NoticeDone, OverriddenMovement,
+    OverrideAsk, VisitRequest,
 };
 use service::Context;
 
@@ -141,6 +143,53 @@ pub enum HoldCommand {
         /// Override id.
         id: i64,
     },
+}
+
+/// Family notification of admissions and transfers (Mandela Rule 68).
+#[derive(Subcommand)]
+pub enum FamilyCommand {
+    /// Admissions and transfers whose family is not yet told, newest first.
+    Notices {
+        /// Since this day or instant (default: 30 days ago).
+        #[arg(long, value_parser = when)]
+        since: Option<Instant>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Record that the family was told of a movement (its id from `family notices`).
+    Notified {
+        /// Movement id.
+        movement: i64,
+        /// Who was told (name and relationship).
+        #[arg(long)]
+        notified: String,
+        /// phone, in-person, letter, email or other.
+        #[arg(long, value_parser = choice::<NotificationMethod>)]
+        method: NotificationMethod,
+        /// When (RFC 3339); now when absent.
+        #[arg(long, value_parser = parse_rfc3339)]
+        at: Option<Instant>,
+    },
+}
+
+/// Record a visit by legal counsel (never monitored).
+#[derive(Args)]
+pub struct VisitArgs {
+    /// Person number.
+    person: String,
+    /// Counsel's name.
+    #[arg(long)]
+    counsel: String,
+    /// In what capacity (defence lawyer, public defender, consular officer…).
+    #[arg(long)]
+    capacity: String,
+    /// When it began (RFC 3339).
+    #[arg(long, value_parser = parse_rfc3339)]
+    at: Instant,
+    /// How long, in minutes.
+    #[arg(long)]
+    minutes: u32,
 }
 
 /// List open alerts.
@@ -283,5 +332,38 @@ pub fn run_alerts(db: &str, ctx: &Context, a: AlertsArgs) -> anyhow::Result<()> 
             println!("{} open alerts at {}", alerts.len(), rfc3339(at));
         }
     }
+    Ok(())
+}
+
+/// Run a `family` command.
+pub fn run_family(db: &str, ctx: &Context, command: FamilyCommand) -> anyhow::Result<()> {
+    let service = crate::open(db)?;
+    match command {
+        FamilyCommand::Notices { since, limit } => {
+            let since = since.unwrap_or(ctx.now - chrono::Duration::days(30));
+            for n in service.family_notices(|_| true, since, limit)? {
+                println!(
+                    "{:>9}  {:<18} {:<12} {:<8} {}",
+                    n.movement,
+                    n.person,
+                    n.event,
+                    n.facility,
+                    rfc3339(n.occurred_at)
+                );
+            }
+        }
+        FamilyCommand::Notified { movement, notified, method, at } => {
+            service.record_family_notice(ctx, movement, &NoticeDone { notified, method, at })?;
+            println!("family notice of movement {movement} recorded");
+        }
+    }
+    Ok(())
+}
+
+/// Run `visit`.
+pub fn run_visit(db: &str, ctx: &Context, a: VisitArgs) -> anyhow::Result<()> {
+    let visit = VisitRequest { counsel: a.counsel, capacity: a.capacity, started_at: a.at, minutes: a.minutes };
+    crate::open(db)?.record_legal_visit(ctx, &a.person, &visit)?;
+    println!("legal visit to {} recorded (never monitored)", a.person);
     Ok(())
 }

@@ -198,6 +198,13 @@ enum Command {
     },
     /// Open alerts: pretrial deadlines, release dates, unreceived transfers, overdue obligations.
     Alerts(legal::AlertsArgs),
+    /// Family notification of admissions and transfers (Mandela Rule 68).
+    Family {
+        #[command(subcommand)]
+        command: legal::FamilyCommand,
+    },
+    /// Record a visit by legal counsel (never monitored).
+    Visit(legal::VisitArgs),
     /// Incidents and injuries.
     Incident {
         #[command(subcommand)]
@@ -760,6 +767,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hold { command } => legal::run_hold(&cli.db, &ctx, command)?,
         Command::Legal { person } => legal::run_legal(&cli.db, &ctx, &person)?,
         Command::Alerts(args) => legal::run_alerts(&cli.db, &ctx, args)?,
+        Command::Family { command } => legal::run_family(&cli.db, &ctx, command)?,
+        Command::Visit(args) => legal::run_visit(&cli.db, &ctx, args)?,
         Command::Incident { command } => incident::run_incident(&cli.db, &ctx, command)?,
         Command::Obligation { command } => incident::run_obligation(&cli.db, &ctx, command)?,
         Command::Notification { command } => incident::run_notification(&cli.db, &ctx, command)?,

@@ -724,3 +724,26 @@ fn identity_candidates_merge_unmerge_and_lineage_from_the_command_line() {
     assert!(db.ok(&["identity", "lineage", &first]).contains("un-merged by tester: twins"));
     assert!(db.ok(&["audit", "verify"]).contains("verified"));
 }
+
+#[test]
+fn a_hold_refuses_a_transfer_and_alerts_list_people_held_past_their_deadline() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    db.add_facility(&sur_layout());
+    let file = db.file("admit.json", &admission("NORTE", "2024-03-01T08:00:00Z").to_string());
+    let p = admitted_number(&db.ok(&["admit", path_str(&file)]));
+    db.ok(&["charge", &p, "--offence", "extorsión", "--seriousness", "serious", "--max-penalty-years", "15"]);
+    let legal: Value = serde_json::from_str(&db.ok(&["legal", &p])).expect("legal record as JSON");
+    assert_eq!(legal["pretrial"]["deadline"], "2026-02-27", "24 months from the arrest on 2024-02-28");
+    db.ok(&["hold", "add", &p, "--kind", "do-not-transfer", "--authority", "Juzgado 1", "--order", "OR-1"]);
+    let (code, err) = db.fails(&["movement", &p, "transfer", "--to", "SUR"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("refused (legal.hold)") && err.contains("OR-1"), "{err}");
+    let alerts: Value =
+        serde_json::from_str(&db.ok(&["alerts", "--at", "2026-03-01", "--format", "json"])).expect("alerts as JSON");
+    assert_eq!(alerts[0]["kind"], "pretrial_overdue");
+    assert_eq!(alerts[0]["person"], p.as_str());
+    let (_, err) = db.fails(&["ruleset", "load", path_str(&db.file("bad.toml", "code = \"xx\"\nname = 3\n"))]);
+    assert!(err.contains("line 2") && err.contains("name"), "{err}");
+}
