@@ -251,14 +251,20 @@ pub enum CountCommand {
         /// Person number.
         person: String,
         /// The cell they were found in (the move is recorded unless --returned).
-        #[arg(long, conflicts_with = "unaccounted", required_unless_present = "unaccounted")]
+        #[arg(long, group = "explanation")]
         found_in: Option<String>,
         /// They were returned to their own cell at once.
         #[arg(long, requires = "found_in")]
         returned: bool,
         /// Nobody knows where they are: opens an escape incident.
-        #[arg(long)]
+        #[arg(long, group = "explanation")]
         unaccounted: bool,
+        /// They left the cell on the record after the count started (court, transfer, move).
+        #[arg(long, group = "explanation")]
+        moved_on_record: bool,
+        /// They came into this cell on the record after the count started.
+        #[arg(long, group = "explanation")]
+        arrived_in: Option<String>,
         /// Note.
         #[arg(long)]
         note: Option<String>,
@@ -518,10 +524,13 @@ pub fn run_count(db: &str, ctx: &Context, command: CountCommand) -> anyhow::Resu
             }
             count_table(&service.enter_counts(ctx, id, &entries)?);
         }
-        CountCommand::Resolve { id, person, found_in, returned, unaccounted: _, note } => {
-            let explanation = match found_in {
-                Some(cell) => Explanation::FoundElsewhere { cell, returned },
-                None => Explanation::Unaccounted,
+        CountCommand::Resolve { id, person, found_in, returned, unaccounted, moved_on_record, arrived_in, note } => {
+            let explanation = match (found_in, arrived_in) {
+                (Some(cell), _) => Explanation::FoundElsewhere { cell, returned },
+                (_, Some(cell)) => Explanation::ArrivedOnRecord { cell },
+                _ if moved_on_record => Explanation::MovedOnRecord,
+                _ if unaccounted => Explanation::Unaccounted,
+                _ => anyhow::bail!("say how: --found-in CELL, --unaccounted, --moved-on-record or --arrived-in CELL"),
             };
             count_table(&service.resolve_count(ctx, id, &Resolve { person, explanation, note })?);
         }

@@ -213,7 +213,8 @@ pub fn pretrial_deadline(
         };
         let months_added = e.months.min(allowed);
         granted += months_added;
-        deadline = add_months(deadline, months_added);
+        // Counted from the first day, so that month ends fall as they would for a longer limit.
+        deadline = add_months(detained_on, months + granted).pred_opt().unwrap_or(detained_on);
         let limit = if months_added < e.months {
             format!(" (of {} asked; the rules in force then allow {allowed} more)", e.months)
         } else {
@@ -397,6 +398,15 @@ mod tests {
         let after = [Extension { granted_on: day("2025-06-01"), months: 36 }];
         let d = pretrial_deadline(&sv(), day("2024-01-10"), Some(Seriousness::Serious), Some(20.0), &after);
         assert_eq!(d.deadline, day("2029-01-09"));
+    }
+
+    #[test]
+    fn an_extension_counts_from_the_first_day_across_month_ends() {
+        let one = [Extension { granted_on: day("2024-06-01"), months: 1 }];
+        let d = pretrial_deadline(&sv(), day("2024-01-31"), Some(Seriousness::LessSerious), None, &one);
+        assert_eq!(d.deadline, day("2025-02-27"), "13 months from 31 January end on 28 February, minus one day");
+        let d = pretrial_deadline(&sv(), day("2024-03-01"), Some(Seriousness::LessSerious), None, &one);
+        assert_eq!(d.deadline, day("2025-03-31"));
     }
 
     #[test]

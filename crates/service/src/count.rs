@@ -52,6 +52,15 @@ pub enum Explanation {
     },
     /// Nobody knows where the person is: an escape incident is opened.
     Unaccounted,
+    /// The person left the cell on the record after the count started (to court, a transfer, a
+    /// move): their absence is explained by that movement.
+    MovedOnRecord,
+    /// The person is in this cell on the record since after the count started (admitted,
+    /// returned, moved in): they explain one more person counted there.
+    ArrivedOnRecord {
+        /// Cell code where they were counted.
+        cell: String,
+    },
 }
 
 /// An absence to resolve.
@@ -233,18 +242,27 @@ pub fn resolve_in<T: Tx>(tx: &mut T, ctx: &Context, id: i64, request: &Resolve) 
         .filter(|w| w.facility.as_deref() == Some(facility.code.as_str()) && w.out.is_none())
         .and_then(|w| w.cell)
         .and_then(|code| cells.values().find(|c| c.code == code).map(|c| c.id))
-        .filter(|cell| count.cells.iter().any(|(id, _)| id == cell))
-        .ok_or_else(|| {
-            ServiceError::field("person", format!("{} was not expected in any cell of this count", request.person))
-        })?;
-    if count.resolutions.iter().any(|r| r.person == person) {
+        .filter(|cell| count.cells.iter().any(|(id, _)| id == cell));
+    let kind = match request.explanation {
+        Explanation::FoundElsewhere { .. } => "found_elsewhere",
+        Explanation::Unaccounted => "unaccounted",
+        Explanation::MovedOnRecord => "moved_on_record",
+        Explanation::ArrivedOnRecord { .. } => "arrived_on_record",
+    };
+    if count.resolutions.iter().any(|r| r.person == person && r.kind == kind) {
         return Err(ServiceError::refused(
             "count.already_resolved",
-            format!("the absence of {} is already explained in this count", request.person),
+            format!("{} is already explained this way in this count", request.person),
         ));
     }
-    let (kind, found_cell, incident) = match &request.explanation {
+    let expected = || {
+        expected_cell.ok_or_else(|| {
+            ServiceError::field("person", format!("{} was not expected in any cell of this count", request.person))
+        })
+    };
+    let (cell, found_cell, incident) = match &request.explanation {
         Explanation::FoundElsewhere { cell, returned } => {
+            let expected_cell = expected()?;
             let found = cells
                 .values()
                 .find(|c| &c.code == cell)
@@ -264,9 +282,10 @@ pub fn resolve_in<T: Tx>(tx: &mut T, ctx: &Context, id: i64, request: &Resolve) 
                     },
                 )?;
             }
-            ("found_elsewhere", Some(found.id), None)
+            (expected_cell, Some(found.id), None)
         }
         Explanation::Unaccounted => {
+            let expected_cell = expected()?;
             let cell = cells.get(&expected_cell).map(|c| c.code.clone());
             let opened = record_incident_in(
                 tx,
@@ -290,13 +309,42 @@ pub fn resolve_in<T: Tx>(tx: &mut T, ctx: &Context, id: i64, request: &Resolve) 
                     ),
                 },
             )?;
-            ("unaccounted", None, Some(opened.number))
+            (expected_cell, None, Some(opened.number))
+        }
+        Explanation::MovedOnRecord => {
+            let expected_cell = expected()?;
+            let moved = tx.timeline(person)?.iter().any(|m| m.occurred_at > count.counted_at);
+            if !moved {
+                return Err(ServiceError::refused(
+                    "count.not_moved",
+                    format!("{} has no movement on record since the count started", request.person),
+                ));
+            }
+            (expected_cell, None, None)
+        }
+        Explanation::ArrivedOnRecord { cell } => {
+            let now = tx.whereabouts(person, ctx.now)?;
+            let here = cells
+                .values()
+                .find(|c| &c.code == cell && count.cells.iter().any(|(id, _)| *id == c.id))
+                .ok_or_else(|| ServiceError::field("cell", format!("cell {cell} is not in this count")))?;
+            let arrived = now.is_some_and(|w| {
+                w.cell.as_deref() == Some(cell.as_str())
+                    && w.in_cell_since.is_some_and(|since| since > count.counted_at)
+            });
+            if !arrived || expected_cell == Some(here.id) {
+                return Err(ServiceError::refused(
+                    "count.not_arrived",
+                    format!("{} has not come into cell {cell} on the record since the count started", request.person),
+                ));
+            }
+            (here.id, None, None)
         }
     };
     tx.insert_roll_count_resolution(&NewResolution {
         count: id,
         person,
-        cell: expected_cell,
+        cell,
         kind,
         found_cell,
         incident: incident.as_deref(),
@@ -352,7 +400,8 @@ pub fn view_in<T: Tx>(tx: &mut T, id: i64, now: Instant) -> ServiceResult<CountV
         let mut explained = i64::from(*expected);
         for r in &count.resolutions {
             if r.cell == *cell {
-                explained -= 1;
+                // Someone arrived on the record adds one here; every other explanation is an absence.
+                explained += if r.kind == "arrived_on_record" { 1 } else { -1 };
                 resolutions.push(ResolutionView {
                     person: number_of(tx, r.person)?,
                     kind: r.kind.clone(),

@@ -272,7 +272,7 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
     };
     let state = match &known {
         Some(person) => {
-            housing::check_facility_entry(tx, person.id, facility.id, at)?;
+            housing::check_facility_entry(tx, person.id, facility.id, at, ctx.now)?;
             tx.custody_state(person.id)?.0
         }
         None => CustodyState::FREE,
@@ -395,7 +395,8 @@ pub fn record_movement_in<T: Tx>(
     let mut allowed = None;
     let movement = match &request.kind {
         MovementKind::Place { cell, bed } | MovementKind::Move { cell, bed } => {
-            let (placement, cell_unit, housing) = resolve_placement(tx, here, cell, bed.as_deref(), at, person)?;
+            let (placement, cell_unit, housing) =
+                resolve_placement(tx, here, cell, bed.as_deref(), at, ctx.now, person)?;
             unit = Some(cell_unit);
             allowed = Some(housing);
             match request.kind {
@@ -405,12 +406,12 @@ pub fn record_movement_in<T: Tx>(
         }
         MovementKind::Transfer { to } => {
             let to = facility_open_at(tx, to, at)?.id;
-            housing::check_facility_entry(tx, person, to, at)?;
+            housing::check_facility_entry(tx, person, to, at, ctx.now)?;
             Movement::TransferOut { to }
         }
         MovementKind::Receive { facility: code } => {
             facility = facility_open_at(tx, code, at)?.id;
-            housing::check_facility_entry(tx, person, facility, at)?;
+            housing::check_facility_entry(tx, person, facility, at, ctx.now)?;
             Movement::Receipt { facility }
         }
         other => unresolved(other, &state),
@@ -424,7 +425,7 @@ pub fn record_movement_in<T: Tx>(
         _ => None,
     };
     let overrides = match &restricted {
-        Some(r) => legal::check_holds(tx, person, r, at)?,
+        Some(r) => legal::check_holds(tx, person, r, at, ctx.now)?,
         None => Vec::new(),
     };
     let movement_id = tx.record_movement(
@@ -495,6 +496,7 @@ fn resolve_placement<T: Tx>(
     cell_code: &str,
     bed_code: Option<&str>,
     at: Instant,
+    now: Instant,
     person: i64,
 ) -> ServiceResult<(Placement, i64, housing::PlacementAllowed)> {
     let cell = tx
@@ -540,7 +542,7 @@ fn resolve_placement<T: Tx>(
             Some(bed.id)
         }
     };
-    let allowed = housing::check_placement(tx, person, &cell, at)?;
+    let allowed = housing::check_placement(tx, person, &cell, at, now)?;
     Ok((Placement { cell: cell.id, bed }, cell.unit, allowed))
 }
 

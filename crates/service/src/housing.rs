@@ -53,6 +53,8 @@ pub fn category_from(facts: &CategoryFacts, adult_age: u32, at: Instant) -> Pers
         let basis = facts.basis.unwrap_or(LegalBasisKind::RemandOrder);
         (LegalStatus::presumed_from(basis), Regime::presumed_from(basis))
     });
+    // Recorded sentences mean a judgment: convicted, whatever an earlier classification said.
+    let status = if facts.sentenced { LegalStatus::Convicted } else { status };
     let today = at.date_naive();
     let category = Category { sex: facts.sex, age: AgeGroup::on(facts.born, today, adult_age), status, regime };
     let came_of_age = today.checked_sub_months(Months::new(12 * adult_age)).unwrap_or(NaiveDate::MIN);
@@ -76,26 +78,32 @@ fn number_of<T: Tx>(tx: &mut T, person: PersonId) -> ServiceResult<String> {
     Ok(tx.person(person)?.map(|p| p.number).unwrap_or_else(|| format!("person {person}")))
 }
 
-/// Check the housing rules for placing `person` in `cell` at `at` (from then on): the unit's
-/// designation, the categories of the cell's occupants, the capacity line, and keep-apart rules.
+/// Check the housing rules for placing `person` in `cell` at `at`, recorded at `now`: the person
+/// is there from `at` until now at least, so every rule that applies at either end counts — the
+/// unit's designation, the categories of the cell's occupants, the capacity line, and keep-apart
+/// rules in force at any time between. A backdated placement cannot slip under a rule.
 pub fn check_placement<T: Tx>(
     tx: &mut T,
     person: PersonId,
     cell: &store::Cell,
     at: Instant,
+    now: Instant,
 ) -> ServiceResult<PlacementAllowed> {
+    let now = now.max(at);
     let mine = person_category(tx, person, cell.facility, at)?;
-    let designation = tx.unit_designation(cell.unit, at)?;
-    if let Some(dimension) = designation.refuses(&mine.category) {
-        let unit = tx.unit(cell.unit)?.map(|u| u.code).unwrap_or_default();
-        return Err(ServiceError::refused(
-            "housing.designation",
-            format!(
-                "unit {unit} is designated for {} and the person is {} (they differ in {dimension})",
-                designation.describe(),
-                mine.category.describe()
-            ),
-        ));
+    for t in [at, now] {
+        let designation = tx.unit_designation(cell.unit, t)?;
+        if let Some(dimension) = designation.refuses(&mine.category) {
+            let unit = tx.unit(cell.unit)?.map(|u| u.code).unwrap_or_default();
+            return Err(ServiceError::refused(
+                "housing.designation",
+                format!(
+                    "unit {unit} is designated for {} and the person is {} (they differ in {dimension})",
+                    designation.describe(),
+                    mine.category.describe()
+                ),
+            ));
+        }
     }
     let mix = tx.cell_mix(cell.id, at, person, mine.stay_class, mine.adult_born_before)?;
     if let Some(other) = mix.differing {
@@ -113,33 +121,50 @@ pub fn check_placement<T: Tx>(
         ));
     }
     let mut capacity_override = None;
-    if let Some(line) = tx.housing_policy(cell.facility, at)?.capacity_line {
+    for t in [at, now] {
+        let Some(line) = tx.housing_policy(cell.facility, t)?.capacity_line else { continue };
         let limit = line.cell_limit(&cell.dimensions, cell.rated_places);
-        if mix.people >= limit {
-            match tx.override_in_force(cell.facility, cell.id, at)? {
-                Some(id) => capacity_override = Some(id),
-                None => {
-                    return Err(ServiceError::refused(
-                        "housing.capacity_line",
-                        format!(
-                            "cell {} holds {} and the facility's capacity line ({}) allows {limit}; a director may record an override",
-                            cell.code,
-                            mix.people,
-                            line.as_str()
-                        ),
-                    ))
-                }
+        if mix.people < limit {
+            continue;
+        }
+        match tx.override_in_force(cell.facility, cell.id, t)? {
+            Some(id) => capacity_override = capacity_override.or(Some(id)),
+            None => {
+                return Err(ServiceError::refused(
+                    "housing.capacity_line",
+                    format!(
+                        "cell {} holds {} and the facility's capacity line ({}) allows {limit}; a director may record an override",
+                        cell.code,
+                        mix.people,
+                        line.as_str()
+                    ),
+                ))
             }
         }
     }
-    keep_apart_within(tx, person, &[Scope::Cell, Scope::Unit, Scope::Facility], cell, at)?;
+    for (rule, other) in rules_in_force(tx, person, at, now)? {
+        let (place, words) = match rule.scope {
+            Scope::Cell => (cell.id, format!("cell {}", cell.code)),
+            Scope::Unit => (cell.unit, "the unit".to_string()),
+            Scope::Facility => (cell.facility, "the facility".to_string()),
+        };
+        if let Some(found) = tx.party_within(other, rule.scope, place, at, person)? {
+            return Err(keep_apart_refusal(tx, &rule, found, &words)?);
+        }
+    }
     Ok(PlacementAllowed { stay_class: mine.stay_class, capacity_override })
 }
 
-/// Refuse an admission, transfer or receipt that would bring a person into the same facility as
-/// someone a facility-scope keep-apart rule keeps them from.
-pub fn check_facility_entry<T: Tx>(tx: &mut T, person: PersonId, facility: i64, at: Instant) -> ServiceResult<()> {
-    for (rule, other) in rules_in_force(tx, person, at)? {
+/// Refuse an admission, transfer or receipt at `at`, recorded at `now`, that would bring a person
+/// into the same facility as someone a facility-scope keep-apart rule keeps them from.
+pub fn check_facility_entry<T: Tx>(
+    tx: &mut T,
+    person: PersonId,
+    facility: i64,
+    at: Instant,
+    now: Instant,
+) -> ServiceResult<()> {
+    for (rule, other) in rules_in_force(tx, person, at, now.max(at))? {
         if rule.scope != Scope::Facility {
             continue;
         }
@@ -150,8 +175,14 @@ pub fn check_facility_entry<T: Tx>(tx: &mut T, person: PersonId, facility: i64, 
     Ok(())
 }
 
-/// The rules in force concerning a person, each with the party on the other side.
-fn rules_in_force<T: Tx>(tx: &mut T, person: PersonId, at: Instant) -> ServiceResult<Vec<(KeepApartRow, Party)>> {
+/// The rules in force at some time from `from` to `to` concerning a person, each with the party
+/// on the other side.
+fn rules_in_force<T: Tx>(
+    tx: &mut T,
+    person: PersonId,
+    from: Instant,
+    to: Instant,
+) -> ServiceResult<Vec<(KeepApartRow, Party)>> {
     if !tx.any_keep_apart()? {
         return Ok(Vec::new());
     }
@@ -163,7 +194,7 @@ fn rules_in_force<T: Tx>(tx: &mut T, person: PersonId, at: Instant) -> ServiceRe
         Party::Group(g) => groups.contains(g),
     };
     let mut found = Vec::new();
-    for rule in tx.keep_apart_naming(&parties)?.into_iter().filter(|r| r.in_force(at)) {
+    for rule in tx.keep_apart_naming(&parties)?.into_iter().filter(|r| r.in_force_during(from, to)) {
         if covers(&rule.a) {
             found.push((rule.clone(), rule.b));
         }
@@ -172,29 +203,6 @@ fn rules_in_force<T: Tx>(tx: &mut T, person: PersonId, at: Instant) -> ServiceRe
         }
     }
     Ok(found)
-}
-
-fn keep_apart_within<T: Tx>(
-    tx: &mut T,
-    person: PersonId,
-    scopes: &[Scope],
-    cell: &store::Cell,
-    at: Instant,
-) -> ServiceResult<()> {
-    for (rule, other) in rules_in_force(tx, person, at)? {
-        if !scopes.contains(&rule.scope) {
-            continue;
-        }
-        let (place, words) = match rule.scope {
-            Scope::Cell => (cell.id, format!("cell {}", cell.code)),
-            Scope::Unit => (cell.unit, "the unit".to_string()),
-            Scope::Facility => (cell.facility, "the facility".to_string()),
-        };
-        if let Some(found) = tx.party_within(other, rule.scope, place, at, person)? {
-            return Err(keep_apart_refusal(tx, &rule, found, &words)?);
-        }
-    }
-    Ok(())
 }
 
 fn keep_apart_refusal<T: Tx>(

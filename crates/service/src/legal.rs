@@ -26,6 +26,10 @@ use crate::{audit, Context, Service, ServiceError, ServiceResult};
 pub const BUILT_IN_RULE_SETS: &[(&str, &str)] =
     &[("generic", include_str!("../rulesets/generic.toml")), ("sv", include_str!("../rulesets/sv.toml"))];
 
+/// Hours an approved hold override stays usable: long enough to arrange the movement, short
+/// enough that an old approval does not serve a later, different one.
+pub const OVERRIDE_VALID_HOURS: i64 = 72;
+
 /// Parse a rule-set file (TOML). Every problem names its line and field.
 pub fn parse_rule_set(text: &str) -> ServiceResult<RuleSet> {
     let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_error(text, "", &e))?;
@@ -381,6 +385,11 @@ pub fn record_sentences_in<T: Tx>(
     let (_, booking) = booking_of(tx, number)?;
     let text = serde_json::to_string(input).map_err(|e| ServiceError::Internal(e.to_string()))?;
     tx.insert_sentence_record(booking, &text, report.release_date, ctx.now, &ctx.actor)?;
+    // Sentenced means convicted: the person's stay now carries that category (Mandela Rule 11).
+    let (person, _) = booking_of(tx, number)?;
+    let facility = tx.person_facilities(person)?.first().copied().unwrap_or(0);
+    let category = crate::housing::person_category(tx, person, facility, ctx.now)?;
+    tx.set_stay_class(person, category.stay_class)?;
     audit(tx, ctx, "legal.sentences", number, input)?;
     Ok(report)
 }
@@ -397,9 +406,9 @@ pub fn record_family_notice_in<T: Tx>(
     if at > ctx.now + chrono::Duration::minutes(5) {
         return Err(ServiceError::field("at", format!("{} is in the future", rfc3339(at))));
     }
-    let (person, kind) = tx
+    let (person, kind, _) = tx
         .movement_subject(movement)?
-        .filter(|(_, kind)| kind == "admission" || kind == "transfer_out")
+        .filter(|(_, kind, _)| kind == "admission" || kind == "transfer_out")
         .ok_or_else(|| ServiceError::NotFound { what: "admission or transfer", key: movement.to_string() })?;
     tx.insert_family_notice_done(movement, &done.notified, done.method.as_str(), at, &ctx.actor)?;
     let number = tx.person(person)?.map(|p| p.number).unwrap_or_default();
@@ -535,18 +544,21 @@ pub fn check_holds<T: Tx>(
     person: PersonId,
     movement: &Restricted<'_>,
     at: Instant,
+    now: Instant,
 ) -> ServiceResult<Vec<i64>> {
     let mut overrides = Vec::new();
-    for hold in tx.holds(Some(person))?.into_iter().filter(|h| h.in_force(at)) {
+    // A movement dated in the past is checked against holds recorded since, too.
+    for hold in tx.holds(Some(person))?.into_iter().filter(|h| h.in_force_during(at, now.max(at))) {
         let rule = Hold { kind: hold.kind, country: hold.country.clone(), on_date: hold.on_date };
         if !rule.forbids(movement, at.date_naive()) {
             continue;
         }
         let kind = OverriddenMovement::of(movement).as_str();
-        let usable = tx
-            .hold_overrides(Some(hold.id))?
-            .into_iter()
-            .find(|o| o.movement == kind && o.approved_by.is_some() && o.used_by_movement.is_none());
+        let usable = tx.hold_overrides(Some(hold.id))?.into_iter().find(|o| {
+            o.movement == kind
+                && o.used_by_movement.is_none()
+                && o.approved_at.is_some_and(|a| now - a <= chrono::Duration::hours(OVERRIDE_VALID_HOURS))
+        });
         match usable {
             Some(o) => overrides.push(o.id),
             None => {
@@ -603,7 +615,7 @@ pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool)
         let tz = f.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
         places.insert(f.id, (f.code, f.jurisdiction, tz));
     }
-    for f in tx.pretrial_facts()? {
+    for f in tx.pretrial_facts(None)? {
         let Some((code, jurisdiction, tz)) = places.get(&f.facility) else { continue };
         if !visible(code) || legal_status(&f) != LegalStatus::Untried {
             continue;
@@ -623,7 +635,8 @@ pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool)
         }
     }
     for (number, facility, release) in tx.release_dates()? {
-        let today = at.date_naive();
+        let tz = places.values().find(|p| p.0 == facility).map(|p| p.2).unwrap_or(chrono_tz::UTC);
+        let today = at.with_timezone(&tz).date_naive();
         if visible(&facility) && today > release {
             let detail = format!("held {} days past the release date", (today - release).num_days());
             alerts.push(Alert { kind: AlertKind::ReleaseOverdue, person: number, facility, date: release, detail });
@@ -689,6 +702,11 @@ impl<S: Store> Service<S> {
         self.batch(|tx| record_family_notice_in(tx, ctx, movement, done))
     }
 
+    /// The facility code of an admission or transfer, for scope checks.
+    pub fn movement_facility(&self, movement: i64) -> ServiceResult<Option<String>> {
+        Ok(self.store().read()?.movement_subject(movement)?.map(|m| m.2))
+    }
+
     /// Admissions and transfers of the visible facilities since `since` whose family is not yet
     /// told (people who declined are left out), newest first.
     pub fn family_notices(
@@ -745,7 +763,7 @@ impl<S: Store> Service<S> {
         let mut tx = self.store().read()?;
         let (person, booking) = booking_of(&mut tx, number)?;
         let holds = self.holds(Some(number), now)?;
-        let facts = tx.pretrial_facts()?.into_iter().find(|f| f.person == person);
+        let facts = tx.pretrial_facts(Some(person))?.into_iter().next();
         let legal_status = match &facts {
             Some(f) => legal_status(f),
             None => {

@@ -450,3 +450,52 @@ fn every_refused_placement_is_truly_forbidden_and_every_accepted_one_is_legal() 
         assert!(outcomes.contains_key(outcome), "no case ended {outcome}: {outcomes:?}");
     }
 }
+
+#[test]
+fn movements_recorded_during_a_count_explain_the_differences_they_cause() {
+    let f = fixture();
+    let people: Vec<String> = ["Ana", "Beto", "Carlos"].iter().map(|n| f.man(n)).collect();
+    f.place_now(&people[0], "A-1").unwrap();
+    f.place_now(&people[1], "A-1").unwrap();
+    let ctx = f.later(1);
+    let count = f.service.start_count(&ctx, &StartCount { facility: "NORTE".into(), unit: Some("A".into()) }).unwrap();
+    // After the count starts Ana goes to court and Carlos is placed in A-2.
+    let later = f.later(2);
+    let record = |person: &str, kind: MovementKind| {
+        let request = service::custody::MovementRequest { person: person.into(), kind, at: None, note: None };
+        f.service.record_movement(&later, &request).unwrap();
+    };
+    record(&people[0], MovementKind::Out { reason: OutReason::Court });
+    record(&people[2], place("A-2", None));
+    let entries =
+        [("A-1", 1), ("A-2", 1), ("A-SOLO", 0)].map(|(cell, counted)| CellCount { cell: cell.into(), counted });
+    let entered = f.service.enter_counts(&later, count.id, &entries).unwrap();
+    assert_eq!(entered.outstanding, vec!["A-1".to_string(), "A-2".to_string()]);
+    let explain = |person: &str, explanation: Explanation| Resolve { person: person.into(), explanation, note: None };
+    let refused = f.service.resolve_count(&later, count.id, &explain(&people[1], Explanation::MovedOnRecord));
+    assert!(matches!(refused, Err(ServiceError::Refused { rule: "count.not_moved", .. })), "{refused:?}");
+    f.service.resolve_count(&later, count.id, &explain(&people[0], Explanation::MovedOnRecord)).unwrap();
+    let arrived = Explanation::ArrivedOnRecord { cell: "A-2".into() };
+    let resolved = f.service.resolve_count(&later, count.id, &explain(&people[2], arrived)).unwrap();
+    assert!(resolved.outstanding.is_empty(), "{:?}", resolved.outstanding);
+    f.service.clear_count(&later, count.id).unwrap();
+    let events = f.service.audit_events(0, 10_000).unwrap();
+    assert!(!events.iter().any(|e| e.action == "incident.report"), "nobody was reported escaped");
+}
+
+#[test]
+fn a_backdated_placement_cannot_slip_under_a_rule_recorded_since() {
+    let f = fixture();
+    let a = f.man("Ana");
+    let b = f.man("Beto");
+    f.place_now(&a, "A-1").unwrap();
+    f.rule(person(&a), person(&b), Scope::Cell, None);
+    // Dated an hour before the rule was recorded, the placement would still run until now.
+    let (rule, _) = refusal(refused_without_writing(&f, || f.try_move(&b, place("A-1", None), "2026-03-01T11:00:00Z")));
+    assert_eq!(rule, "housing.keep_apart");
+    let women = Designation { sex: Some(Sex::Female), ..Designation::OPEN };
+    f.service.designate_unit(&f.ctx, "NORTE", "A", &women).unwrap();
+    let c = f.man("Carlos");
+    let (rule, _) = refusal(refused_without_writing(&f, || f.try_move(&c, place("A-2", None), "2026-03-01T11:00:00Z")));
+    assert_eq!(rule, "housing.designation");
+}

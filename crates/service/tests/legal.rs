@@ -311,3 +311,36 @@ fn legal_visits_are_registered_as_never_monitored() {
     assert_eq!(visits.len(), 1);
     assert!(!visits[0].monitored);
 }
+
+#[test]
+fn a_release_dated_before_a_hold_was_recorded_is_still_refused() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    f.service.add_hold(&f.ctx, &p, &HoldRequest { kind: HoldKind::DoNotRelease, ..hold_request() }).unwrap();
+    let (rule, _) =
+        refused_rule::<()>(Err(refused_without_writing(&f, || f.try_move(&p, release(), "2026-03-01T11:00:00Z"))));
+    assert_eq!(rule, "legal.hold");
+}
+
+#[test]
+fn a_classification_from_an_earlier_custody_episode_does_not_carry_over() {
+    let f = fixture();
+    let p = untried(&f, "Ana");
+    let convicted = service::housing::ClassifyRequest {
+        legal_status: domain::separation::LegalStatus::Convicted,
+        regime: domain::separation::Regime::Criminal,
+        security_level: domain::separation::SecurityLevel::Medium,
+        vulnerabilities: vec![],
+        note: None,
+    };
+    let early = Context { actor: "records".into(), now: "2026-01-06T08:00:00Z".parse().unwrap() };
+    f.service.classify(&early, &p, &convicted).unwrap();
+    assert!(f.service.legal_record(&p, f.ctx.now).unwrap().pretrial.is_none(), "convicted in this episode");
+    f.mv(&p, release(), "2026-01-20T10:00:00Z");
+    let mut again = admission_json("NORTE", "Ana", "Rivas", "2026-02-10T08:00:00Z");
+    again["person"] = p.clone().into();
+    f.service.admit(&f.ctx, &request(again)).unwrap();
+    let record = f.service.legal_record(&p, f.ctx.now).unwrap();
+    assert_eq!(record.legal_status, domain::separation::LegalStatus::Untried, "a new remand order, a new episode");
+    assert!(record.pretrial.is_some());
+}

@@ -108,6 +108,8 @@ pub struct CategoryFacts {
     pub classified: Option<(LegalStatus, Regime)>,
     /// Legal basis of the latest booking, if any.
     pub basis: Option<LegalBasisKind>,
+    /// Sentences are recorded for the latest booking: a judgment was given.
+    pub sentenced: bool,
 }
 
 /// A security threat group.
@@ -187,6 +189,13 @@ pub struct KeepApartRow {
 }
 
 impl KeepApartRow {
+    /// Whether the rule applies at some instant from `from` to `to`.
+    pub fn in_force_during(&self, from: Instant, to: Instant) -> bool {
+        self.effective_from <= to
+            && self.expires_at.is_none_or(|e| from < e)
+            && self.ended.as_ref().is_none_or(|(ended, _)| from < *ended)
+    }
+
     /// Whether the rule applies at `at`.
     pub fn in_force(&self, at: Instant) -> bool {
         self.effective_from <= at
@@ -750,10 +759,14 @@ impl HousingTx for SqliteTx<'_> {
             .conn()
             .prepare_cached(
                 "SELECT p.sex, p.date_of_birth,
-                    (SELECT legal_status || ' ' || regime FROM classification
-                      WHERE person_id = p.id ORDER BY effective_from DESC, id DESC LIMIT 1),
-                    (SELECT legal_basis_kind FROM booking WHERE person_id = p.id ORDER BY id DESC LIMIT 1)
-                 FROM person p WHERE p.id = ?1",
+                    (SELECT legal_status || ' ' || regime FROM classification c
+                      WHERE c.person_id = p.id AND c.effective_from >= coalesce(b.admitted_at, 0)
+                      ORDER BY c.effective_from DESC, c.id DESC LIMIT 1),
+                    b.legal_basis_kind,
+                    EXISTS (SELECT 1 FROM sentence_record r WHERE r.booking_id = b.id)
+                 FROM person p
+                 LEFT JOIN booking b ON b.id = (SELECT max(id) FROM booking WHERE person_id = p.id)
+                 WHERE p.id = ?1",
             )?
             .query_row([person], |r| {
                 let classified: Option<String> = r.get(2)?;
@@ -768,6 +781,7 @@ impl HousingTx for SqliteTx<'_> {
                     born: date_column(&r.get::<_, String>(1)?)?,
                     classified,
                     basis: r.get::<_, Option<String>>(3)?.map(|t| parse_column(&t, basis_of)).transpose()?,
+                    sentenced: r.get(4)?,
                 })
             })
             .optional()?;
@@ -1161,9 +1175,11 @@ impl HousingTx for SqliteTx<'_> {
     fn category_facts_held(&mut self, facility: FacilityId) -> StoreResult<Vec<(PersonId, CategoryFacts)>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT p.id, p.sex, p.date_of_birth,
-                (SELECT legal_status || ' ' || regime FROM classification
-                  WHERE person_id = p.id ORDER BY effective_from DESC, id DESC LIMIT 1),
-                b.legal_basis_kind
+                (SELECT legal_status || ' ' || regime FROM classification c
+                  WHERE c.person_id = p.id AND c.effective_from >= b.admitted_at
+                  ORDER BY c.effective_from DESC, c.id DESC LIMIT 1),
+                b.legal_basis_kind,
+                EXISTS (SELECT 1 FROM sentence_record r WHERE r.booking_id = b.id)
              FROM custody_state s JOIN person p ON p.id = s.person_id JOIN booking b ON b.id = s.booking_id
              WHERE s.facility_id = ?1 AND s.status = 'held'",
         )?;
@@ -1182,6 +1198,7 @@ impl HousingTx for SqliteTx<'_> {
                     born: date_column(&r.get::<_, String>(2)?)?,
                     classified,
                     basis: Some(parse_column(&r.get::<_, String>(4)?, basis_of)?),
+                    sentenced: r.get(5)?,
                 },
             ))
         })?;

@@ -147,13 +147,22 @@ fn keys_of(name: &PersonName, born: chrono::NaiveDate) -> (Vec<i64>, i64, i64, i
 const INSERT_KEY: &str =
     "INSERT OR IGNORE INTO person_match_key (key, person_id, born, names, words) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-/// Index a person just written under their match keys (called by `insert_person`).
+/// Index a person just written under their match keys (called by `insert_person`): one statement
+/// for all of them, as this runs on every admission.
 pub(crate) fn index_person(tx: &SqliteTx<'_>, person: PersonId, identity: &Identity) -> StoreResult<()> {
     let (keys, born, names, words) = keys_of(&identity.name, identity.date_of_birth);
-    let mut insert = tx.conn().prepare_cached(INSERT_KEY)?;
-    for key in keys {
-        insert.execute(params![key, person, born, names, words])?;
+    if keys.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<String> = (0..keys.len()).map(|i| format!("(?{}, ?1, ?2, ?3, ?4)", i + 5)).collect();
+    let sql = format!(
+        "INSERT OR IGNORE INTO person_match_key (key, person_id, born, names, words) VALUES {}",
+        rows.join(", ")
+    );
+    let mut insert = tx.conn().prepare_cached(&sql)?;
+    let mut values: Vec<i64> = vec![person, born, names, words];
+    values.extend(keys);
+    insert.execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 

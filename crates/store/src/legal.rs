@@ -91,6 +91,11 @@ pub struct HoldRecord {
 }
 
 impl HoldRecord {
+    /// Whether the hold applies at some instant from `from` to `to`.
+    pub fn in_force_during(&self, from: Instant, to: Instant) -> bool {
+        self.effective_from <= to && self.expires_at.is_none_or(|e| from < e) && self.ended_at.is_none_or(|e| from < e)
+    }
+
     /// Whether the hold applies at `at`.
     pub fn in_force(&self, at: Instant) -> bool {
         self.effective_from <= at && self.expires_at.is_none_or(|e| at < e) && self.ended_at.is_none_or(|e| at < e)
@@ -281,8 +286,8 @@ pub trait LegalTx {
         since: Instant,
         limit: u32,
     ) -> StoreResult<Vec<FamilyNotice>>;
-    /// The person and kind of a movement.
-    fn movement_subject(&mut self, movement: i64) -> StoreResult<Option<(PersonId, String)>>;
+    /// The person, kind and facility code of a movement.
+    fn movement_subject(&mut self, movement: i64) -> StoreResult<Option<(PersonId, String, String)>>;
     /// Record that a family was told of a movement.
     fn insert_family_notice_done(
         &mut self,
@@ -297,8 +302,8 @@ pub trait LegalTx {
     /// A person's legal visits, oldest first.
     fn legal_visits(&mut self, person: PersonId) -> StoreResult<Vec<LegalVisit>>;
 
-    /// Pretrial facts of everyone in custody now.
-    fn pretrial_facts(&mut self) -> StoreResult<Vec<PretrialFacts>>;
+    /// Pretrial facts of everyone in custody now (or of one person).
+    fn pretrial_facts(&mut self, person: Option<PersonId>) -> StoreResult<Vec<PretrialFacts>>;
     /// Release dates of everyone in custody now whose sentences are recorded: (number, facility, date).
     fn release_dates(&mut self) -> StoreResult<Vec<(String, String, NaiveDate)>>;
     /// Everyone in transit now.
@@ -591,11 +596,13 @@ impl LegalTx for SqliteTx<'_> {
         Ok(rows)
     }
 
-    fn movement_subject(&mut self, movement: i64) -> StoreResult<Option<(PersonId, String)>> {
+    fn movement_subject(&mut self, movement: i64) -> StoreResult<Option<(PersonId, String, String)>> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT person_id, kind FROM movement WHERE id = ?1")?
-            .query_row([movement], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(
+                "SELECT m.person_id, m.kind, f.code FROM movement m JOIN facility f ON f.id = m.facility_id WHERE m.id = ?1",
+            )?
+            .query_row([movement], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?)
     }
 
@@ -653,7 +660,7 @@ impl LegalTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn pretrial_facts(&mut self) -> StoreResult<Vec<PretrialFacts>> {
+    fn pretrial_facts(&mut self, person: Option<PersonId>) -> StoreResult<Vec<PretrialFacts>> {
         let mut charges: HashMap<BookingId, (Seriousness, Option<f64>)> = HashMap::new();
         let mut stmt = self.conn().prepare_cached(
             "SELECT booking_id, max(seriousness = 'serious'), max(max_penalty_years) FROM charge GROUP BY booking_id",
@@ -677,13 +684,14 @@ impl LegalTx for SqliteTx<'_> {
         drop(rows);
         let mut stmt = self.conn().prepare_cached(
             "SELECT s.person_id, p.number, s.booking_id, s.facility_id, b.arrested_at, b.legal_basis_kind,
-                    (SELECT legal_status FROM classification c WHERE c.person_id = s.person_id
+                    (SELECT legal_status FROM classification c
+                      WHERE c.person_id = s.person_id AND c.effective_from >= b.admitted_at
                       ORDER BY c.effective_from DESC, c.id DESC LIMIT 1),
                     EXISTS (SELECT 1 FROM sentence_record r WHERE r.booking_id = s.booking_id)
              FROM custody_state s JOIN person p ON p.id = s.person_id JOIN booking b ON b.id = s.booking_id
-             WHERE s.status IN ('held', 'in_transit')",
+             WHERE s.status IN ('held', 'in_transit') AND (?1 IS NULL OR s.person_id = ?1)",
         )?;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query([person])?;
         let mut facts = Vec::new();
         while let Some(r) = rows.next()? {
             let booking: BookingId = r.get(2)?;

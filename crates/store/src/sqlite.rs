@@ -74,6 +74,8 @@ const AUDITED_TABLES: &[&str] = &[
     "hold_override_use",
     "person_merge",
     "person_unmerge",
+    "family_notice_done",
+    "legal_visit",
 ];
 
 /// End of an interval that has not ended.

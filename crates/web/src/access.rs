@@ -34,7 +34,7 @@ const ADMITTERS: &[Role] = &[Admin, Director, Records];
 const OVERSIGHT: &[Role] = &[Admin, Monitor];
 /// Estate, housing rules and overrides: a director's decisions.
 const ESTATE: &[Role] = &[Admin, Director];
-/// Roll counts are taken by officers.
+/// Roll counts and allocation (placements) are officers' work.
 const COUNTERS: &[Role] = &[Admin, Director, Officer];
 
 /// (method, path as the router and the OpenAPI document write it, access).
@@ -84,7 +84,7 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/keep-apart", Access::Roles(PERSONAL)),
     ("POST", "/api/v1/keep-apart", Access::Roles(ESTATE)),
     ("POST", "/api/v1/keep-apart/{id}/end", Access::Roles(ESTATE)),
-    ("POST", "/api/v1/facilities/{code}/allocation", Access::Roles(MOVERS)),
+    ("POST", "/api/v1/facilities/{code}/allocation", Access::Roles(COUNTERS)),
     ("GET", "/api/v1/counts", Access::Roles(PERSONAL)),
     ("POST", "/api/v1/counts", Access::Roles(COUNTERS)),
     ("GET", "/api/v1/counts/{id}", Access::Roles(PERSONAL)),
@@ -104,7 +104,7 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/holds", Access::Roles(PERSONAL)),
     ("POST", "/api/v1/holds/{id}/end", Access::Roles(ADMITTERS)),
     ("POST", "/api/v1/holds/{id}/overrides", Access::Roles(ADMITTERS)),
-    ("POST", "/api/v1/hold-overrides/{id}/approval", Access::Roles(ADMITTERS)),
+    ("POST", "/api/v1/hold-overrides/{id}/approval", Access::Roles(ESTATE)),
     ("GET", "/api/v1/alerts", Access::Roles(PERSONAL)),
     ("GET", "/api/v1/family-notices", Access::Roles(PERSONAL)),
     ("POST", "/api/v1/family-notices/{movement}", Access::Roles(ADMITTERS)),

@@ -17,13 +17,13 @@ use service::allocate::{AllocateRequest, Allocation};
 use service::count::{CellCount, CountView, Resolve, StartCount};
 use service::housing::{
     AffiliationRequest, Classified, ClassifyRequest, KeepApartRecorded, KeepApartRequest, KeepApartStatistics,
-    KeepApartView, OverrideRequest, PersonHousing, PolicyRequest,
+    KeepApartView, OverrideRequest, PartyRef, PersonHousing, PolicyRequest,
 };
 use store::housing::{Affiliation, CapacityOverride, HousingPolicy, ThreatGroup};
 use store::Occupant;
 
 use crate::access::Caller;
-use crate::problem::{ApiResult, Problem};
+use crate::problem::{ApiError, ApiResult, Problem};
 use crate::routes::{body, idempotent, in_scope, limit, open_person, parse, query};
 use crate::AppState;
 
@@ -64,6 +64,20 @@ async fn person_in_scope(state: &AppState, caller: &Caller, number: &str) -> Api
         state.run(move |s| s.person_scope(&number)).await?
     };
     in_scope(caller, &scope.facilities, "person", number)
+}
+
+/// Staff of a facility may make or lift only rules about people they may see; a rule between two
+/// groups binds every facility, so only national roles make or lift one.
+async fn rule_in_scope(state: &AppState, caller: &Caller, a: &PartyRef, b: &PartyRef) -> ApiResult<()> {
+    if a.person.is_none() && b.person.is_none() && !caller.staff.role.national() {
+        return Err(ApiError::forbidden(
+            "a rule between two groups binds every facility: ask a national administrator",
+        ));
+    }
+    for number in [&a.person, &b.person].into_iter().flatten() {
+        person_in_scope(state, caller, number).await?;
+    }
+    Ok(())
 }
 
 /// A facility's capacity line and adult age now.
@@ -233,13 +247,19 @@ async fn list_keep_apart(
                 return Ok(all);
             }
             let mut shown = Vec::new();
-            for rule in all {
-                let people: Vec<&String> = [&rule.a.person, &rule.b.person].into_iter().flatten().collect();
-                let mut visible = people.is_empty();
-                for number in people {
-                    visible |= s.person_scope(number)?.facilities.iter().any(|f| staff.sees(f));
+            for mut rule in all {
+                let (mut named, mut seen) = (0, 0);
+                for party in [&mut rule.a, &mut rule.b] {
+                    let Some(number) = &party.person else { continue };
+                    named += 1;
+                    if s.person_scope(number)?.facilities.iter().any(|f| staff.sees(f)) {
+                        seen += 1;
+                    } else {
+                        // The rule concerns someone here; who is on the other side stays outside.
+                        party.person = Some("(outside your facilities)".into());
+                    }
                 }
-                if visible {
+                if named == 0 || seen > 0 {
                     shown.push(rule);
                 }
             }
@@ -261,9 +281,7 @@ async fn add_keep_apart(
 ) -> ApiResult<Response> {
     let bytes = body(raw)?;
     let request: KeepApartRequest = parse(&bytes)?;
-    for number in [&request.a.person, &request.b.person].into_iter().flatten() {
-        person_in_scope(&state, &caller, number).await?;
-    }
+    rule_in_scope(&state, &caller, &request.a, &request.b).await?;
     let ctx = caller.staff.context(now());
     idempotent(&state, &caller, &headers, "POST /api/v1/keep-apart", &bytes, StatusCode::CREATED, move |tx| {
         service::housing::add_keep_apart_in(tx, &ctx, &request)
@@ -288,6 +306,15 @@ async fn end_keep_apart(
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<KeepApartView>> {
     let request: EndRule = parse(&body(raw)?)?;
+    let rule = state
+        .run(move |s| s.keep_apart_rules(now()))
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| ApiError::not_found("keep-apart rule", &id.to_string()))?;
+    rule_in_scope(&state, &caller, &rule.a, &rule.b)
+        .await
+        .map_err(|_| ApiError::not_found("keep-apart rule", &id.to_string()))?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.end_keep_apart(&ctx, id, &request.reason)).await?))
 }

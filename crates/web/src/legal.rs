@@ -18,6 +18,8 @@ use service::legal::{
 };
 use store::legal::{FamilyNotice, HoldOverride, HoldRecord};
 
+use service::staff::Role;
+
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::routes::{body, in_scope, instant, open_person, parse, query};
@@ -279,6 +281,10 @@ async fn list_alerts(
     if let Some(kind) = params.kind {
         alerts.retain(|a| a.kind == kind);
     }
+    // Overdue notification obligations are for those who see obligations (directors, monitors).
+    if !matches!(caller.staff.role, Role::Admin | Role::Director | Role::Monitor) {
+        alerts.retain(|a| a.kind != AlertKind::ObligationOverdue);
+    }
     Ok(Json(alerts))
 }
 
@@ -321,15 +327,10 @@ async fn record_family_notice(
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let done: NoticeDone = parse(&body(raw)?)?;
-    let staff = caller.staff.clone();
-    // Only a task the caller can see in the list may be closed (404 otherwise, as if absent).
-    let visible = state
-        .run(move |s| s.family_notices(|f| staff.sees(f), chrono::DateTime::<chrono::Utc>::MIN_UTC, u32::MAX))
-        .await?
-        .iter()
-        .any(|n| n.movement == movement);
-    if !visible {
-        return Err(ApiError::not_found("family notice", &movement.to_string()));
+    // A movement outside the caller's facilities answers as one that does not exist.
+    let facility = state.run(move |s| s.movement_facility(movement)).await?;
+    if !facility.is_some_and(|f| caller.staff.sees(&f)) {
+        return Err(ApiError::not_found("admission or transfer", &movement.to_string()));
     }
     let ctx = caller.staff.context(now());
     state.run(move |s| s.record_family_notice(&ctx, movement, &done)).await?;

@@ -148,7 +148,7 @@ CREATE TABLE roll_count_resolution (
     count_id INTEGER NOT NULL REFERENCES roll_count(id),
     person_id INTEGER NOT NULL REFERENCES person(id),
     cell_id INTEGER NOT NULL REFERENCES cell(id),
-    kind TEXT NOT NULL,             -- found_elsewhere | unaccounted
+    kind TEXT NOT NULL,             -- found_elsewhere | unaccounted | moved_on_record | arrived_on_record
     found_cell_id INTEGER REFERENCES cell(id),
     incident TEXT,
     note TEXT,
@@ -171,6 +171,16 @@ CREATE TABLE roll_count_clearance (
 -- classification, refreshed on reclassification; not part of the audited rows.
 ALTER TABLE stay ADD COLUMN class INTEGER;
 ALTER TABLE stay ADD COLUMN born INTEGER;       -- date of birth as YYYYMMDD
+-- Stays open before this migration get the separation facts of their occupant (no one was
+-- classified yet, so legal status and regime are presumed from the legal basis, as the service does).
+UPDATE stay SET
+    class = (SELECT (CASE p.sex WHEN 'male' THEN 0 WHEN 'female' THEN 1 ELSE 2 END) * 6
+                  + (CASE b.legal_basis_kind WHEN 'judgment' THEN 1 WHEN 'administrative_detention' THEN 2 ELSE 0 END) * 2
+                  + (CASE b.legal_basis_kind WHEN 'administrative_detention' THEN 1 ELSE 0 END)
+             FROM person p JOIN booking b ON b.id = (SELECT max(id) FROM booking WHERE person_id = p.id)
+             WHERE p.id = stay.person_id),
+    born = (SELECT CAST(replace(p.date_of_birth, '-', '') AS INTEGER) FROM person p WHERE p.id = stay.person_id)
+WHERE to_at = 9223372036854775807;
 DROP INDEX stay_by_cell;
 CREATE INDEX stay_by_cell ON stay (cell_id, to_at, from_at, person_id, class, born);
 

@@ -133,3 +133,7 @@ CREATE TABLE legal_visit (
     audit_seq INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX legal_visit_by_person ON legal_visit (person_id, started_at);
+
+-- Admissions and transfers are the family-notification tasks: listed per facility by date.
+CREATE INDEX movement_family_notices ON movement (facility_id, occurred_at)
+    WHERE kind IN ('admission', 'transfer_out');
