@@ -1056,21 +1056,26 @@ impl<S: Store> Service<S> {
         let mut tallies = vec![vec![Tally::default(); months.len()]; chosen.len()];
         let mut total = vec![Tally::default(); months.len()];
 
-        for (m, month) in months.iter().enumerate() {
-            for midnight in month.midnights().take_while(|at| *at <= now) {
-                // A day before a facility was on record is no day of that facility (nor of a
-                // total none of whose facilities existed yet): it would only dilute the rates.
-                if !chosen.iter().any(|f| f.effective_from <= midnight) {
-                    continue;
-                }
-                let population = tx.population_at(midnight, false)?;
-                total[m].days += 1;
-                for (i, f) in chosen.iter().enumerate().filter(|(_, f)| f.effective_from <= midnight) {
-                    let held = population.by_facility.get(&f.id).copied().unwrap_or(0);
-                    total[m].person_days += held;
-                    tallies[i][m].days += 1;
-                    tallies[i][m].person_days += held;
-                }
+        // Every midnight of the range up to now, and the population at each, in one pass.
+        let midnights: Vec<(usize, Instant)> = months
+            .iter()
+            .enumerate()
+            .flat_map(|(m, month)| month.midnights().take_while(|at| *at <= now).map(move |at| (m, at)))
+            .collect();
+        let instants: Vec<Instant> = midnights.iter().map(|(_, at)| *at).collect();
+        let populations = tx.population_series(&instants)?;
+        for (&(m, midnight), population) in midnights.iter().zip(&populations) {
+            // A day before a facility was on record is no day of that facility (nor of a total
+            // none of whose facilities existed yet): it would only dilute the rates.
+            if !chosen.iter().any(|f| f.effective_from <= midnight) {
+                continue;
+            }
+            total[m].days += 1;
+            for (i, f) in chosen.iter().enumerate().filter(|(_, f)| f.effective_from <= midnight) {
+                let held = population.get(&f.id).copied().unwrap_or(0);
+                total[m].person_days += held;
+                tallies[i][m].days += 1;
+                tallies[i][m].person_days += held;
             }
         }
         for count in tx.incident_counts(start, end)? {

@@ -1,6 +1,9 @@
 //! Incidents, injuries and the obligations they open.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
+
 use rusqlite::{params, OptionalExtension, ToSql};
 
 use domain::audit::Value;
@@ -300,6 +303,9 @@ pub struct DeathRelease {
 
 /// Reads and writes of incidents, in the caller's transaction.
 pub trait IncidentTx {
+    /// People held per facility (in transit excluded) at each of the given instants, ascending:
+    /// one pass over the custody intervals instead of one population query per instant.
+    fn population_series(&mut self, instants: &[Instant]) -> StoreResult<Vec<HashMap<FacilityId, u64>>>;
     /// Write an incident.
     fn insert_incident(&mut self, incident: &NewIncident<'_>) -> StoreResult<IncidentId>;
     /// Write a person's involvement in an incident.
@@ -471,6 +477,39 @@ fn worst(list: Option<String>) -> StoreResult<Option<InjurySeverity>> {
 }
 
 impl IncidentTx for SqliteTx<'_> {
+    fn population_series(&mut self, instants: &[Instant]) -> StoreResult<Vec<HashMap<FacilityId, u64>>> {
+        let mut series = vec![HashMap::new(); instants.len()];
+        let (Some(first), Some(last)) = (instants.first(), instants.last()) else { return Ok(series) };
+        let times: Vec<i64> = instants.iter().map(|t| to_micros(*t)).collect();
+        // Per facility, +1 where an interval starts counting and -1 where it stops, then sums.
+        let mut steps: HashMap<FacilityId, Vec<i64>> = HashMap::new();
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT facility_id, from_at, to_at FROM presence WHERE in_transit = 0 AND to_at > ?1 AND from_at <= ?2",
+        )?;
+        let mut rows = stmt.query(params![to_micros(*first), to_micros(*last)])?;
+        while let Some(r) = rows.next()? {
+            let (facility, from, to): (FacilityId, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            // Instants t with from <= t < to.
+            let start = times.partition_point(|t| *t < from);
+            let end = times.partition_point(|t| *t < to);
+            if start < end {
+                let step = steps.entry(facility).or_insert_with(|| vec![0; times.len() + 1]);
+                step[start] += 1;
+                step[end] -= 1;
+            }
+        }
+        for (facility, step) in steps {
+            let mut held = 0i64;
+            for (i, s) in step.iter().take(times.len()).enumerate() {
+                held += s;
+                if held > 0 {
+                    series[i].insert(facility, held as u64);
+                }
+            }
+        }
+        Ok(series)
+    }
+
     fn insert_incident(&mut self, i: &NewIncident<'_>) -> StoreResult<IncidentId> {
         let staff = serde_json::to_string(i.staff).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.insert_audited(
