@@ -105,8 +105,7 @@ pub fn check_placement<T: Tx>(
             ));
         }
     }
-    let mix = tx.cell_mix(cell.id, at, person, mine.stay_class, mine.adult_born_before)?;
-    if let Some(other) = mix.differing {
+    if let Some(other) = tx.cell_differing(cell.id, at, person, mine.stay_class, mine.adult_born_before)? {
         let other_category = person_category(tx, other, cell.facility, at)?.category;
         let dimension = mine.category.differs_from(&other_category).unwrap_or("categories");
         let number = number_of(tx, other)?;
@@ -121,21 +120,27 @@ pub fn check_placement<T: Tx>(
         ));
     }
     let mut capacity_override = None;
+    let mut people = None;
     for t in [at, now] {
         let Some(line) = tx.housing_policy(cell.facility, t)?.capacity_line else { continue };
-        let limit = line.cell_limit(&cell.dimensions, cell.rated_places);
-        if mix.people < limit {
+        // An override in force lets the cell go over the line: no need to count.
+        if let Some(id) = tx.override_in_force(cell.facility, cell.id, t)? {
+            capacity_override = capacity_override.or(Some(id));
             continue;
         }
-        match tx.override_in_force(cell.facility, cell.id, t)? {
-            Some(id) => capacity_override = capacity_override.or(Some(id)),
-            None => {
+        let limit = line.cell_limit(&cell.dimensions, cell.rated_places);
+        let held = match people {
+            Some(n) => n,
+            None => *people.insert(tx.cell_people_from(cell.id, at, person)?),
+        };
+        match (held >= limit).then_some(()) {
+            None => {}
+            Some(()) => {
                 return Err(ServiceError::refused(
                     "housing.capacity_line",
                     format!(
-                        "cell {} holds {} and the facility's capacity line ({}) allows {limit}; a director may record an override",
+                        "cell {} holds {held} and the facility's capacity line ({}) allows {limit}; a director may record an override",
                         cell.code,
-                        mix.people,
                         line.as_str()
                     ),
                 ))

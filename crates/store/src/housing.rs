@@ -225,16 +225,6 @@ pub struct NewKeepApart<'a> {
     pub recorded_by: &'a str,
 }
 
-/// A cell's occupants from an instant on, as the separation check needs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CellMix {
-    /// Stays in the cell from the instant on, other than the person's: its occupants then, and
-    /// (rarely, after backdated moves) someone counted twice, which errs on the safe side.
-    pub people: u32,
-    /// Someone among them whose categories differ from the ones asked about.
-    pub differing: Option<PersonId>,
-}
-
 /// The separation facts copied onto a stay: a class code and the date of birth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StayClass {
@@ -351,6 +341,8 @@ pub(crate) struct HousingCache {
     overrides: HashMap<FacilityId, Vec<OverrideSpan>>,
     /// Whether any keep-apart rule was ever recorded.
     any_keep_apart: Option<bool>,
+    /// What people's categories are computed from, as read so far.
+    pub(crate) facts: HashMap<PersonId, CategoryFacts>,
 }
 
 /// Reads and writes of housing rules and roll counts, in the caller's transaction.
@@ -391,16 +383,20 @@ pub trait HousingTx {
     fn category_facts(&mut self, person: PersonId) -> StoreResult<Option<CategoryFacts>>;
     /// Copy a person's separation facts onto their open stay.
     fn set_stay_class(&mut self, person: PersonId, class: StayClass) -> StoreResult<()>;
-    /// The cell's occupants from `at` on, other than `person`, and one whose class differs (or
-    /// whose age group differs: young means born after `adult_born_before`).
-    fn cell_mix(
+    /// Someone other than `person` placed in the cell at any time from `at` on whose sex, legal
+    /// status or regime differ, or whose age group differs (young: born on or after
+    /// `adult_born_before`, YYYYMMDD).
+    fn cell_differing(
         &mut self,
         cell: CellId,
         at: Instant,
         person: PersonId,
         class: StayClass,
         adult_born_before: i64,
-    ) -> StoreResult<CellMix>;
+    ) -> StoreResult<Option<PersonId>>;
+    /// Stays in the cell from `at` on other than the person's: its occupants then and since (for
+    /// a placement backdated past other people's moves this errs towards refusing).
+    fn cell_people_from(&mut self, cell: CellId, at: Instant, person: PersonId) -> StoreResult<u32>;
 
     /// Write a security threat group.
     fn insert_group(&mut self, code: &str, name: &str) -> StoreResult<GroupId>;
@@ -717,6 +713,7 @@ impl HousingTx for SqliteTx<'_> {
     }
 
     fn insert_classification(&mut self, person: PersonId, c: &ClassificationRecord) -> StoreResult<()> {
+        self.housing_cache().facts.remove(&person);
         let flags = serde_json::to_string(&c.vulnerabilities).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.insert_audited(
             "classification",
@@ -755,6 +752,9 @@ impl HousingTx for SqliteTx<'_> {
     }
 
     fn category_facts(&mut self, person: PersonId) -> StoreResult<Option<CategoryFacts>> {
+        if let Some(facts) = self.housing_cache().facts.get(&person) {
+            return Ok(Some(*facts));
+        }
         let found = self
             .conn()
             .prepare_cached(
@@ -785,6 +785,9 @@ impl HousingTx for SqliteTx<'_> {
                 })
             })
             .optional()?;
+        if let Some(facts) = found {
+            self.housing_cache().facts.insert(person, facts);
+        }
         Ok(found)
     }
 
@@ -796,27 +799,50 @@ impl HousingTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn cell_mix(
+    fn cell_differing(
         &mut self,
         cell: CellId,
         at: Instant,
         person: PersonId,
         class: StayClass,
         adult_born_before: i64,
-    ) -> StoreResult<CellMix> {
+    ) -> StoreResult<Option<PersonId>> {
+        let at = to_micros(at);
+        // Seeks on `stay_by_cell_class` (cell, class, born, to_at): people of another class, then
+        // people of the same class on the other side of the age of majority. Each is a short range
+        // however full the cell is, because a cell holds one class.
         let young = class.born >= adult_born_before;
-        // One pass over the cell's index entries: how many, and the first whose facts differ.
-        let (people, differing) = self
+        let (low, high) = if young { (i64::MIN, adult_born_before) } else { (adult_born_before, i64::MAX) };
+        let other_class = [
+            // Every stay has its class: written with the stay, filled by migration for older ones.
+            "SELECT person_id FROM stay WHERE cell_id = ?1 AND class < ?2 AND to_at > ?3 AND person_id <> ?4 LIMIT 1",
+            "SELECT person_id FROM stay WHERE cell_id = ?1 AND class > ?2 AND to_at > ?3 AND person_id <> ?4 LIMIT 1",
+        ];
+        for sql in other_class {
+            let found = self
+                .conn()
+                .prepare_cached(sql)?
+                .query_row(params![cell, class.class, at, person], |r| r.get(0))
+                .optional()?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(self
             .conn()
             .prepare_cached(
-                "SELECT count(*),
-                        min(CASE WHEN class IS NOT ?3 OR (born >= ?4) IS NOT ?5 THEN person_id END)
-                 FROM stay WHERE cell_id = ?1 AND to_at > ?2 AND person_id <> ?6",
+                "SELECT person_id FROM stay WHERE cell_id = ?1 AND class = ?2 AND born >= ?3 AND born < ?4
+                   AND to_at > ?5 AND person_id <> ?6 LIMIT 1",
             )?
-            .query_row(params![cell, to_micros(at), class.class, adult_born_before, young, person], |r| {
-                Ok((r.get::<_, u32>(0)?, r.get::<_, Option<i64>>(1)?))
-            })?;
-        Ok(CellMix { people, differing })
+            .query_row(params![cell, class.class, low, high, at, person], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn cell_people_from(&mut self, cell: CellId, at: Instant, person: PersonId) -> StoreResult<u32> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT count(*) FROM stay WHERE cell_id = ?1 AND to_at > ?2 AND person_id <> ?3")?
+            .query_row(params![cell, to_micros(at), person], |r| r.get(0))?)
     }
 
     fn insert_group(&mut self, code: &str, name: &str) -> StoreResult<GroupId> {

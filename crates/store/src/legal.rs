@@ -454,6 +454,8 @@ impl LegalTx for SqliteTx<'_> {
         by: &str,
     ) -> StoreResult<()> {
         let release = release_date.to_string();
+        // Sentenced means convicted: the cached category facts of the person no longer hold.
+        self.housing_cache().facts.clear();
         self.insert_audited(
             "sentence_record",
             &[

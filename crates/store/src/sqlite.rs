@@ -853,6 +853,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_booking(&mut self, b: &NewBooking) -> StoreResult<BookingId> {
+        // A new custody episode changes the facts a person's categories come from.
+        self.housing_cache().facts.remove(&b.person);
         let a = b.admission;
         let basis = a.legal_basis.as_ref().ok_or_else(|| StoreError::Backend("booking without legal basis".into()))?;
         let basis_date = basis.date.to_string();

@@ -167,7 +167,7 @@ CREATE TABLE roll_count_clearance (
 ) STRICT;
 
 -- The separation facts of each stay, copied from the person when placed, so that a placement is
--- checked against a cell's occupants in one index scan. A cache of the person's identity and
+-- checked against a cell's occupants with a few index seeks (ADR 0004). A cache of the person's identity and
 -- classification, refreshed on reclassification; not part of the audited rows.
 ALTER TABLE stay ADD COLUMN class INTEGER;
 ALTER TABLE stay ADD COLUMN born INTEGER;       -- date of birth as YYYYMMDD
@@ -181,6 +181,6 @@ UPDATE stay SET
              WHERE p.id = stay.person_id),
     born = (SELECT CAST(replace(p.date_of_birth, '-', '') AS INTEGER) FROM person p WHERE p.id = stay.person_id)
 WHERE to_at = 9223372036854775807;
-DROP INDEX stay_by_cell;
-CREATE INDEX stay_by_cell ON stay (cell_id, to_at, from_at, person_id, class, born);
+-- Ordered by class so that "anyone of another category in this cell?" is a seek, not a scan.
+CREATE INDEX stay_by_cell_class ON stay (cell_id, class, born, to_at, person_id);
 
