@@ -24,7 +24,7 @@ use store::Occupant;
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::routes::{body, idempotent, in_scope, limit, open_person, parse, query};
+use crate::routes::{body, idempotent, in_scope, limit, open_person, parse, person_in_scope, query};
 use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -56,14 +56,6 @@ fn now() -> domain::time::Instant {
 /// The facilities a caller may list: all for national roles, their own otherwise.
 fn visible(caller: &Caller) -> Option<Vec<String>> {
     (!caller.staff.role.national()).then(|| caller.staff.facilities.clone())
-}
-
-async fn person_in_scope(state: &AppState, caller: &Caller, number: &str) -> ApiResult<()> {
-    let scope = {
-        let number = number.to_string();
-        state.run(move |s| s.person_scope(&number)).await?
-    };
-    in_scope(caller, &scope.facilities, "person", number)
 }
 
 /// Staff of a facility may make or lift only rules about people they may see; a rule between two

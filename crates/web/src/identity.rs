@@ -15,7 +15,7 @@ use service::identity::{Candidate, CandidatesRequest, Lineage, MergeRequest, Mer
 
 use crate::access::Caller;
 use crate::problem::{ApiResult, Problem};
-use crate::routes::{body, idempotent, in_scope, open_person, parse};
+use crate::routes::{body, idempotent, open_person, parse, person_in_scope};
 use crate::AppState;
 
 /// The identity routes, merged into the API router.
@@ -25,14 +25,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(merge_person))
         .routes(routes!(unmerge_person))
         .routes(routes!(get_lineage))
-}
-
-async fn person_in_scope(state: &AppState, caller: &Caller, number: &str) -> ApiResult<()> {
-    let scope = {
-        let number = number.to_string();
-        state.run(move |s| s.person_scope(&number)).await?
-    };
-    in_scope(caller, &scope.facilities, "person", number)
 }
 
 /// People on record who may be the person at intake, best first, each with a score (0 to 1) and

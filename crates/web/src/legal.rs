@@ -22,7 +22,7 @@ use service::staff::Role;
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::routes::{body, in_scope, instant, open_person, parse, query};
+use crate::routes::{body, instant, open_person, parse, person_in_scope, query};
 use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -46,14 +46,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 
 fn now() -> domain::time::Instant {
     chrono::Utc::now()
-}
-
-async fn person_in_scope(state: &AppState, caller: &Caller, number: &str) -> ApiResult<()> {
-    let scope = {
-        let number = number.to_string();
-        state.run(move |s| s.person_scope(&number)).await?
-    };
-    in_scope(caller, &scope.facilities, "person", number)
 }
 
 /// The hold, if the caller may see its person.

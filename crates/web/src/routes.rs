@@ -150,6 +150,15 @@ pub(crate) fn instant(at: Option<&str>) -> ApiResult<Instant> {
     }
 }
 
+/// A person outside the caller's facilities answers exactly as one that does not exist.
+pub(crate) async fn person_in_scope(state: &AppState, caller: &Caller, number: &str) -> ApiResult<()> {
+    let scope = {
+        let number = number.to_string();
+        state.run(move |s| s.person_scope(&number)).await?
+    };
+    in_scope(caller, &scope.facilities, "person", number)
+}
+
 /// A record outside the caller's facilities answers exactly as one that does not exist.
 pub(crate) fn in_scope(caller: &Caller, facilities: &[String], what: &str, key: &str) -> ApiResult<()> {
     if facilities.iter().any(|f| caller.staff.sees(f)) {
