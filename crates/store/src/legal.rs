@@ -684,28 +684,44 @@ impl LegalTx for SqliteTx<'_> {
             extensions.entry(r.get(0)?).or_default().push(Extension { granted_on, months: r.get(2)? });
         }
         drop(rows);
+        // Classifications and sentences are few beside the people held: read each table once
+        // rather than probing it for every person.
+        let sentenced: std::collections::HashSet<BookingId> = self
+            .conn()
+            .prepare_cached("SELECT DISTINCT booking_id FROM sentence_record")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut classified: HashMap<PersonId, (i64, String)> = HashMap::new();
         let mut stmt = self.conn().prepare_cached(
-            "SELECT s.person_id, p.number, s.booking_id, s.facility_id, b.arrested_at, b.legal_basis_kind,
-                    (SELECT legal_status FROM classification c
-                      WHERE c.person_id = s.person_id AND c.effective_from >= b.admitted_at
-                      ORDER BY c.effective_from DESC, c.id DESC LIMIT 1),
-                    EXISTS (SELECT 1 FROM sentence_record r WHERE r.booking_id = s.booking_id)
+            "SELECT person_id, effective_from, legal_status FROM classification ORDER BY effective_from, id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            classified.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+        }
+        drop(rows);
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT s.person_id, p.number, s.booking_id, s.facility_id, b.arrested_at, b.legal_basis_kind, b.admitted_at
              FROM custody_state s JOIN person p ON p.id = s.person_id JOIN booking b ON b.id = s.booking_id
              WHERE s.status IN ('held', 'in_transit') AND (?1 IS NULL OR s.person_id = ?1)",
         )?;
         let mut rows = stmt.query([person])?;
         let mut facts = Vec::new();
         while let Some(r) = rows.next()? {
+            let person: PersonId = r.get(0)?;
             let booking: BookingId = r.get(2)?;
+            let admitted_at: i64 = r.get(6)?;
             let charge = charges.get(&booking);
+            // A classification counts only within the current custody episode.
+            let status = classified.get(&person).filter(|(from, _)| *from >= admitted_at).map(|c| c.1.clone());
             facts.push(PretrialFacts {
-                person: r.get(0)?,
+                person,
                 number: r.get(1)?,
                 facility: r.get(3)?,
                 arrested_at: from_micros(r.get(4)?),
                 basis: r.get(5)?,
-                classified_status: r.get(6)?,
-                sentenced: r.get(7)?,
+                classified_status: status,
+                sentenced: sentenced.contains(&booking),
                 seriousness: charge.map(|c| c.0),
                 max_penalty_years: charge.and_then(|c| c.1),
                 extensions: extensions.remove(&booking).unwrap_or_default(),
@@ -717,9 +733,11 @@ impl LegalTx for SqliteTx<'_> {
     fn release_dates(&mut self) -> StoreResult<Vec<(String, String, NaiveDate)>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT p.number, f.code, r.release_date
-             FROM custody_state s JOIN person p ON p.id = s.person_id JOIN facility f ON f.id = s.facility_id
-             JOIN sentence_record r ON r.id = (SELECT max(id) FROM sentence_record WHERE booking_id = s.booking_id)
-             WHERE s.status IN ('held', 'in_transit')",
+             FROM sentence_record r JOIN booking b ON b.id = r.booking_id
+             JOIN custody_state s ON s.person_id = b.person_id AND s.booking_id = r.booking_id
+             JOIN person p ON p.id = b.person_id JOIN facility f ON f.id = s.facility_id
+             WHERE s.status IN ('held', 'in_transit')
+               AND r.id = (SELECT max(id) FROM sentence_record WHERE booking_id = r.booking_id)",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, date(&r.get::<_, String>(2)?)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
