@@ -177,7 +177,37 @@ async fn get_housing(
     Path(number): Path<String>,
 ) -> ApiResult<Json<PersonHousing>> {
     open_person(&state, &caller, &number, "GET /api/v1/people/{number}/housing").await?;
-    Ok(Json(state.run(move |s| s.person_housing(&number, now())).await?))
+    let staff = caller.staff.clone();
+    let housing = state
+        .run(move |s| {
+            let mut housing = s.person_housing(&number, now())?;
+            if !staff.role.national() {
+                for rule in &mut housing.keep_apart {
+                    mask_outside(s, &staff, &mut rule.a)?;
+                    mask_outside(s, &staff, &mut rule.b)?;
+                }
+            }
+            Ok(housing)
+        })
+        .await?;
+    Ok(Json(housing))
+}
+
+/// What staff of a facility see in place of a person held elsewhere named by a rule.
+const OUTSIDE: &str = "(outside your facilities)";
+
+/// Hide the number of a person outside the caller's facilities; true when the person is visible.
+fn mask_outside(
+    s: &service::Service<store::sqlite::SqliteStore>,
+    staff: &service::staff::Staff,
+    party: &mut PartyRef,
+) -> service::ServiceResult<bool> {
+    let Some(number) = &party.person else { return Ok(false) };
+    if s.person_scope(number)?.facilities.iter().any(|f| staff.sees(f)) {
+        return Ok(true);
+    }
+    party.person = Some(OUTSIDE.into());
+    Ok(false)
 }
 
 /// Record a person's affiliation with a security threat group, or its end.
@@ -240,17 +270,9 @@ async fn list_keep_apart(
             }
             let mut shown = Vec::new();
             for mut rule in all {
-                let (mut named, mut seen) = (0, 0);
-                for party in [&mut rule.a, &mut rule.b] {
-                    let Some(number) = &party.person else { continue };
-                    named += 1;
-                    if s.person_scope(number)?.facilities.iter().any(|f| staff.sees(f)) {
-                        seen += 1;
-                    } else {
-                        // The rule concerns someone here; who is on the other side stays outside.
-                        party.person = Some("(outside your facilities)".into());
-                    }
-                }
+                let named = [&rule.a.person, &rule.b.person].into_iter().flatten().count();
+                let seen = usize::from(mask_outside(s, &staff, &mut rule.a)?)
+                    + usize::from(mask_outside(s, &staff, &mut rule.b)?);
                 if named == 0 || seen > 0 {
                     shown.push(rule);
                 }

@@ -1003,3 +1003,21 @@ async fn alerts_and_the_legal_record_follow_the_callers_scope() {
     let (status, sv) = api.get(Role::Analyst, "/api/v1/rule-sets/sv").await;
     assert_eq!((status, sv["periods"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)));
 }
+
+#[tokio::test]
+async fn staff_of_one_facility_never_learn_who_a_rule_names_elsewhere() {
+    let api = start().await;
+    let rule = json!({"a": {"person": api.inside}, "b": {"person": api.outside}, "scope": "facility", "reason": "witness"});
+    let (status, recorded) = api.post(Role::Admin, "/api/v1/keep-apart", &rule.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let id = recorded["rule"]["id"].as_i64().unwrap();
+    let (_, rules) = api.get(Role::Officer, "/api/v1/keep-apart").await;
+    let seen = rules.as_array().unwrap().iter().find(|r| r["id"] == id).expect("the rule concerns someone here");
+    assert_eq!(seen["b"]["person"], "(outside your facilities)");
+    let (_, housing) = api.get(Role::Records, &format!("/api/v1/people/{}/housing", api.inside)).await;
+    assert_eq!(housing["keep_apart"][0]["b"]["person"], "(outside your facilities)");
+    let end = json!({"reason": "trial over"}).to_string();
+    assert_eq!(api.post(Role::Director, &format!("/api/v1/keep-apart/{id}/end"), &end).await.0, StatusCode::NOT_FOUND);
+    let groups = json!({"a": {"group": "X"}, "b": {"group": "Y"}, "scope": "cell", "reason": "rivals"}).to_string();
+    assert_eq!(api.post(Role::Director, "/api/v1/keep-apart", &groups).await.0, StatusCode::FORBIDDEN);
+}
