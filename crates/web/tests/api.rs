@@ -1007,7 +1007,8 @@ async fn alerts_and_the_legal_record_follow_the_callers_scope() {
 #[tokio::test]
 async fn staff_of_one_facility_never_learn_who_a_rule_names_elsewhere() {
     let api = start().await;
-    let rule = json!({"a": {"person": api.inside}, "b": {"person": api.outside}, "scope": "facility", "reason": "witness"});
+    let rule =
+        json!({"a": {"person": api.inside}, "b": {"person": api.outside}, "scope": "facility", "reason": "witness"});
     let (status, recorded) = api.post(Role::Admin, "/api/v1/keep-apart", &rule.to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{recorded}");
     let id = recorded["rule"]["id"].as_i64().unwrap();
