@@ -382,11 +382,10 @@ pub fn record_sentences_in<T: Tx>(
     input: &SentenceInput,
 ) -> ServiceResult<SentenceReport> {
     let report = crate::sentence::calculate(input)?.report();
-    let (_, booking) = booking_of(tx, number)?;
+    let (person, booking) = booking_of(tx, number)?;
     let text = serde_json::to_string(input).map_err(|e| ServiceError::Internal(e.to_string()))?;
     tx.insert_sentence_record(booking, &text, report.release_date, ctx.now, &ctx.actor)?;
     // Sentenced means convicted: the person's stay now carries that category (Mandela Rule 11).
-    let (person, _) = booking_of(tx, number)?;
     let facility = tx.person_facilities(person)?.first().copied().unwrap_or(0);
     let category = crate::housing::person_category(tx, person, facility, ctx.now)?;
     tx.set_stay_class(person, category.stay_class)?;
