@@ -240,11 +240,7 @@ async fn set_notification_preference(
 ) -> ApiResult<Response> {
     let bytes = body(raw)?;
     let preference: NotificationPreference = parse(&bytes)?;
-    let scope = {
-        let number = number.clone();
-        state.run(move |s| s.person_scope(&number)).await?
-    };
-    in_scope(&caller, &scope.facilities, "person", &number)?;
+    crate::routes::person_in_scope(&state, &caller, &number).await?;
     let route = format!("POST /api/v1/people/{number}/notification-preference");
     let ctx = caller.staff.context(chrono::Utc::now());
     idempotent(&state, &caller, &headers, &route, &bytes, StatusCode::CREATED, move |tx| {

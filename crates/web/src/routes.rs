@@ -151,12 +151,17 @@ pub(crate) fn instant(at: Option<&str>) -> ApiResult<Instant> {
 }
 
 /// A person outside the caller's facilities answers exactly as one that does not exist.
-pub(crate) async fn person_in_scope(state: &AppState, caller: &Caller, number: &str) -> ApiResult<()> {
+pub(crate) async fn person_in_scope(
+    state: &AppState,
+    caller: &Caller,
+    number: &str,
+) -> ApiResult<service::report::PersonScope> {
     let scope = {
         let number = number.to_string();
         state.run(move |s| s.person_scope(&number)).await?
     };
-    in_scope(caller, &scope.facilities, "person", number)
+    in_scope(caller, &scope.facilities, "person", number)?;
+    Ok(scope)
 }
 
 /// A record outside the caller's facilities answers exactly as one that does not exist.
@@ -646,11 +651,7 @@ pub(crate) async fn open_person(
     number: &str,
     route: &'static str,
 ) -> ApiResult<service::report::PersonScope> {
-    let scope = {
-        let number = number.to_string();
-        state.run(move |s| s.person_scope(&number)).await?
-    };
-    in_scope(caller, &scope.facilities, "person", number)?;
+    let scope = person_in_scope(state, caller, number).await?;
     log_read(state, caller, number, route).await?;
     Ok(scope)
 }
@@ -817,11 +818,7 @@ async fn record_movement(
             caller.staff.role.as_str()
         )));
     }
-    let scope = {
-        let number = number.clone();
-        state.run(move |s| s.person_scope(&number)).await?
-    };
-    in_scope(&caller, &scope.facilities, "person", &number)?;
+    let scope = person_in_scope(&state, &caller, &number).await?;
     match &movement.kind {
         // The destination receives; every other movement belongs to the facility holding the
         // person (the sender while in transit), which is listed first.
@@ -876,11 +873,7 @@ async fn admit(
     if let Some(number) = &request.person {
         // Re-admitting someone on record: only staff who can see that person may, so that the
         // answer (and its identity checks) never tells others the person exists.
-        let scope = {
-            let number = number.clone();
-            state.run(move |s| s.person_scope(&number)).await?
-        };
-        in_scope(&caller, &scope.facilities, "person", number)?;
+        person_in_scope(&state, &caller, number).await?;
     }
     let ctx = caller.staff.context(chrono::Utc::now());
     idempotent(&state, &caller, &headers, "POST /api/v1/admissions", &bytes, StatusCode::CREATED, move |tx| {
