@@ -500,7 +500,9 @@ fn serve(service: Service<SqliteStore>, bind: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(bind).await?;
-        println!("serving http://{}/api/v1 (API description at /api/docs); Ctrl-C stops", listener.local_addr()?);
+        let address = listener.local_addr()?;
+        println!("serving the staff web interface at http://{address}/ and the API at http://{address}/api/v1");
+        println!("(API description at /api/docs; browsers keep the login cookie only over HTTPS or on localhost); Ctrl-C stops");
         web::serve(listener, web::AppState::new(service), shutdown_signal()).await?;
         Ok(())
     })

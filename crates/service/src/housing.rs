@@ -436,6 +436,23 @@ pub struct KeepApartRecorded {
 }
 
 /// Everything housing knows of a person.
+/// A cell a person might be placed in, and what the rules say of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacementOption {
+    /// Cell code.
+    pub cell: String,
+    /// Unit code.
+    pub unit: String,
+    /// People in it now (the person aside).
+    pub people: u32,
+    /// Declared places.
+    pub places: u32,
+    /// The rule that refuses the placement, if one does.
+    pub refused_by: Option<String>,
+    /// The refusal in words.
+    pub refusal: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonHousing {
@@ -890,6 +907,43 @@ impl<S: Store> Service<S> {
             naming_people: in_force.iter().filter(|r| is_person(&r.a) || is_person(&r.b)).count() as u64,
             facilities,
         })
+    }
+
+    /// The cells of the person's facility with, for each, whether the person may be placed there
+    /// now and, if not, the rule that refuses it. Cells they may go to come first, emptiest first.
+    pub fn placement_options(&self, number: &str, now: Instant) -> ServiceResult<Vec<PlacementOption>> {
+        let mut tx = self.store().read()?;
+        let person = person_id(&mut tx, number)?;
+        let here = tx.whereabouts(person, now)?.and_then(|w| w.facility).ok_or_else(|| {
+            ServiceError::refused("housing.not_in_facility", format!("{number} is not held in a facility now"))
+        })?;
+        let facility = tx
+            .facility_by_code(&here)?
+            .ok_or_else(|| ServiceError::NotFound { what: "facility", key: here.clone() })?;
+        let mut options = Vec::new();
+        for cell in tx.cells_at(now)?.into_iter().filter(|c| c.facility == facility.id && c.in_use) {
+            let people = tx.cell_people_from(cell.id, now, person)?;
+            let unit = tx.unit(cell.unit)?.map(|u| u.code).unwrap_or_default();
+            let refusal = match check_placement(&mut tx, person, &cell, now, now) {
+                Ok(_) => None,
+                Err(ServiceError::Refused { rule, detail }) => Some((rule.to_string(), detail)),
+                Err(e) => return Err(e),
+            };
+            options.push(PlacementOption {
+                cell: cell.code,
+                unit,
+                people,
+                places: cell.rated_places,
+                refused_by: refusal.as_ref().map(|(rule, _)| rule.clone()),
+                refusal: refusal.map(|(_, detail)| detail),
+            });
+        }
+        // Emptiest first: people per declared place, compared by cross-multiplying.
+        options.sort_by(|a, b| {
+            let load = |x: &PlacementOption, y: &PlacementOption| u64::from(x.people) * u64::from(y.places.max(1));
+            (a.refusal.is_some(), load(a, b), &a.cell).cmp(&(b.refusal.is_some(), load(b, a), &b.cell))
+        });
+        Ok(options)
     }
 
     /// Classification, affiliations and keep-apart rules of a person.

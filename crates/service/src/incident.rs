@@ -213,6 +213,22 @@ pub struct IncidentSummary {
     pub description: String,
 }
 
+impl IncidentSummary {
+    fn of(r: store::incident::IncidentRow) -> Self {
+        IncidentSummary {
+            number: r.number,
+            facility: r.facility_code,
+            kind: r.kind,
+            occurred_at: r.occurred_at,
+            recorded_at: r.recorded_at,
+            cell: r.cell,
+            location: r.location,
+            people: r.people,
+            description: r.description,
+        }
+    }
+}
+
 /// A person involved, as every reader of the incident sees them.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -780,20 +796,20 @@ impl<S: Store> Service<S> {
             ),
         };
         let rows = tx.incidents(facilities.as_deref(), before, limit)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| IncidentSummary {
-                number: r.number,
-                facility: r.facility_code,
-                kind: r.kind,
-                occurred_at: r.occurred_at,
-                recorded_at: r.recorded_at,
-                cell: r.cell,
-                location: r.location,
-                people: r.people,
-                description: r.description,
-            })
-            .collect())
+        Ok(rows.into_iter().map(IncidentSummary::of).collect())
+    }
+
+    /// The incidents a person was involved in, newest first, in the facilities `visible` accepts.
+    pub fn person_incidents(
+        &self,
+        number: &str,
+        visible: impl Fn(&str) -> bool,
+    ) -> ServiceResult<Vec<IncidentSummary>> {
+        let mut tx = self.store().read()?;
+        let person =
+            tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.to_string() })?;
+        let rows = tx.incidents_of_person(person)?;
+        Ok(rows.into_iter().filter(|r| visible(&r.facility_code)).map(IncidentSummary::of).collect())
     }
 
     /// An incident with its people, injuries and obligations, when `visible` lets the caller see

@@ -84,6 +84,11 @@ impl<S: Store> Service<S> {
         Ok(self.store.verify_audit(progress)?)
     }
 
+    /// The number of the newest audit event (0 when there is none).
+    pub fn last_audit_seq(&self) -> ServiceResult<i64> {
+        Ok(self.store().read()?.last_audit_seq()?)
+    }
+
     /// Audit events after `after_seq`, at most `limit`.
     pub fn audit_events(&self, after_seq: i64, limit: u32) -> ServiceResult<Vec<store::AuditEvent>> {
         Ok(self.store.read()?.audit_events(after_seq, limit)?)

@@ -353,6 +353,16 @@ impl<S: Store> Service<S> {
         };
         Ok((scope, record))
     }
+
+    /// The admission record (Mandela Rule 7) of a person's current or last custody episode.
+    pub fn current_admission(&self, number: &str) -> ServiceResult<Option<store::BookingRecord>> {
+        let mut tx = self.store().read()?;
+        let person = person(&mut tx, number)?;
+        match tx.custody_state(person.id)?.1 {
+            Some(booking) => Ok(tx.booking_record(booking)?),
+            None => Ok(None),
+        }
+    }
 }
 
 fn scope_of<T: Tx>(tx: &mut T, person: i64) -> ServiceResult<PersonScope> {

@@ -335,6 +335,8 @@ pub trait IncidentTx {
         before: Option<IncidentId>,
         limit: u32,
     ) -> StoreResult<Vec<IncidentRow>>;
+    /// Incidents a person was involved in, newest first.
+    fn incidents_of_person(&mut self, person: PersonId) -> StoreResult<Vec<IncidentRow>>;
     /// The people involved in an incident, in the order reported.
     fn incident_people(&mut self, incident: IncidentId) -> StoreResult<Vec<IncidentPersonRow>>;
     /// The injuries documented in an incident, in the order documented.
@@ -625,6 +627,16 @@ impl IncidentTx for SqliteTx<'_> {
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let raw: Vec<RawIncident> =
             stmt.query_map(params![before.unwrap_or(i64::MAX), limit], raw_incident)?.collect::<Result<_, _>>()?;
+        raw.into_iter().map(finish_incident).collect()
+    }
+
+    fn incidents_of_person(&mut self, person: PersonId) -> StoreResult<Vec<IncidentRow>> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} {INCIDENT_FROM}
+             WHERE i.id IN (SELECT incident_id FROM incident_person WHERE person_id = ?1) ORDER BY i.id DESC"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let raw: Vec<RawIncident> = stmt.query_map([person], raw_incident)?.collect::<Result<_, _>>()?;
         raw.into_iter().map(finish_incident).collect()
     }
 

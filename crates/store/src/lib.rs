@@ -111,6 +111,8 @@ pub trait Tx:
 
     /// Append the audit event covering every audited row written since the previous event.
     fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<i64>;
+    /// The number of the newest audit event (0 when there is none).
+    fn last_audit_seq(&mut self) -> StoreResult<i64>;
     /// Audit events in order, after `after_seq`, at most `limit`.
     fn audit_events(&mut self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>>;
 
@@ -153,6 +155,8 @@ pub trait Tx:
     fn insert_booking(&mut self, booking: &NewBooking) -> StoreResult<BookingId>;
     /// Open a medical-examination task.
     fn insert_medical_task(&mut self, booking: BookingId, reason: &str, opened_at: Instant) -> StoreResult<()>;
+    /// The Mandela Rule 7 record of a custody episode: its number, facility code, admission and when.
+    fn booking_record(&mut self, booking: BookingId) -> StoreResult<Option<BookingRecord>>;
     /// A person's id by number.
     fn person_id(&mut self, number: &str) -> StoreResult<Option<PersonId>>;
     /// A person by number.

@@ -368,3 +368,22 @@ pub struct Counts {
     /// Audit events.
     pub audit_events: u64,
 }
+
+/// A custody episode's admission record, as written at intake.
+#[derive(Debug, Clone, Serialize)]
+pub struct BookingRecord {
+    /// Booking number.
+    pub number: String,
+    /// Admitting facility code.
+    pub facility: String,
+    /// When the person was admitted.
+    pub admitted_at: Instant,
+    /// The Rule 7 record (the identity is the person's, not repeated here).
+    pub legal_basis: domain::person::LegalBasis,
+    /// When and where they were arrested.
+    pub arrested_at: Instant,
+    /// Where.
+    pub arrest_place: String,
+    /// Injuries, complaints, property, next of kin, emergency contact and dependants, as recorded.
+    pub details: serde_json::Value,
+}

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use domain::audit::{encode_value, event_hash, ChainBreak, ChainVerifier, EventBody, RowsDigest, Value, GENESIS};
 use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
 use domain::estate::{Area, CellDimensions};
-use domain::person::{Identity, IdentityDocument, PersonName, Sex};
+use domain::person::{Identity, IdentityDocument, LegalBasis, LegalBasisKind, PersonName, Sex};
 use domain::time::{from_micros, to_micros, Instant};
 
 use crate::*;
@@ -658,6 +658,10 @@ impl Tx for SqliteTx<'_> {
         Ok(seq)
     }
 
+    fn last_audit_seq(&mut self) -> StoreResult<i64> {
+        Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM audit_event", [], |r| r.get(0))?)
+    }
+
     fn audit_events(&mut self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, rows_sha256 FROM audit_event WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -883,6 +887,50 @@ impl Tx for SqliteTx<'_> {
                 Value::Int(to_micros(b.admitted_at)),
             ],
         )
+    }
+
+    fn booking_record(&mut self, booking: BookingId) -> StoreResult<Option<BookingRecord>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT b.number, f.code, b.admitted_at, b.legal_basis_kind, b.legal_basis_authority,
+                        b.legal_basis_reference, b.legal_basis_date, b.arrested_at, b.arrest_place, b.details
+                 FROM booking b JOIN facility f ON f.id = b.facility_id WHERE b.id = ?1",
+            )?
+            .query_row([booking], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(9)?,
+                ))
+            })
+            .optional()?;
+        let Some((number, facility, admitted, kind, authority, reference, date, arrested, place, details)) = row else {
+            return Ok(None);
+        };
+        let bad = |what: &str| StoreError::Backend(format!("booking {number}: bad {what}"));
+        Ok(Some(BookingRecord {
+            admitted_at: from_micros(admitted),
+            legal_basis: LegalBasis {
+                kind: serde_json::from_value::<LegalBasisKind>(serde_json::Value::String(kind))
+                    .map_err(|_| bad("legal basis kind"))?,
+                issuing_authority: authority,
+                reference,
+                date: date.parse().map_err(|_| bad("legal basis date"))?,
+            },
+            arrested_at: from_micros(arrested),
+            arrest_place: place,
+            details: serde_json::from_str(&details).map_err(|_| bad("details"))?,
+            number,
+            facility,
+        }))
     }
 
     fn insert_medical_task(&mut self, booking: BookingId, reason: &str, opened_at: Instant) -> StoreResult<()> {

@@ -25,17 +25,23 @@ pub enum Access {
 
 use Role::*;
 
-const EVERYONE: &[Role] = &[Admin, Director, Records, Officer, Medical, Monitor, Analyst];
+pub(crate) const EVERYONE: &[Role] = &[Admin, Director, Records, Officer, Medical, Monitor, Analyst];
 /// Roles that read personal records (the analyst sees aggregates only).
-const PERSONAL: &[Role] = &[Admin, Director, Records, Officer, Medical, Monitor];
+pub(crate) const PERSONAL: &[Role] = &[Admin, Director, Records, Officer, Medical, Monitor];
 /// Roles that record movements; which kinds each may record is checked per kind.
-const MOVERS: &[Role] = &[Admin, Director, Records, Officer];
-const ADMITTERS: &[Role] = &[Admin, Director, Records];
-const OVERSIGHT: &[Role] = &[Admin, Monitor];
+pub(crate) const MOVERS: &[Role] = &[Admin, Director, Records, Officer];
+pub(crate) const ADMITTERS: &[Role] = &[Admin, Director, Records];
+pub(crate) const OVERSIGHT: &[Role] = &[Admin, Monitor];
 /// Estate, housing rules and overrides: a director's decisions.
-const ESTATE: &[Role] = &[Admin, Director];
+pub(crate) const ESTATE: &[Role] = &[Admin, Director];
 /// Roll counts and allocation (placements) are officers' work.
-const COUNTERS: &[Role] = &[Admin, Director, Officer];
+pub(crate) const COUNTERS: &[Role] = &[Admin, Director, Officer];
+/// Placements and moves inside a facility (records staff record movements across its gate).
+pub(crate) const PLACERS: &[Role] = COUNTERS;
+/// Roles that report incidents.
+pub(crate) const REPORTERS: &[Role] = &[Admin, Director, Records, Officer, Medical];
+/// Roles that follow notification obligations.
+pub(crate) const OBLIGATION_READERS: &[Role] = &[Admin, Director, Monitor];
 
 /// (method, path as the router and the OpenAPI document write it, access).
 pub const RULES: &[(&str, &str, Access)] = &[
@@ -62,11 +68,11 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/audit/verification", Access::Roles(OVERSIGHT)),
     ("GET", "/api/v1/reads", Access::Roles(OVERSIGHT)),
     // Incidents and obligations
-    ("POST", "/api/v1/incidents", Access::Roles(&[Admin, Director, Records, Officer, Medical])),
+    ("POST", "/api/v1/incidents", Access::Roles(REPORTERS)),
     ("GET", "/api/v1/incidents", Access::Roles(PERSONAL)),
     ("GET", "/api/v1/incidents/{number}", Access::Roles(PERSONAL)),
     ("POST", "/api/v1/incidents/{number}/injuries", Access::Roles(&[Medical])),
-    ("GET", "/api/v1/obligations", Access::Roles(&[Admin, Director, Monitor])),
+    ("GET", "/api/v1/obligations", Access::Roles(OBLIGATION_READERS)),
     ("POST", "/api/v1/obligations/{id}/closure", Access::Roles(&[Admin, Director])),
     ("POST", "/api/v1/people/{number}/notification-preference", Access::Roles(ADMITTERS)),
     ("GET", "/api/v1/statistics/incidents", Access::Roles(EVERYONE)),

@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! Custodia's HTTP API: JSON under `/api/v1`, its OpenAPI document at `/api/openapi.json`,
-//! Swagger UI at `/api/docs`, health at `/healthz` and `/readyz`. The only crate that knows HTTP.
+//! Swagger UI at `/api/docs`, health at `/healthz` and `/readyz`; the staff web interface at `/`.
+//! The only crate that knows HTTP.
 //! Handlers call the synchronous service through `spawn_blocking`.
 
 pub mod access;
@@ -11,6 +12,7 @@ mod legal;
 pub mod problem;
 mod routes;
 mod sentence;
+mod ui;
 
 use std::sync::Arc;
 
@@ -133,12 +135,14 @@ impl AppState {
 )]
 struct ApiDoc;
 
-/// The whole application: the API with its access rules, the OpenAPI document and Swagger UI.
+/// The whole application: the API with its access rules, the OpenAPI document, Swagger UI and
+/// the staff web interface.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes::router().split_for_parts();
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authorise))
+        .merge(ui::router(state.clone()).layer(axum::middleware::map_response(ui::security_headers)))
         .fallback(|uri: axum::http::Uri| async move { ApiError::not_found("route", uri.path()) })
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .with_state(state)

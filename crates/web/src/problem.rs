@@ -101,6 +101,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The problem as it would be sent.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
 }
 
 impl From<ServiceError> for ApiError {

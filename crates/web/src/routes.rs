@@ -506,7 +506,7 @@ async fn get_occupancy(
 }
 
 /// The report restricted to what the staff member sees, with the total recomputed over it.
-fn scoped(mut report: OccupancyReport, staff: &Staff) -> OccupancyReport {
+pub(crate) fn scoped(mut report: OccupancyReport, staff: &Staff) -> OccupancyReport {
     if staff.role.national() {
         return report;
     }

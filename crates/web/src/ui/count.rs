@@ -1,0 +1,204 @@
+//! Roll counts: start one per unit, enter what was counted per cell, explain each difference,
+//! and clear it only when everyone is accounted for.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Extension, Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
+
+use service::count::{CellCount, CountView, Explanation, Resolve, StartCount};
+
+use super::{csv, page, page_status, Chrome, Format, Refusal, Ui, UiError, UiResult};
+use crate::problem::ApiError;
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "counts.html")]
+struct CountsPage {
+    chrome: Chrome,
+    counts: Vec<CountView>,
+    facilities: Vec<String>,
+    may_count: bool,
+    refusal: Option<Refusal>,
+}
+
+fn scope(ui: &Ui) -> Option<Vec<String>> {
+    (!ui.role().national()).then(|| ui.staff().facilities.clone())
+}
+
+async fn counts_page(state: &AppState, ui: &Ui, refusal: Option<Refusal>) -> UiResult<CountsPage> {
+    let scope = scope(ui);
+    let now = chrono::Utc::now();
+    let (counts, facilities) =
+        state.run(move |s| Ok((s.counts_of(scope.as_deref(), i64::MAX, 100, now)?, s.facilities()?))).await?;
+    Ok(CountsPage {
+        chrome: ui.chrome("/counts"),
+        counts,
+        facilities: facilities.into_iter().map(|f| f.code).filter(|c| ui.staff().sees(c)).collect(),
+        may_count: ui.may("POST", "/counts"),
+        refusal,
+    })
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Query(f): Query<Format>,
+) -> UiResult {
+    let page_data = counts_page(&state, &ui, None).await?;
+    if f.csv() {
+        let rows = page_data.counts.iter().map(|c| {
+            vec![
+                c.id.to_string(),
+                c.facility.clone(),
+                c.unit.clone().unwrap_or_default(),
+                c.counted_at.to_rfc3339(),
+                c.state.to_string(),
+                c.expected.to_string(),
+                c.counted.to_string(),
+                c.started_by.clone(),
+            ]
+        });
+        let header = ["id", "facility", "unit", "started_at", "state", "expected", "counted", "started_by"];
+        return Ok(csv("counts", &header, rows));
+    }
+    page(page_data)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StartForm {
+    facility: String,
+    unit: Option<String>,
+}
+
+pub(crate) async fn start(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Form(form): Form<StartForm>,
+) -> UiResult {
+    if !ui.staff().sees(&form.facility) {
+        return Err(UiError::not_found("facility", &form.facility));
+    }
+    let request = StartCount { facility: form.facility, unit: form.unit.filter(|u| !u.trim().is_empty()) };
+    let ctx = ui.staff().context(chrono::Utc::now());
+    match state.run(move |s| s.start_count(&ctx, &request)).await {
+        Ok(count) => Ok(Redirect::to(&format!("/counts/{}", count.id)).into_response()),
+        Err(e) if e.status().is_client_error() => {
+            page_status(e.status(), counts_page(&state, &ui, Some(Refusal::of(&e))).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "count.html")]
+struct CountPage {
+    chrome: Chrome,
+    count: CountView,
+    may_count: bool,
+    refusal: Option<Refusal>,
+    discrepancies: usize,
+}
+
+async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>) -> UiResult<CountPage> {
+    let count = state.run(move |s| s.count(id, chrono::Utc::now())).await?;
+    if !ui.staff().sees(&count.facility) {
+        return Err(UiError::not_found("count", &id.to_string()));
+    }
+    Ok(CountPage {
+        chrome: ui.chrome("/counts"),
+        discrepancies: count.cells.iter().filter(|c| c.discrepancy.is_some_and(|d| d != 0)).count(),
+        may_count: ui.may("POST", "/counts/{id}/entries") && count.state != "cleared",
+        count,
+        refusal,
+    })
+}
+
+pub(crate) async fn show(State(state): State<AppState>, Extension(ui): Extension<Ui>, Path(id): Path<i64>) -> UiResult {
+    page(count_page(&state, &ui, id, None).await?)
+}
+
+/// Run a change to a count: back to the count, with the refusal if the service said no.
+async fn change<F>(state: &AppState, ui: &Ui, id: i64, work: F) -> UiResult
+where
+    F: FnOnce(&service::Service<store::sqlite::SqliteStore>, &service::Context) -> service::ServiceResult<CountView>
+        + Send
+        + 'static,
+{
+    count_page(state, ui, id, None).await?; // scope: not found outside the caller's facilities
+    let ctx = ui.staff().context(chrono::Utc::now());
+    match state.run(move |s| work(s, &ctx)).await {
+        Ok(_) => Ok(Redirect::to(&format!("/counts/{id}")).into_response()),
+        Err(e) if e.status().is_client_error() => {
+            page_status(e.status(), count_page(state, ui, id, Some(Refusal::of(&e))).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Counts per cell: inputs named `cell:CODE`; empty ones are not yet counted.
+pub(crate) async fn enter(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> UiResult {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let mut counts = Vec::new();
+    for (name, value) in pairs {
+        let Some(cell) = name.strip_prefix("cell:") else { continue };
+        if value.trim().is_empty() {
+            continue;
+        }
+        let counted = value.trim().parse().map_err(|_| {
+            UiError::from(ApiError::validation(vec![domain::FieldError::new(
+                format!("cell {cell}"),
+                format!("`{value}` is not a number of people"),
+            )]))
+        })?;
+        counts.push(CellCount { cell: cell.to_string(), counted });
+    }
+    change(&state, &ui, id, move |s, ctx| s.enter_counts(ctx, id, &counts)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ResolveForm {
+    person: String,
+    kind: String,
+    cell: Option<String>,
+    returned: Option<String>,
+    note: Option<String>,
+}
+
+pub(crate) async fn resolve(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Path(id): Path<i64>,
+    Form(form): Form<ResolveForm>,
+) -> UiResult {
+    let cell = form.cell.unwrap_or_default().trim().to_string();
+    let explanation = match form.kind.as_str() {
+        "found_elsewhere" => Explanation::FoundElsewhere { cell, returned: form.returned.is_some() },
+        "unaccounted" => Explanation::Unaccounted,
+        "moved_on_record" => Explanation::MovedOnRecord,
+        "arrived_on_record" => Explanation::ArrivedOnRecord { cell },
+        other => {
+            return Err(UiError::from(ApiError::validation(vec![domain::FieldError::new(
+                "kind",
+                format!("`{other}` is not an explanation"),
+            )])))
+        }
+    };
+    let request =
+        Resolve { person: form.person.trim().to_string(), explanation, note: form.note.filter(|n| !n.is_empty()) };
+    change(&state, &ui, id, move |s, ctx| s.resolve_count(ctx, id, &request)).await
+}
+
+pub(crate) async fn clear(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Path(id): Path<i64>,
+) -> UiResult {
+    change(&state, &ui, id, move |s, ctx| s.clear_count(ctx, id)).await
+}

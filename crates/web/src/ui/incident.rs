@@ -1,0 +1,241 @@
+//! Incidents (report, follow up) and the notification obligations they open.
+
+use askama::Template;
+use axum::extract::{Extension, Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
+
+use domain::incident::{IncidentKind, InvolvementRole, NotificationMethod};
+use service::incident::{
+    IncidentRecord, IncidentReport, IncidentSummary, InvolvedPerson, ObligationClosure, ObligationState, ObligationView,
+};
+use service::staff::Role;
+
+use super::{csv, form_instant, page, page_status, Chrome, Format, Refusal, Ui, UiError, UiResult};
+use crate::problem::ApiError;
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "incidents.html")]
+struct IncidentsPage {
+    chrome: Chrome,
+    incidents: Vec<IncidentSummary>,
+    facilities: Vec<String>,
+    kinds: Vec<&'static str>,
+    may_report: bool,
+    refusal: Option<Refusal>,
+}
+
+/// Most incidents one page lists.
+const INCIDENTS_SHOWN: u32 = 200;
+
+async fn incidents_page(state: &AppState, ui: &Ui, refusal: Option<Refusal>) -> UiResult<IncidentsPage> {
+    let staff = ui.staff().clone();
+    let (incidents, facilities) =
+        state.run(move |s| Ok((s.incidents(None, |f| staff.sees(f), None, INCIDENTS_SHOWN)?, s.facilities()?))).await?;
+    Ok(IncidentsPage {
+        chrome: ui.chrome("/incidents"),
+        incidents,
+        facilities: facilities.into_iter().map(|f| f.code).filter(|c| ui.staff().sees(c)).collect(),
+        kinds: IncidentKind::ALL.iter().map(|k| k.as_str()).collect(),
+        may_report: ui.may("POST", "/incidents"),
+        refusal,
+    })
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Query(f): Query<Format>,
+) -> UiResult {
+    let page_data = incidents_page(&state, &ui, None).await?;
+    if f.csv() {
+        let rows = page_data.incidents.iter().map(|i| {
+            vec![
+                i.number.clone(),
+                i.facility.clone(),
+                i.kind.as_str().to_string(),
+                i.occurred_at.to_rfc3339(),
+                i.cell.clone().or(i.location.clone()).unwrap_or_default(),
+                i.people.to_string(),
+                i.description.clone(),
+            ]
+        });
+        let header = ["number", "facility", "kind", "occurred_at", "where", "people", "description"];
+        return Ok(csv("incidents", &header, rows));
+    }
+    page(page_data)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ReportForm {
+    facility: String,
+    kind: String,
+    at: Option<String>,
+    cell: Option<String>,
+    location: Option<String>,
+    /// Person numbers, separated by spaces or commas.
+    people: Option<String>,
+    role: Option<String>,
+    injured: Option<String>,
+    description: String,
+}
+
+pub(crate) async fn report(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Form(form): Form<ReportForm>,
+) -> UiResult {
+    if !ui.staff().sees(&form.facility) {
+        return Err(UiError::not_found("facility", &form.facility));
+    }
+    let invalid = |field: &str, problem: String| {
+        UiError::from(ApiError::validation(vec![domain::FieldError::new(field, problem)]))
+    };
+    let kind = IncidentKind::parse(&form.kind)
+        .ok_or_else(|| invalid("kind", format!("`{}` is not a kind of incident", form.kind)))?;
+    let role = InvolvementRole::parse(form.role.as_deref().unwrap_or("involved")).unwrap_or(InvolvementRole::Involved);
+    let people = form
+        .people
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|p| !p.is_empty())
+        .map(|p| InvolvedPerson { person: p.to_string(), role, injured: form.injured.is_some() })
+        .collect();
+    let at = form.at.as_deref().filter(|a| !a.is_empty()).map(|a| form_instant("at", Some(a))).transpose()?;
+    let report = IncidentReport {
+        facility: form.facility,
+        kind,
+        at,
+        cell: form.cell.filter(|c| !c.trim().is_empty()),
+        location: form.location.filter(|l| !l.trim().is_empty()),
+        people,
+        staff: Vec::new(),
+        description: form.description,
+    };
+    let ctx = ui.staff().context(chrono::Utc::now());
+    match state.run(move |s| s.record_incident(&ctx, &report)).await {
+        Ok(recorded) => Ok(Redirect::to(&format!("/incidents/{}", recorded.number)).into_response()),
+        Err(e) if e.status().is_client_error() => {
+            page_status(e.status(), incidents_page(&state, &ui, Some(Refusal::of(&e))).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentPage {
+    chrome: Chrome,
+    incident: IncidentRecord,
+}
+
+/// One incident; injuries only for the medical role, obligations for those who follow them.
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Path(number): Path<String>,
+) -> UiResult {
+    let staff = ui.staff().clone();
+    let mut incident = state.run(move |s| s.incident(&number, |f| staff.sees(f), chrono::Utc::now())).await?;
+    if ui.role() != Role::Medical {
+        incident.injuries = None;
+    }
+    if !ui.may("GET", "/obligations") {
+        incident.obligations = None;
+    }
+    page(IncidentPage { chrome: ui.chrome("/incidents"), incident })
+}
+
+#[derive(Template)]
+#[template(path = "obligations.html")]
+struct ObligationsPage {
+    chrome: Chrome,
+    obligations: Vec<ObligationView>,
+    state: String,
+    may_close: bool,
+    methods: Vec<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ObligationsQuery {
+    state: Option<String>,
+    format: Option<String>,
+}
+
+pub(crate) async fn obligations(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Query(q): Query<ObligationsQuery>,
+) -> UiResult {
+    let wanted = q.state.clone().unwrap_or_else(|| "open".into());
+    let which = ObligationState::parse(&wanted)
+        .ok_or_else(|| ApiError::validation(vec![domain::FieldError::new("state", "is open, overdue or all")]))?;
+    let staff = ui.staff().clone();
+    let obligations = state.run(move |s| s.obligations(which, None, |f| staff.sees(f), chrono::Utc::now())).await?;
+    if q.format.as_deref() == Some("csv") {
+        let rows = obligations.iter().map(|o| {
+            vec![
+                o.id.clone(),
+                o.incident.clone(),
+                o.facility.clone(),
+                o.rule.to_string(),
+                o.person.clone().unwrap_or_default(),
+                o.due_at.to_rfc3339(),
+                o.overdue.to_string(),
+                o.closure.is_some().to_string(),
+            ]
+        });
+        let header = ["id", "incident", "facility", "rule", "person", "due_at", "overdue", "closed"];
+        return Ok(csv("obligations", &header, rows));
+    }
+    page(ObligationsPage {
+        chrome: ui.chrome("/obligations"),
+        obligations,
+        state: wanted,
+        may_close: ui.may("POST", "/obligations/{id}/closure"),
+        methods: NotificationMethod::ALL.iter().map(|m| m.as_str()).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CloseForm {
+    notified: String,
+    capacity: String,
+    method: String,
+    note: Option<String>,
+}
+
+pub(crate) async fn close_obligation(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Path(id): Path<String>,
+    Form(form): Form<CloseForm>,
+) -> UiResult {
+    let method = NotificationMethod::parse(&form.method)
+        .ok_or_else(|| ApiError::validation(vec![domain::FieldError::new("method", "is not a way of notifying")]))?;
+    let now = chrono::Utc::now();
+    let closure = ObligationClosure {
+        notified: form.notified,
+        capacity: form.capacity,
+        at: now,
+        method,
+        note: form.note.filter(|n| !n.is_empty()),
+    };
+    // Scope: an obligation outside the caller's facilities is not found.
+    let staff = ui.staff().clone();
+    let visible = {
+        let id = id.clone();
+        state
+            .run(move |s| s.obligations(ObligationState::All, None, |f| staff.sees(f), now))
+            .await?
+            .into_iter()
+            .any(|o| o.id == id)
+    };
+    if !visible {
+        return Err(UiError::not_found("obligation", &id));
+    }
+    let ctx = ui.staff().context(now);
+    state.run(move |s| s.close_obligation(&ctx, &id, &closure)).await?;
+    Ok(Redirect::to("/obligations").into_response())
+}

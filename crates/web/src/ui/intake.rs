@@ -1,0 +1,345 @@
+//! Intake: the Mandela Rule 7 admission form, identity candidates while typing, and "place now".
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+
+use domain::person::{
+    Admission, Contact, Dependant, Identity, IdentityDocument, Injury, LegalBasis, LegalBasisKind, PersonName,
+    PropertyItem, Sex,
+};
+use domain::FieldError;
+use service::custody::AdmitRequest;
+use service::housing::PlacementOption;
+use service::identity::Candidate;
+
+use super::{page, page_status, Chrome, Refusal, Ui, UiResult};
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// The form as sent: every input by name.
+pub(crate) struct IntakeForm(HashMap<String, String>);
+
+impl IntakeForm {
+    fn parse(body: &[u8]) -> Self {
+        Self(serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default().into_iter().collect())
+    }
+
+    /// A value, trimmed; empty when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map(|v| v.trim()).unwrap_or("")
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        Some(self.get(name)).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+
+    fn date(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+        match self.get(name) {
+            "" => {
+                errors.push(FieldError::new(name, "is required"));
+                None
+            }
+            text => text.parse().map_err(|_| errors.push(FieldError::new(name, "is not a date (YYYY-MM-DD)"))).ok(),
+        }
+    }
+
+    fn identity(&self, errors: &mut Vec<FieldError>) -> Option<Identity> {
+        let sex = match self.get("identity.sex") {
+            "male" => Some(Sex::Male),
+            "female" => Some(Sex::Female),
+            "other" => Some(Sex::Other),
+            _ => {
+                errors.push(FieldError::new("identity.sex", "choose male, female or other"));
+                None
+            }
+        };
+        let date_of_birth = self.date("identity.date_of_birth", errors);
+        let mut documents = Vec::new();
+        if !self.get("identity.documents[0].number").is_empty() {
+            documents.push(IdentityDocument {
+                kind: self.get("identity.documents[0].kind").to_string(),
+                number: self.get("identity.documents[0].number").to_string(),
+                issuing_country: self.get("identity.documents[0].issuing_country").to_uppercase(),
+            });
+        }
+        Some(Identity {
+            name: PersonName {
+                given_names: self.get("identity.given_names").to_string(),
+                first_surname: self.get("identity.first_surname").to_string(),
+                second_surname: self.optional("identity.second_surname"),
+            },
+            date_of_birth: date_of_birth?,
+            sex: sex?,
+            gender_identity: self.optional("identity.gender_identity"),
+            nationality: self.get("identity.nationality").to_uppercase(),
+            documents,
+        })
+    }
+
+    /// The admission request, or every field problem found before the service is asked.
+    fn request(&self) -> Result<AdmitRequest, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let identity = self.identity(&mut errors);
+        let kind = LEGAL_BASIS_KINDS.iter().find(|(code, _)| *code == self.get("legal_basis.kind")).map(|(_, k)| *k);
+        let basis_date = self.date("legal_basis.date", &mut errors);
+        let legal_basis = match kind {
+            None => {
+                errors.push(FieldError::new(
+                    "legal_basis.kind",
+                    "is required: no one is admitted without a legal basis (Mandela Rule 7)",
+                ));
+                None
+            }
+            Some(kind) => basis_date.map(|date| LegalBasis {
+                kind,
+                issuing_authority: self.get("legal_basis.issuing_authority").to_string(),
+                reference: self.get("legal_basis.reference").to_string(),
+                date,
+            }),
+        };
+        let arrested_at = match super::form_instant("arrested_at", self.optional("arrested_at").as_deref()) {
+            Ok(at) if !self.get("arrested_at").is_empty() => Some(at),
+            Ok(_) => {
+                errors.push(FieldError::new("arrested_at", "is required"));
+                None
+            }
+            Err(_) => {
+                errors.push(FieldError::new("arrested_at", "is not a date and time"));
+                None
+            }
+        };
+        let quantity = match self.get("property[0].quantity") {
+            "" => 1,
+            q => q.parse().unwrap_or_else(|_| {
+                errors.push(FieldError::new("property[0].quantity", "is not a whole number"));
+                1
+            }),
+        };
+        let (Some(identity), Some(arrested_at), true) = (identity, arrested_at, errors.is_empty()) else {
+            return Err(errors);
+        };
+        let contact = |prefix: &str| {
+            self.optional(&format!("{prefix}.name")).map(|name| Contact {
+                name,
+                relationship: self.get(&format!("{prefix}.relationship")).to_string(),
+                phone: self.optional(&format!("{prefix}.phone")),
+                address: None,
+            })
+        };
+        Ok(AdmitRequest {
+            facility: self.get("facility").to_string(),
+            person: self.optional("person"),
+            at: None,
+            foreign: None,
+            admission: Admission {
+                identity,
+                legal_basis,
+                arrested_at,
+                arrest_place: self.get("arrest_place").to_string(),
+                injuries: self
+                    .optional("injuries[0].description")
+                    .map(|description| Injury { description, location: self.optional("injuries[0].location") })
+                    .into_iter()
+                    .collect(),
+                complaints: self.optional("complaints[0]").into_iter().collect(),
+                property: self
+                    .optional("property[0].description")
+                    .map(|description| PropertyItem { description, quantity })
+                    .into_iter()
+                    .collect(),
+                next_of_kin: contact("next_of_kin[0]").into_iter().collect(),
+                emergency_contact: None,
+                dependants: self
+                    .optional("dependants[0].name")
+                    .map(|name| Dependant {
+                        name,
+                        relationship: self.get("dependants[0].relationship").to_string(),
+                        date_of_birth: None,
+                        care_arrangement: self.optional("dependants[0].care_arrangement"),
+                    })
+                    .into_iter()
+                    .collect(),
+            },
+        })
+    }
+}
+
+const LEGAL_BASIS_KINDS: &[(&str, LegalBasisKind)] = &[
+    ("arrest_warrant", LegalBasisKind::ArrestWarrant),
+    ("remand_order", LegalBasisKind::RemandOrder),
+    ("judgment", LegalBasisKind::Judgment),
+    ("transfer_agreement", LegalBasisKind::TransferAgreement),
+    ("administrative_detention", LegalBasisKind::AdministrativeDetention),
+];
+
+/// Fields the form shows one by one, so their problems appear beside them.
+const SHOWN: &[&str] = &[
+    "facility",
+    "identity.given_names",
+    "identity.first_surname",
+    "identity.second_surname",
+    "identity.date_of_birth",
+    "identity.sex",
+    "identity.nationality",
+    "identity.documents[0].kind",
+    "identity.documents[0].number",
+    "identity.documents[0].issuing_country",
+    "legal_basis",
+    "legal_basis.kind",
+    "legal_basis.issuing_authority",
+    "legal_basis.reference",
+    "legal_basis.date",
+    "arrested_at",
+    "arrest_place",
+];
+
+#[derive(Template)]
+#[template(path = "intake.html")]
+struct IntakePage {
+    chrome: Chrome,
+    form: IntakeForm,
+    facilities: Vec<String>,
+    refusal: Option<Refusal>,
+    others: Vec<String>,
+    candidates: Option<Vec<Candidate>>,
+    /// The candidate chosen as the same person, if any.
+    chosen: String,
+    kinds: Vec<&'static str>,
+}
+
+impl IntakePage {
+    /// Whether a select's option was the one sent.
+    fn chose(&self, name: &str, value: &str) -> bool {
+        self.form.get(name) == value
+    }
+
+    fn problem(&self, field: &str) -> Option<&str> {
+        let refusal = self.refusal.as_ref()?;
+        refusal.on(field).or_else(|| (field == "legal_basis.kind").then(|| refusal.on("legal_basis")).flatten())
+    }
+}
+
+async fn facilities(state: &AppState, ui: &Ui) -> UiResult<Vec<String>> {
+    let staff = ui.staff().clone();
+    let all = state.run(|s| s.facilities()).await?;
+    Ok(all.into_iter().map(|f| f.code).filter(|c| staff.sees(c)).collect())
+}
+
+fn intake_page(ui: &Ui, form: IntakeForm, facilities: Vec<String>, refusal: Option<Refusal>) -> IntakePage {
+    let others = refusal.as_ref().map(|r| r.others(SHOWN)).unwrap_or_default();
+    IntakePage {
+        chrome: ui.chrome("/intake"),
+        chosen: form.get("person").to_string(),
+        form,
+        facilities,
+        refusal,
+        others,
+        candidates: None,
+        kinds: LEGAL_BASIS_KINDS.iter().map(|(code, _)| *code).collect(),
+    }
+}
+
+pub(crate) async fn form(State(state): State<AppState>, Extension(ui): Extension<Ui>) -> UiResult {
+    let facilities = facilities(&state, &ui).await?;
+    page(intake_page(&ui, IntakeForm(HashMap::new()), facilities, None))
+}
+
+#[derive(Template)]
+#[template(path = "candidates.html")]
+struct CandidatesFragment {
+    candidates: Option<Vec<Candidate>>,
+    chosen: String,
+}
+
+/// People on record who may be the person at the desk, for the identity typed so far.
+async fn find_candidates(state: &AppState, ui: &Ui, form: &IntakeForm) -> UiResult<Option<Vec<Candidate>>> {
+    let mut errors = Vec::new();
+    let identity = form.identity(&mut errors);
+    let Some(identity) = identity.filter(|i| !i.name.given_names.is_empty() && !i.name.first_surname.is_empty()) else {
+        return Ok(None);
+    };
+    let staff = ui.staff().clone();
+    let found = state.run(move |s| s.identity_candidates(&identity, Some(5), |f| staff.sees(f))).await;
+    match found {
+        Ok(candidates) => Ok(Some(candidates)),
+        // An identity still being typed may not be checkable yet: show nothing rather than an error.
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The htmx fragment: candidates for what has been typed.
+pub(crate) async fn candidates(State(state): State<AppState>, Extension(ui): Extension<Ui>, body: Bytes) -> UiResult {
+    let form = IntakeForm::parse(&body);
+    let candidates = find_candidates(&state, &ui, &form).await?;
+    page(CandidatesFragment { candidates, chosen: form.get("person").to_string() })
+}
+
+#[derive(Template)]
+#[template(path = "admitted.html")]
+struct AdmittedPage {
+    chrome: Chrome,
+    number: String,
+    facility: String,
+    medical_tasks: usize,
+    options: Vec<PlacementOption>,
+    refused: usize,
+    may_place: bool,
+}
+
+/// Most cells "place now" offers.
+const PLACE_NOW: usize = 12;
+
+/// Admit, or (with `check`, for browsers without JavaScript) show the identity candidates.
+pub(crate) async fn admit(State(state): State<AppState>, Extension(ui): Extension<Ui>, body: Bytes) -> UiResult {
+    let form = IntakeForm::parse(&body);
+    let facilities = facilities(&state, &ui).await?;
+    if !form.get("check").is_empty() {
+        let candidates = find_candidates(&state, &ui, &form).await?;
+        let mut page_data = intake_page(&ui, form, facilities, None);
+        page_data.candidates = Some(candidates.unwrap_or_default());
+        return page(page_data);
+    }
+    let request = match form.request() {
+        Ok(request) => request,
+        Err(fields) => {
+            let refusal = Refusal::of(&ApiError::validation(fields));
+            return page_status(StatusCode::UNPROCESSABLE_ENTITY, intake_page(&ui, form, facilities, Some(refusal)));
+        }
+    };
+    if !ui.staff().sees(&request.facility) {
+        let refusal = Refusal::of(&ApiError::validation(vec![FieldError::new("facility", "is not one of yours")]));
+        return page_status(StatusCode::UNPROCESSABLE_ENTITY, intake_page(&ui, form, facilities, Some(refusal)));
+    }
+    let ctx = ui.staff().context(chrono::Utc::now());
+    let admitted = state.run(move |s| s.admit(&ctx, &request)).await;
+    let admitted = match admitted {
+        Ok(admitted) => admitted,
+        Err(e) if e.status().is_client_error() => {
+            let status = e.status();
+            let refusal = Refusal::of(&e);
+            return page_status(status, intake_page(&ui, form, facilities, Some(refusal)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let number = admitted.person.clone();
+    let options = {
+        let number = number.clone();
+        state.run(move |s| s.placement_options(&number, chrono::Utc::now())).await?
+    };
+    let refused = options.iter().filter(|o| o.refusal.is_some()).count();
+    page(AdmittedPage {
+        chrome: ui.chrome("/intake"),
+        facility: form.get("facility").to_string(),
+        medical_tasks: admitted.medical_tasks,
+        number,
+        options: options.into_iter().filter(|o| o.refusal.is_none()).take(PLACE_NOW).collect(),
+        refused,
+        may_place: ui.may("POST", "/people/{number}/placement"),
+    })
+}

@@ -1,0 +1,561 @@
+//! The staff web interface: server-rendered HTML (askama) at `/`, with htmx served by the binary
+//! for the live parts. It calls the same service, with the same sessions, roles and facility
+//! scope, as the API. Every form works without JavaScript.
+
+mod count;
+mod estate;
+mod incident;
+mod intake;
+mod oversight;
+mod person;
+mod place;
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Form, MatchedPath, Query, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use service::staff::{Role, Staff};
+
+use crate::access::{self, Caller, SESSION_COOKIE};
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// Who may open each page or send each form: (method, path as the router writes it, roles).
+/// A route without a line here is refused, and the menu shows only what the role may open.
+pub const UI_RULES: &[(&str, &str, &[Role])] = &[
+    ("GET", "/", access::EVERYONE),
+    ("GET", "/estate", access::EVERYONE),
+    ("GET", "/search", access::PERSONAL),
+    ("GET", "/people/{number}", access::PERSONAL),
+    ("GET", "/intake", access::ADMITTERS),
+    ("POST", "/intake", access::ADMITTERS),
+    ("POST", "/intake/candidates", access::ADMITTERS),
+    ("GET", "/people/{number}/placement", access::PLACERS),
+    ("POST", "/people/{number}/placement", access::PLACERS),
+    ("POST", "/overrides", access::ESTATE),
+    ("GET", "/counts", access::PERSONAL),
+    ("POST", "/counts", access::COUNTERS),
+    ("GET", "/counts/{id}", access::PERSONAL),
+    ("POST", "/counts/{id}/entries", access::COUNTERS),
+    ("POST", "/counts/{id}/resolutions", access::COUNTERS),
+    ("POST", "/counts/{id}/clearance", access::COUNTERS),
+    ("GET", "/incidents", access::PERSONAL),
+    ("POST", "/incidents", access::REPORTERS),
+    ("GET", "/incidents/{number}", access::PERSONAL),
+    ("GET", "/obligations", access::OBLIGATION_READERS),
+    ("POST", "/obligations/{id}/closure", access::ESTATE),
+    ("GET", "/alerts", access::PERSONAL),
+    ("GET", "/audit", access::OVERSIGHT),
+    ("POST", "/logout", access::EVERYONE),
+];
+
+/// The menu: (path, label).
+const MENU: &[(&str, &str)] = &[
+    ("/", "Dashboard"),
+    ("/estate", "Estate"),
+    ("/search", "Search"),
+    ("/intake", "Intake"),
+    ("/counts", "Roll counts"),
+    ("/incidents", "Incidents"),
+    ("/obligations", "Obligations"),
+    ("/alerts", "Alerts"),
+    ("/audit", "Audit"),
+];
+
+fn allowed(method: &str, path: &str, role: Role) -> Option<bool> {
+    UI_RULES.iter().find(|(m, p, _)| *m == method && *p == path).map(|(_, _, roles)| roles.contains(&role))
+}
+
+/// The web interface's routes.
+pub(crate) fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(estate::dashboard))
+        .route("/estate", get(estate::estate))
+        .route("/search", get(person::search))
+        .route("/people/{number}", get(person::person))
+        .route("/intake", get(intake::form).post(intake::admit))
+        .route("/intake/candidates", post(intake::candidates))
+        .route("/people/{number}/placement", get(place::form).post(place::record))
+        .route("/overrides", post(place::capacity_override))
+        .route("/counts", get(count::list).post(count::start))
+        .route("/counts/{id}", get(count::show))
+        .route("/counts/{id}/entries", post(count::enter))
+        .route("/counts/{id}/resolutions", post(count::resolve))
+        .route("/counts/{id}/clearance", post(count::clear))
+        .route("/incidents", get(incident::list).post(incident::report))
+        .route("/incidents/{number}", get(incident::show))
+        .route("/obligations", get(incident::obligations))
+        .route("/obligations/{id}/closure", post(incident::close_obligation))
+        .route("/alerts", get(oversight::alerts))
+        .route("/audit", get(oversight::audit))
+        .route("/logout", post(logout))
+        .layer(axum::middleware::from_fn_with_state(state, session))
+        .route("/login", get(login_form).post(login))
+        .route("/assets/htmx.min.js", get(htmx))
+        .route("/assets/custodia.css", get(stylesheet))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions, roles and CSRF
+// ---------------------------------------------------------------------------------------------
+
+/// The logged-in staff member of a page, and the token their forms must carry.
+#[derive(Clone)]
+pub(crate) struct Ui {
+    pub caller: Caller,
+    pub csrf: String,
+}
+
+impl Ui {
+    pub fn staff(&self) -> &Staff {
+        &self.caller.staff
+    }
+
+    pub fn role(&self) -> Role {
+        self.caller.staff.role
+    }
+
+    /// Whether the role may use a route (for showing or hiding buttons).
+    pub fn may(&self, method: &str, path: &str) -> bool {
+        allowed(method, path, self.role()).unwrap_or(false)
+    }
+
+    /// The frame every page shares: who is logged in, the menu, the form token.
+    pub fn chrome(&self, current: &str) -> Chrome {
+        Chrome {
+            staff: self.caller.staff.name.clone(),
+            role: self.role().as_str(),
+            scope: if self.role().national() {
+                "all facilities".to_string()
+            } else {
+                self.caller.staff.facilities.join(", ")
+            },
+            csrf: self.csrf.clone(),
+            menu: MENU
+                .iter()
+                .filter(|(path, _)| self.may("GET", path))
+                .map(|(path, label)| MenuItem { path, label, current: *path == current })
+                .collect(),
+        }
+    }
+}
+
+/// The shared frame of a page.
+pub(crate) struct Chrome {
+    pub staff: String,
+    pub role: &'static str,
+    pub scope: String,
+    pub csrf: String,
+    pub menu: Vec<MenuItem>,
+}
+
+pub(crate) struct MenuItem {
+    pub path: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// The form token of a session: derived from its secret, so only a page the session loaded knows it.
+fn csrf_of(secret: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"custodia-csrf\n");
+    digest.update(secret.as_bytes());
+    hex::encode(&digest.finalize()[..16])
+}
+
+fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The `csrf` field of a form body, or the `X-CSRF-Token` header htmx sends.
+fn submitted_csrf(headers: &axum::http::HeaderMap, body: &[u8]) -> Option<String> {
+    if let Some(token) = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) {
+        return Some(token.to_string());
+    }
+    form_urlencoded_pairs(body).find(|(k, _)| k == "csrf").map(|(_, v)| v)
+}
+
+fn form_urlencoded_pairs(body: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default().into_iter()
+}
+
+/// Middleware: a page needs a live session (else the login page), a role the page allows (else
+/// 403), and every form a token from this session (else 403). Expired sessions go to the login.
+async fn session(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let secret = cookie(&request, SESSION_COOKIE).map(str::to_string);
+    let staff = match secret.clone() {
+        None => None,
+        Some(secret) => match state.run(move |s| s.staff_for_session(&secret, chrono::Utc::now())).await {
+            Ok(staff) => staff,
+            Err(e) => return UiError::from(e).into_response(),
+        },
+    };
+    let (Some(staff), Some(secret)) = (staff, secret) else {
+        let target = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let expired = if cookie(&request, SESSION_COOKIE).is_some() { "&expired=1" } else { "" };
+        let to = format!("/login?next={}{expired}", urlencode(target));
+        return if request.headers().contains_key("hx-request") {
+            // htmx follows a redirect inside the page; ask it to load the login page instead.
+            ([("hx-redirect", to)], StatusCode::UNAUTHORIZED).into_response()
+        } else {
+            Redirect::to(&to).into_response()
+        };
+    };
+    let method = if request.method() == Method::HEAD { "GET" } else { request.method().as_str() };
+    match allowed(method, &path, staff.role) {
+        None => {
+            return UiError::status(StatusCode::METHOD_NOT_ALLOWED, "this page does not take that request")
+                .into_response()
+        }
+        Some(false) => {
+            return UiError::status(
+                StatusCode::FORBIDDEN,
+                format!("the {} role may not use this page", staff.role.as_str()),
+            )
+            .into_response()
+        }
+        Some(true) => {}
+    }
+    let csrf = csrf_of(&secret);
+    let ui = Ui { caller: Caller { staff, session: Some(secret) }, csrf: csrf.clone() };
+    let request = if request.method() == Method::POST {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await else {
+            return UiError::status(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response();
+        };
+        if submitted_csrf(&parts.headers, &bytes).as_deref() != Some(csrf.as_str()) {
+            return UiError::status(
+                StatusCode::FORBIDDEN,
+                "the form's security token is missing or stale: reload the page and send it again",
+            )
+            .into_response();
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        request
+    };
+    let mut request = request;
+    request.extensions_mut().insert(ui);
+    next.run(request).await
+}
+
+/// Pages may not be framed, and run only the scripts this server sends (htmx): a name that
+/// slipped through escaping still could not run.
+pub(crate) async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("same-origin"));
+    headers.entry(header::CACHE_CONTROL).or_insert(header::HeaderValue::from_static("no-store"));
+    response
+}
+
+pub(crate) fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// A page that failed: shown as an HTML page with the status and what went wrong.
+pub(crate) struct UiError {
+    status: StatusCode,
+    detail: String,
+}
+
+impl UiError {
+    pub fn status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self { status, detail: detail.into() }
+    }
+
+    pub fn not_found(what: &str, key: &str) -> Self {
+        Self::from(ApiError::not_found(what, key))
+    }
+}
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> Self {
+        Self { status: e.status(), detail: e.problem().detail.clone() }
+    }
+}
+
+impl From<askama::Error> for UiError {
+    fn from(e: askama::Error) -> Self {
+        Self::from(ApiError::internal(e))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    detail: &'a str,
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            status: self.status.as_u16(),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            detail: &self.detail,
+        };
+        match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(_) => (self.status, self.detail).into_response(),
+        }
+    }
+}
+
+pub(crate) type UiResult<T = Response> = Result<T, UiError>;
+
+/// Render a page.
+pub(crate) fn page(template: impl Template) -> UiResult {
+    Ok(Html(template.render()?).into_response())
+}
+
+/// Render a page with a status other than 200 (a refused form).
+pub(crate) fn page_status(status: StatusCode, template: impl Template) -> UiResult {
+    let mut response = page(template)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// Field problems of a refused form, by field name, and the refusal in words.
+#[derive(Default)]
+pub(crate) struct Refusal {
+    pub detail: String,
+    pub rule: Option<String>,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Refusal {
+    pub fn of(e: &ApiError) -> Self {
+        let p = e.problem();
+        Self {
+            detail: p.detail.clone(),
+            rule: p.rule.clone(),
+            fields: p.fields.iter().map(|f| (f.field.clone(), f.problem.clone())).collect(),
+        }
+    }
+
+    /// What is wrong with one field, for showing beside it.
+    pub fn on(&self, field: &str) -> Option<&str> {
+        self.fields.iter().find(|(f, _)| f == field).map(|(_, p)| p.as_str())
+    }
+
+    /// Problems with fields the form does not show one by one.
+    pub fn others(&self, shown: &[&str]) -> Vec<String> {
+        self.fields.iter().filter(|(f, _)| !shown.contains(&f.as_str())).map(|(f, p)| format!("{f}: {p}")).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV and shared formatting
+// ---------------------------------------------------------------------------------------------
+
+/// Lists offer `?format=csv`.
+#[derive(Deserialize, Default)]
+pub(crate) struct Format {
+    pub format: Option<String>,
+}
+
+impl Format {
+    pub fn csv(&self) -> bool {
+        self.format.as_deref() == Some("csv")
+    }
+}
+
+/// A CSV download. Cells that a spreadsheet would run as a formula are prefixed with `'`.
+pub(crate) fn csv(name: &str, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Response {
+    fn cell(text: &str) -> String {
+        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.into() };
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    }
+    let mut out = header.join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// An instant as staff read it: `2026-06-01 14:05 UTC`.
+pub(crate) fn when(at: domain::time::Instant) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A `datetime-local` form value (read as UTC), or now when empty.
+pub(crate) fn form_instant(field: &str, text: Option<&str>) -> Result<domain::time::Instant, ApiError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(chrono::Utc::now()),
+        Some(text) => {
+            let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+                .map_err(|_| {
+                    ApiError::validation(vec![domain::FieldError::new(
+                        field,
+                        "is not a date and time (YYYY-MM-DDTHH:MM)",
+                    )])
+                })?;
+            Ok(naive.and_utc())
+        }
+    }
+}
+
+/// A form's value of an instant, for `datetime-local` inputs.
+pub(crate) fn form_value(at: domain::time::Instant) -> String {
+    at.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// How full a place is, for colour: always shown with the number beside it.
+pub(crate) fn level(pct: Option<f64>) -> &'static str {
+    match pct {
+        None => "none",
+        Some(p) if p <= 85.0 => "ok",
+        Some(p) if p <= 100.0 => "full",
+        Some(p) if p <= 150.0 => "over",
+        Some(_) => "severe",
+    }
+}
+
+pub(crate) fn pct(p: Option<f64>) -> String {
+    p.map(|p| format!("{p:.1} %")).unwrap_or_else(|| "–".to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login, logout, assets
+// ---------------------------------------------------------------------------------------------
+
+const LOGIN_CSRF_COOKIE: &str = "custodia_login_csrf";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    message: Option<String>,
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    next: Option<String>,
+    expired: Option<String>,
+}
+
+/// Only paths on this site may follow a login.
+fn local_path(next: Option<String>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')).unwrap_or_else(|| "/".into())
+}
+
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn login_page(csrf: String, next: String, message: Option<String>, name: String, status: StatusCode) -> UiResult {
+    let html = LoginPage { csrf: csrf.clone(), next, message, name }.render()?;
+    let cookie = format!("{LOGIN_CSRF_COOKIE}={csrf}; HttpOnly; Secure; SameSite=Strict; Path=/login; Max-Age=3600");
+    Ok((status, [(header::SET_COOKIE, cookie)], Html(html)).into_response())
+}
+
+async fn login_form(Query(q): Query<LoginQuery>) -> UiResult {
+    let message = q.expired.map(|_| "Your session ended. Log in again.".to_string());
+    login_page(random_token(), local_path(q.next), message, String::new(), StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    name: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn login(State(state): State<AppState>, request: Request) -> UiResult {
+    let expected = cookie(&request, LOGIN_CSRF_COOKIE).map(str::to_string);
+    let Form(form) = Form::<LoginForm>::from_request(request, &state)
+        .await
+        .map_err(|e| UiError::status(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let next = local_path(form.next);
+    if expected.as_deref() != Some(form.csrf.as_str()) {
+        let message = "The login form was stale. Try again.".to_string();
+        return login_page(random_token(), next, Some(message), form.name, StatusCode::FORBIDDEN);
+    }
+    let now = chrono::Utc::now();
+    let name = form.name.clone();
+    let _permit = state.logins.acquire().await.map_err(ApiError::internal)?;
+    match state.run(move |s| s.login(&form.name, &form.password, now)).await {
+        Ok(session) => {
+            let max_age = (session.expires_at - now).num_seconds().max(0);
+            let cookie = format!(
+                "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}",
+                session.secret
+            );
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
+        }
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED || e.status() == StatusCode::TOO_MANY_REQUESTS => {
+            let status = e.status();
+            login_page(random_token(), next, Some(e.problem().detail.clone()), name, status)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(State(state): State<AppState>, axum::Extension(ui): axum::Extension<Ui>) -> UiResult {
+    if let Some(secret) = ui.caller.session {
+        state.run(move |s| s.logout(&secret)).await?;
+    }
+    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+}
+
+async fn htmx() -> Response {
+    asset("text/javascript", include_str!("../../assets/htmx-2.0.11.min.js"))
+}
+
+async fn stylesheet() -> Response {
+    asset("text/css", include_str!("../../assets/custodia.css"))
+}
+
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
+}
+
+use axum::extract::FromRequest;
