@@ -77,6 +77,11 @@ impl AppState {
         Self { service, reads, tokens: Default::default(), logins: Arc::new(tokio::sync::Semaphore::new(4)) }
     }
 
+    /// The service the handlers call.
+    pub fn service(&self) -> Arc<Service<SqliteStore>> {
+        self.service.clone()
+    }
+
     /// The staff member of a token checked less than [`TOKEN_CACHE_SECONDS`] ago.
     pub(crate) fn cached_token(&self, token: &str) -> Option<Staff> {
         let tokens = self.tokens.lock().ok()?;

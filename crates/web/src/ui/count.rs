@@ -99,6 +99,8 @@ struct CountPage {
     may_count: bool,
     refusal: Option<Refusal>,
     discrepancies: usize,
+    /// For each cell short of people: who was expected there (number, name).
+    expected_in_short: Vec<(String, Vec<(String, String)>)>,
 }
 
 async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>) -> UiResult<CountPage> {
@@ -106,8 +108,22 @@ async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>
     if !ui.staff().sees(&count.facility) {
         return Err(UiError::not_found("count", &id.to_string()));
     }
+    let short: Vec<String> =
+        count.cells.iter().filter(|c| c.discrepancy.is_some_and(|d| d < 0)).map(|c| c.cell.clone()).collect();
+    let expected_in_short = state
+        .run(move |s| {
+            short
+                .into_iter()
+                .map(|cell| {
+                    let people = s.count_expected_people(id, &cell)?;
+                    Ok((cell, people.into_iter().map(|p| (p.number, p.name)).collect()))
+                })
+                .collect()
+        })
+        .await?;
     Ok(CountPage {
         chrome: ui.chrome("/counts"),
+        expected_in_short,
         discrepancies: count.cells.iter().filter(|c| c.discrepancy.is_some_and(|d| d != 0)).count(),
         may_count: ui.may("POST", "/counts/{id}/entries") && count.state != "cleared",
         count,
