@@ -442,6 +442,42 @@ async fn a_count_with_a_discrepancy_cannot_clear_until_it_is_resolved() {
     site.close().await;
 }
 
+#[tokio::test]
+async fn the_estate_grid_shows_any_past_instant_and_marks_cells_out_of_order() {
+    let site = site().await;
+    let report = site.service.occupancy(Utc::now(), service::report::Detail::Cell).unwrap();
+    let (facility, flooded) = report
+        .facilities
+        .iter()
+        .flat_map(|f| f.units.iter().flatten().flat_map(|u| u.cells.iter().flatten()).map(move |c| (f, c)))
+        .find(|(f, _)| f.code == "PEQ-M")
+        .map(|(f, c)| (f.code.clone(), c.code.clone()))
+        .unwrap();
+    let change = service::estate::CellStatusChange {
+        facility: facility.clone(),
+        cell: flooded.clone(),
+        in_use: false,
+        reason: Some("flooded".into()),
+    };
+    site.service.set_cell_status(&Context::now("director"), &change).unwrap();
+    site.login("analyst").await;
+    site.open(&format!("/estate?facility={facility}")).await;
+    let cell = site.by_id(&format!("cell-{flooded}")).await;
+    assert!(cell.attr("class").await.unwrap().unwrap().contains("ooo"));
+    assert!(cell.attr("title").await.unwrap().unwrap().contains("out of order: flooded"));
+    assert!(site.text("estate-summary").await.contains("(1 out of order)"));
+    // A past instant shows the population then, as the occupancy report gives it.
+    let then = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let past = site.service.occupancy(then, service::report::Detail::Facility).unwrap();
+    let held = past.facilities.iter().find(|f| f.code == facility).unwrap().measure.population;
+    let now = report.facilities.iter().find(|f| f.code == facility).unwrap().measure.population;
+    assert_ne!(held, now, "the demo's population changed since March");
+    site.open(&format!("/estate?facility={facility}&at=2026-03-01T00:00")).await;
+    let summary = site.text("estate-summary").await;
+    assert!(summary.contains(&format!("2026-03-01 00:00 UTC: {held} people")), "{summary}");
+    site.close().await;
+}
+
 /// Not a check: writes the README's screenshots from the cecot demo (`scripts/screenshots`).
 #[tokio::test]
 #[ignore]
@@ -451,10 +487,16 @@ async fn screenshots() {
     std::fs::create_dir_all(&out).unwrap();
     site.login("admin").await;
     let facility = site.service.facilities().unwrap()[0].code.clone();
-    let person = site.service.occupants(&facility, None, None, Utc::now()).unwrap()[0].number.clone();
+    // Someone awaiting trial, whose page shows a pretrial deadline and its explanation.
+    let occupants = site.service.occupants(&facility, None, None, Utc::now()).unwrap();
+    let person = occupants
+        .iter()
+        .map(|o| o.number.clone())
+        .find(|n| site.service.legal_record(n, Utc::now()).is_ok_and(|l| l.pretrial.is_some()))
+        .unwrap();
     for (name, path, height) in [
         ("dashboard", "/".to_string(), 800),
-        ("estate", format!("/estate?facility={facility}&standard=icrc"), 1400),
+        ("estate", format!("/estate?facility={facility}&standard=icrc"), 900),
         ("person", format!("/people/{person}"), 1300),
         ("intake", "/intake".to_string(), 1500),
     ] {

@@ -8,7 +8,7 @@ use domain::estate::{Capacity, Occupancy};
 use domain::legal::AlertKind;
 use service::report::{Detail, Measure, OccupancyReport};
 
-use super::{csv, form_instant, form_value, level, page, pct, when, Chrome, Format, Ui, UiError, UiResult};
+use super::{csv, form_instant, form_value, grouped, level, page, pct, when, Chrome, Format, Ui, UiError, UiResult};
 use crate::AppState;
 
 /// The measures, in the order pages show them.
@@ -37,7 +37,7 @@ fn pct_by(occupancy: &Occupancy, standard: &str) -> Option<f64> {
 
 /// One measure of one place, ready to draw: the bar is capped at 100 %, the number is not.
 pub(crate) struct Bar {
-    pub capacity: u64,
+    pub capacity: String,
     pub pct: String,
     pub level: &'static str,
     pub width: u32,
@@ -47,7 +47,7 @@ impl Bar {
     fn of(measure: &Measure, standard: &str) -> Self {
         let p = pct_by(&measure.occupancy_pct, standard);
         Bar {
-            capacity: capacity_by(&measure.capacity, standard),
+            capacity: grouped(capacity_by(&measure.capacity, standard)),
             pct: pct(p),
             level: level(p),
             width: p.map(|p| p.clamp(0.0, 100.0).round() as u32).unwrap_or(0),
@@ -58,7 +58,7 @@ impl Bar {
 pub(crate) struct FacilityLine {
     code: String,
     name: String,
-    population: u64,
+    population: String,
     bars: Vec<Bar>,
 }
 
@@ -66,7 +66,7 @@ fn line(code: String, name: String, measure: &Measure) -> FacilityLine {
     FacilityLine {
         code,
         name,
-        population: measure.population,
+        population: grouped(measure.population),
         bars: STANDARDS.iter().map(|(s, _)| Bar::of(measure, s)).collect(),
     }
 }
@@ -199,7 +199,9 @@ pub(crate) struct EstateQuery {
 pub(crate) struct CellBox {
     code: String,
     population: u64,
-    capacity: u64,
+    capacity: String,
+    /// Rounded to a whole percent to fit the grid; the title has the exact figure.
+    short_pct: String,
     pct: String,
     level: &'static str,
     out_of_order: Option<String>,
@@ -207,7 +209,7 @@ pub(crate) struct CellBox {
 
 pub(crate) struct UnitGrid {
     code: String,
-    population: u64,
+    population: String,
     bar: Bar,
     cells: Vec<CellBox>,
 }
@@ -261,7 +263,7 @@ pub(crate) async fn estate(
         .iter()
         .map(|u| UnitGrid {
             code: u.code.clone(),
-            population: u.measure.population,
+            population: grouped(u.measure.population),
             bar: Bar::of(&u.measure, &standard),
             cells: u
                 .cells
@@ -275,6 +277,9 @@ pub(crate) async fn estate(
                         code: c.code.clone(),
                         population: c.measure.population,
                         capacity: bar.capacity,
+                        short_pct: pct_by(&c.measure.occupancy_pct, &standard)
+                            .map(|p| format!("{p:.0}%"))
+                            .unwrap_or_else(|| "–".into()),
                         pct: bar.pct,
                         level: bar.level,
                         out_of_order: c.out_of_order.clone(),

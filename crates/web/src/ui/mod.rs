@@ -188,6 +188,17 @@ fn submitted_csrf(headers: &axum::http::HeaderMap, body: &[u8]) -> Option<String
     form_urlencoded_pairs(body).find(|(k, _)| k == "csrf").map(|(_, v)| v)
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(super::grouped(0), "0");
+        assert_eq!(super::grouped(999), "999");
+        assert_eq!(super::grouped(40_000), "40,000");
+        assert_eq!(super::grouped(1_234_567), "1,234,567");
+    }
+}
+
 fn form_urlencoded_pairs(body: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default().into_iter()
 }
@@ -450,6 +461,19 @@ pub(crate) fn level(pct: Option<f64>) -> &'static str {
         Some(p) if p <= 150.0 => "over",
         Some(_) => "severe",
     }
+}
+
+/// A count with thousands grouped: 40,000.
+pub(crate) fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub(crate) fn pct(p: Option<f64>) -> String {
