@@ -302,6 +302,16 @@ pub struct Alert {
     pub date: NaiveDate,
     /// In words.
     pub detail: String,
+    /// For a transfer not received: the facility that sent the person, whose staff see it too.
+    #[serde(skip)]
+    pub sent_from: Option<String>,
+}
+
+impl Alert {
+    /// Whether staff who see the facilities `visible` accepts see this alert.
+    pub fn seen_by(&self, visible: impl Fn(&str) -> bool) -> bool {
+        visible(&self.facility) || self.sent_from.as_deref().is_some_and(visible)
+    }
 }
 
 fn person_id<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<PersonId> {
@@ -630,7 +640,7 @@ pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool)
             } else {
                 format!("pretrial deadline in {days} days")
             };
-            alerts.push(Alert { kind, person: f.number, facility: code.clone(), date: deadline, detail });
+            alerts.push(Alert { kind, person: f.number, facility: code.clone(), date: deadline, detail, sent_from: None });
         }
     }
     for (number, facility, release) in tx.release_dates()? {
@@ -638,7 +648,8 @@ pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool)
         let today = at.with_timezone(&tz).date_naive();
         if visible(&facility) && today > release {
             let detail = format!("held {} days past the release date", (today - release).num_days());
-            alerts.push(Alert { kind: AlertKind::ReleaseOverdue, person: number, facility, date: release, detail });
+            let kind = AlertKind::ReleaseOverdue;
+            alerts.push(Alert { kind, person: number, facility, date: release, detail, sent_from: None });
         }
     }
     for t in tx.in_transit()? {
@@ -659,6 +670,7 @@ pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool)
                     rfc3339(t.since),
                     t.to
                 ),
+                sent_from: Some(t.from.0.clone()),
             });
         }
     }
@@ -813,6 +825,7 @@ impl<S: Store> Service<S> {
                 facility: o.facility,
                 date: o.due_at.date_naive(),
                 detail: format!("obligation {} ({}, {}) was due {}", o.id, o.rule, o.incident, rfc3339(o.due_at)),
+                sent_from: None,
             });
         }
         alerts.sort_by(|a, b| (a.date, a.kind, &a.person).cmp(&(b.date, b.kind, &b.person)));

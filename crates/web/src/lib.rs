@@ -43,7 +43,15 @@ pub struct AppState {
     tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (Staff, std::time::Instant)>>>,
     /// Password checks (Argon2id, about 19 MiB and tens of milliseconds each) allowed at once.
     pub(crate) logins: Arc<tokio::sync::Semaphore>,
+    /// The estate's open alerts as last computed, for the web pages (see [`AppState::recent_alerts`]).
+    alerts: Arc<std::sync::RwLock<Option<AlertSnapshot>>>,
 }
+
+/// Every open alert of the estate at one instant.
+pub(crate) type AlertSnapshot = (domain::time::Instant, Arc<Vec<service::legal::Alert>>);
+
+/// How often `serve` recomputes the alerts the web pages show.
+pub const ALERTS_REFRESH_SECONDS: u64 = 20;
 
 /// How long a checked bearer token is trusted without asking the database again: a revoked or
 /// expired token stops working within this time.
@@ -74,7 +82,13 @@ impl AppState {
                 }
             }
         });
-        Self { service, reads, tokens: Default::default(), logins: Arc::new(tokio::sync::Semaphore::new(4)) }
+        Self {
+            service,
+            reads,
+            tokens: Default::default(),
+            logins: Arc::new(tokio::sync::Semaphore::new(4)),
+            alerts: Default::default(),
+        }
     }
 
     /// The service the handlers call.
@@ -97,6 +111,29 @@ impl AppState {
             }
             tokens.insert(token, (staff, std::time::Instant::now()));
         }
+    }
+
+    /// The estate's open alerts, computed at most a few refresh periods ago. Computing them reads
+    /// everyone held (a fifth of a second for 120,000 people), so pages read this copy, which
+    /// `serve` refreshes in the background; the API's `/alerts` always computes afresh.
+    pub(crate) async fn recent_alerts(&self) -> ApiResult<AlertSnapshot> {
+        let max_age = chrono::Duration::seconds(3 * ALERTS_REFRESH_SECONDS as i64);
+        if let Some(snapshot) = self.alerts.read().ok().and_then(|a| a.clone()) {
+            if chrono::Utc::now() - snapshot.0 < max_age {
+                return Ok(snapshot);
+            }
+        }
+        self.refresh_alerts().await
+    }
+
+    /// Compute the estate's open alerts now and keep them for the pages.
+    pub(crate) async fn refresh_alerts(&self) -> ApiResult<AlertSnapshot> {
+        let at = chrono::Utc::now();
+        let alerts = Arc::new(self.run(move |s| s.alerts(at, |_| true)).await?);
+        if let Ok(mut kept) = self.alerts.write() {
+            *kept = Some((at, alerts.clone()));
+        }
+        Ok((at, alerts))
     }
 
     /// Log a read of a person's record; returns once it is durable.
@@ -175,7 +212,21 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let refresher = tokio::spawn(refresh_alerts(state.clone()));
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    refresher.abort();
+    served
+}
+
+/// Keep the pages' copy of the alerts fresh.
+async fn refresh_alerts(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(ALERTS_REFRESH_SECONDS));
+    loop {
+        every.tick().await;
+        if let Err(e) = state.refresh_alerts().await {
+            tracing::warn!(status = %e.status(), "alerts for the web pages were not refreshed");
+        }
+    }
 }
 
 fn api_doc() -> utoipa::openapi::OpenApi {

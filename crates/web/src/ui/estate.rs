@@ -6,9 +6,10 @@ use serde::Deserialize;
 
 use domain::estate::{Capacity, Occupancy};
 use domain::legal::AlertKind;
+use service::legal::Alert;
 use service::report::{Detail, Measure, OccupancyReport};
 
-use super::{csv, form_instant, form_value, grouped, level, page, pct, when, Chrome, Format, Ui, UiError, UiResult};
+use super::{csv, form_instant, form_value, grouped, level, page, pct, when, when_exact, Chrome, Format, Ui, UiError, UiResult};
 use crate::AppState;
 
 /// The measures, in the order pages show them.
@@ -86,7 +87,8 @@ struct Dashboard {
     facilities: Vec<FacilityLine>,
     total: FacilityLine,
     in_transit: u64,
-    alerts: Option<Vec<AlertCount>>,
+    /// When the alerts were computed, and their counts by kind.
+    alerts: Option<(String, Vec<AlertCount>)>,
     open_counts: Option<Vec<(i64, String, String)>>,
 }
 
@@ -94,6 +96,21 @@ struct Dashboard {
 async fn occupancy(state: &AppState, ui: &Ui, at: domain::time::Instant, detail: Detail) -> UiResult<OccupancyReport> {
     let report = state.run(move |s| s.occupancy(at, detail)).await?;
     Ok(crate::routes::scoped(report, ui.staff()))
+}
+
+/// The alerts of the caller's facilities; overdue obligations only for the roles that follow them.
+pub(crate) fn visible_alerts<'a>(ui: &Ui, all: &'a [Alert]) -> Vec<&'a Alert> {
+    let obligations = ui.may("GET", "/obligations");
+    all.iter()
+        .filter(|a| obligations || a.kind != AlertKind::ObligationOverdue)
+        .filter(|a| a.seen_by(|f| ui.staff().sees(f)))
+        .collect()
+}
+
+/// The kinds of alert the caller may see, with their labels.
+pub(crate) fn kinds_shown(ui: &Ui) -> impl Iterator<Item = &'static (AlertKind, &'static str)> {
+    let obligations = ui.may("GET", "/obligations");
+    ALERT_KINDS.iter().filter(move |(kind, _)| obligations || *kind != AlertKind::ObligationOverdue)
 }
 
 pub(crate) const ALERT_KINDS: &[(AlertKind, &str)] = &[
@@ -115,22 +132,19 @@ pub(crate) async fn dashboard(
         let rows = report.facilities.iter().map(|f| measure_row(&f.code, &f.name, &f.measure));
         return Ok(csv("occupancy", &MEASURE_HEADER, rows));
     }
-    let personal = ui.may("GET", "/alerts");
-    let alerts = if personal {
-        let staff = ui.staff().clone();
-        let obligations = ui.may("GET", "/obligations");
-        let all = state.run(move |s| s.alerts(now, |f| staff.sees(f))).await?;
-        Some(
-            ALERT_KINDS
-                .iter()
-                .filter(|(kind, _)| obligations || *kind != AlertKind::ObligationOverdue)
+    let alerts = if ui.may("GET", "/alerts") {
+        let (at, all) = state.recent_alerts().await?;
+        let mine = visible_alerts(&ui, &all);
+        Some((
+            when_exact(at),
+            kinds_shown(&ui)
                 .map(|(kind, label)| AlertCount {
                     kind: kind.as_str(),
                     label,
-                    count: all.iter().filter(|a| a.kind == *kind).count(),
+                    count: mine.iter().filter(|a| a.kind == *kind).count(),
                 })
                 .collect(),
-        )
+        ))
     } else {
         None
     };

@@ -429,6 +429,11 @@ pub(crate) fn when(at: domain::time::Instant) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// An instant to the second: `2026-06-01 14:05:09 UTC`.
+pub(crate) fn when_exact(at: domain::time::Instant) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 /// A `datetime-local` form value (read as UTC), or now when empty.
 pub(crate) fn form_instant(field: &str, text: Option<&str>) -> Result<domain::time::Instant, ApiError> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {

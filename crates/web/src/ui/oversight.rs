@@ -5,19 +5,20 @@ use askama::Template;
 use axum::extract::{Extension, Query, State};
 use serde::Deserialize;
 
-use domain::legal::AlertKind;
 use service::legal::Alert;
 use store::staff::ReadRecord;
 use store::{AuditEvent, AuditVerification};
 
-use super::estate::ALERT_KINDS;
-use super::{csv, page, Chrome, Ui, UiResult};
+use super::estate::{kinds_shown, visible_alerts, ALERT_KINDS};
+use super::{csv, page, when_exact, Chrome, Ui, UiResult};
 use crate::problem::ApiError;
 use crate::AppState;
 
 #[derive(Deserialize)]
 pub(crate) struct AlertsQuery {
     kind: Option<String>,
+    /// Recompute now rather than show the copy made at most a minute ago.
+    fresh: Option<String>,
     format: Option<String>,
 }
 
@@ -25,6 +26,7 @@ pub(crate) struct AlertsQuery {
 #[template(path = "alerts.html")]
 struct AlertsPage {
     chrome: Chrome,
+    at: String,
     kind: String,
     kinds: Vec<(&'static str, &'static str, usize)>,
     alerts: Vec<Alert>,
@@ -48,39 +50,25 @@ pub(crate) async fn alerts(
             ApiError::validation(vec![domain::FieldError::new("kind", format!("`{text}` is not a kind of alert"))])
         })?),
     };
-    let staff = ui.staff().clone();
-    let obligations = ui.may("GET", "/obligations");
-    let mut all = state.run(move |s| s.alerts(chrono::Utc::now(), |f| staff.sees(f))).await?;
-    // Overdue obligations are shown only to the roles that follow obligations.
-    all.retain(|a| obligations || a.kind != AlertKind::ObligationOverdue);
-    let kinds = ALERT_KINDS
-        .iter()
-        .filter(|(k, _)| obligations || *k != AlertKind::ObligationOverdue)
-        .map(|(k, label)| (k.as_str(), *label, all.iter().filter(|a| a.kind == *k).count()))
-        .collect();
-    let open = all.len();
-    all.retain(|a| kind.is_none_or(|k| a.kind == k));
+    let (at, all) = if q.fresh.is_some() { state.refresh_alerts().await? } else { state.recent_alerts().await? };
+    let mine = visible_alerts(&ui, &all);
+    let kinds = kinds_shown(&ui).map(|(k, label)| (k.as_str(), *label, mine.iter().filter(|a| a.kind == *k).count())).collect();
+    let open = mine.len();
+    let chosen: Vec<&Alert> = mine.into_iter().filter(|a| kind.is_none_or(|k| a.kind == k)).collect();
     if q.format.as_deref() == Some("csv") {
-        let rows = all.iter().map(|a| {
-            vec![
-                a.kind.as_str().to_string(),
-                a.person.clone(),
-                a.facility.clone(),
-                a.date.to_string(),
-                a.detail.clone(),
-            ]
+        let rows = chosen.iter().map(|a| {
+            vec![a.kind.as_str().to_string(), a.person.clone(), a.facility.clone(), a.date.to_string(), a.detail.clone()]
         });
         return Ok(csv("alerts", &["kind", "person", "facility", "date", "detail"], rows));
     }
-    let total = all.len();
-    all.truncate(ALERTS_SHOWN);
     page(AlertsPage {
         chrome: ui.chrome("/alerts"),
+        at: when_exact(at),
         kind: kind.map(|k| k.as_str()).unwrap_or("").to_string(),
         kinds,
-        alerts: all,
+        total: chosen.len(),
+        alerts: chosen.into_iter().take(ALERTS_SHOWN).cloned().collect(),
         open,
-        total,
     })
 }
 
