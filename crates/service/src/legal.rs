@@ -640,7 +640,14 @@ pub fn alerts_in<T: Tx>(tx: &mut T, at: Instant, visible: &dyn Fn(&str) -> bool)
             } else {
                 format!("pretrial deadline in {days} days")
             };
-            alerts.push(Alert { kind, person: f.number, facility: code.clone(), date: deadline, detail, sent_from: None });
+            alerts.push(Alert {
+                kind,
+                person: f.number,
+                facility: code.clone(),
+                date: deadline,
+                detail,
+                sent_from: None,
+            });
         }
     }
     for (number, facility, release) in tx.release_dates()? {

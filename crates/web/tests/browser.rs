@@ -75,10 +75,10 @@ struct Site {
 }
 
 async fn site() -> Site {
-    site_with(Scale::Small, Some(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap())).await
+    site_with(Scale::Small, Some(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()), true).await
 }
 
-async fn site_with(scale: Scale, until: Option<chrono::DateTime<Utc>>) -> Site {
+async fn site_with(scale: Scale, until: Option<chrono::DateTime<Utc>>, javascript: bool) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::new(SqliteStore::open_path(&dir.path().join("ui.db")).unwrap());
     service.init().unwrap();
@@ -108,15 +108,19 @@ async fn site_with(scale: Scale, until: Option<chrono::DateTime<Utc>>) -> Site {
         web::serve(listener, state, std::future::pending()).await.unwrap();
     });
     let driver = chromedriver();
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+        "--lang=en-US",
+    ];
+    if !javascript {
+        args.push("--blink-settings=scriptEnabled=false");
+    }
     let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,1000", "--lang=en-US"]
-        }),
-    );
+    capabilities.insert("goog:chromeOptions".into(), json!({ "binary": "/usr/bin/chromium", "args": args }));
     let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
         .connect(&driver.url)
@@ -278,6 +282,23 @@ async fn each_role_sees_only_what_it_may_and_staff_of_one_facility_not_another()
         site.logout().await;
     }
 
+    // At 1280 px and on a 768 px tablet nothing is wider than the window (tables scroll inside).
+    site.login("admin").await;
+    for width in [1280, 768] {
+        site.browser.set_window_size(width, 1000).await.unwrap();
+        for path in ["/", "/estate", "/intake", &format!("/people/{inside}"), "/alerts", "/audit"] {
+            site.open(path).await;
+            let fits = site
+                .browser
+                .execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![])
+                .await
+                .unwrap();
+            assert_eq!(fits, json!(true), "{path} is wider than {width} px");
+        }
+    }
+    site.browser.set_window_size(1280, 1000).await.unwrap();
+    site.logout().await;
+
     // An officer of PEQ-A opens a person held there, but one held in PEQ-M is "not found".
     site.login("officer").await;
     site.open(&format!("/people/{inside}")).await;
@@ -371,6 +392,58 @@ async fn intake_refuses_without_legal_basis_shows_candidates_and_offers_cells() 
     assert!(offered.contains(&cell));
     site.submit_with(first).await;
     assert!(site.by_id("timeline").await.text().await.unwrap().contains(&cell));
+    site.close().await;
+}
+
+#[tokio::test]
+async fn intake_works_without_javascript() {
+    let site = site_with(Scale::Small, Some(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()), false).await;
+    let known = site.admit("PEQ-A", "Ana Lucía", "Ortiz", None);
+    let release = service::custody::MovementRequest {
+        person: known.clone(),
+        kind: service::custody::MovementKind::Release {
+            reason: domain::custody::ReleaseReason::Bail,
+            to_country: None,
+        },
+        at: None,
+        note: None,
+    };
+    site.service.record_movement(&Context::now("setup"), &release).unwrap();
+    site.login("records").await;
+    site.open("/intake").await;
+    site.type_into("identity.given_names", "Ana Lucía").await;
+    site.type_into("identity.first_surname", "Ortiz").await;
+    site.type_into("identity.nationality", "SV").await;
+    // Without scripts, dates are typed as the browser shows them (month/day/year here).
+    site.type_into("identity.date_of_birth", "03041991").await;
+    // The "check" button asks the server for candidates and shows the whole form again.
+    site.submit_with(site.browser.find(Locator::Css("button[name=check]")).await.unwrap()).await;
+    assert!(site.exists(&format!("candidate-{known}")).await, "no candidate without JavaScript");
+    // Choose the candidate: the admission is a new custody episode of the same person.
+    site.browser
+        .find(Locator::Css(&format!("input[name=person][value=\"{known}\"]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    site.type_into("legal_basis.issuing_authority", "Juzgado 3").await;
+    site.type_into("legal_basis.reference", "R-3").await;
+    site.type_into("legal_basis.date", "11012026").await;
+    site.type_into("arrest_place", "Sonsonate").await;
+    site.type_into("arrested_at", "11012026\t0800AM").await;
+    site.browser
+        .find(Locator::Css("select[name=\"legal_basis.kind\"] option[value=remand_order]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let people = site.service.counts().unwrap().people;
+    site.submit("admit").await;
+    let admitted = site.text("admitted").await;
+    assert!(admitted.contains(&known), "{admitted}");
+    assert_eq!(site.service.counts().unwrap().people, people, "the same person, not a new one");
     site.close().await;
 }
 
@@ -482,7 +555,7 @@ async fn the_estate_grid_shows_any_past_instant_and_marks_cells_out_of_order() {
 #[tokio::test]
 #[ignore]
 async fn screenshots() {
-    let site = site_with(Scale::Cecot, None).await;
+    let site = site_with(Scale::Cecot, None, true).await;
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
     std::fs::create_dir_all(&out).unwrap();
     site.login("admin").await;

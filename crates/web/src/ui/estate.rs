@@ -9,7 +9,9 @@ use domain::legal::AlertKind;
 use service::legal::Alert;
 use service::report::{Detail, Measure, OccupancyReport};
 
-use super::{csv, form_instant, form_value, grouped, level, page, pct, when, when_exact, Chrome, Format, Ui, UiError, UiResult};
+use super::{
+    csv, form_instant, form_value, grouped, level, page, pct, when, when_exact, Chrome, Format, Ui, UiError, UiResult,
+};
 use crate::AppState;
 
 /// The measures, in the order pages show them.

@@ -52,12 +52,19 @@ pub(crate) async fn alerts(
     };
     let (at, all) = if q.fresh.is_some() { state.refresh_alerts().await? } else { state.recent_alerts().await? };
     let mine = visible_alerts(&ui, &all);
-    let kinds = kinds_shown(&ui).map(|(k, label)| (k.as_str(), *label, mine.iter().filter(|a| a.kind == *k).count())).collect();
+    let kinds =
+        kinds_shown(&ui).map(|(k, label)| (k.as_str(), *label, mine.iter().filter(|a| a.kind == *k).count())).collect();
     let open = mine.len();
     let chosen: Vec<&Alert> = mine.into_iter().filter(|a| kind.is_none_or(|k| a.kind == k)).collect();
     if q.format.as_deref() == Some("csv") {
         let rows = chosen.iter().map(|a| {
-            vec![a.kind.as_str().to_string(), a.person.clone(), a.facility.clone(), a.date.to_string(), a.detail.clone()]
+            vec![
+                a.kind.as_str().to_string(),
+                a.person.clone(),
+                a.facility.clone(),
+                a.date.to_string(),
+                a.detail.clone(),
+            ]
         });
         return Ok(csv("alerts", &["kind", "person", "facility", "date", "detail"], rows));
     }
