@@ -539,15 +539,19 @@ async fn the_estate_grid_shows_any_past_instant_and_marks_cells_out_of_order() {
     assert!(cell.attr("class").await.unwrap().unwrap().contains("ooo"));
     assert!(cell.attr("title").await.unwrap().unwrap().contains("out of order: flooded"));
     assert!(site.text("estate-summary").await.contains("(1 out of order)"));
-    // A past instant shows the population then, as the occupancy report gives it.
-    let then = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    // A past instant, typed in the facility's local time, shows the population then, as the
+    // occupancy report gives it.
+    let record = site.service.facilities().unwrap().into_iter().find(|f| f.code == facility).unwrap();
+    let zone: chrono_tz::Tz = record.time_zone.parse().unwrap();
+    let then = zone.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap().with_timezone(&Utc);
     let past = site.service.occupancy(then, service::report::Detail::Facility).unwrap();
     let held = past.facilities.iter().find(|f| f.code == facility).unwrap().measure.population;
     let now = report.facilities.iter().find(|f| f.code == facility).unwrap().measure.population;
     assert_ne!(held, now, "the demo's population changed since March");
     site.open(&format!("/estate?facility={facility}&at=2026-03-01T00:00")).await;
     let summary = site.text("estate-summary").await;
-    assert!(summary.contains(&format!("2026-03-01 00:00 UTC: {held} people")), "{summary}");
+    let shown = then.format("%Y-%m-%d %H:%M UTC");
+    assert!(summary.contains(&format!("{shown}: {held} people")), "{summary}");
     site.close().await;
 }
 

@@ -239,6 +239,8 @@ struct EstatePage {
     name: String,
     at: String,
     at_value: String,
+    /// The facility's time zone, in which "as of" is typed.
+    zone: String,
     standard: String,
     standard_label: &'static str,
     standards: &'static [(&'static str, &'static str)],
@@ -253,13 +255,21 @@ pub(crate) async fn estate(
     Extension(ui): Extension<Ui>,
     Query(q): Query<EstateQuery>,
 ) -> UiResult {
-    let at = form_instant("at", q.at.as_deref())?;
+    let staff = ui.staff().clone();
+    let facilities = state.run(|s| s.facilities()).await?;
+    let mine: Vec<&store::Facility> = facilities.iter().filter(|f| staff.sees(&f.code)).collect();
+    let chosen = q.facility.clone().or_else(|| mine.first().map(|f| f.code.clone())).unwrap_or_default();
+    let Some(record) = mine.iter().find(|f| f.code == chosen) else {
+        return Err(UiError::not_found("facility", &chosen));
+    };
+    let zone: chrono_tz::Tz = record.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let at = form_instant("at", q.at.as_deref(), zone)?;
     let standard = q.standard.filter(|s| STANDARDS.iter().any(|(code, _)| code == s)).unwrap_or("declared".into());
     let report = occupancy(&state, &ui, at, Detail::Cell).await?;
     let choices: Vec<(String, String)> = report.facilities.iter().map(|f| (f.code.clone(), f.name.clone())).collect();
-    let chosen = q.facility.or_else(|| choices.first().map(|(c, _)| c.clone())).unwrap_or_default();
     let Some(facility) = report.facilities.into_iter().find(|f| f.code == chosen) else {
-        return Err(UiError::not_found("facility", &chosen));
+        // The facility was not open yet at that instant.
+        return Err(UiError::not_found("facility at that instant", &chosen));
     };
     let units = facility.units.clone().unwrap_or_default();
     if q.format.as_deref() == Some("csv") {
@@ -311,7 +321,8 @@ pub(crate) async fn estate(
         facility: facility.code,
         name: facility.name,
         at: when(at),
-        at_value: form_value(at),
+        at_value: form_value(at, zone),
+        zone: zone.name().to_string(),
         standard_label: STANDARDS.iter().find(|(c, _)| *c == standard).map(|(_, l)| *l).unwrap_or("Declared"),
         standard,
         standards: STANDARDS,

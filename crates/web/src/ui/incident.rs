@@ -102,7 +102,8 @@ pub(crate) async fn report(
         .filter(|p| !p.is_empty())
         .map(|p| InvolvedPerson { person: p.to_string(), role, injured: form.injured.is_some() })
         .collect();
-    let at = form.at.as_deref().filter(|a| !a.is_empty()).map(|a| form_instant("at", Some(a))).transpose()?;
+    let zone = super::zone_of(&state, &form.facility).await?;
+    let at = form.at.as_deref().filter(|a| !a.is_empty()).map(|a| form_instant("at", Some(a), zone)).transpose()?;
     let report = IncidentReport {
         facility: form.facility,
         kind,

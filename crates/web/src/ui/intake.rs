@@ -82,7 +82,7 @@ impl IntakeForm {
     }
 
     /// The admission request, or every field problem found before the service is asked.
-    fn request(&self) -> Result<AdmitRequest, Vec<FieldError>> {
+    fn request(&self, zone: chrono_tz::Tz) -> Result<AdmitRequest, Vec<FieldError>> {
         let mut errors = Vec::new();
         let identity = self.identity(&mut errors);
         let kind = LEGAL_BASIS_KINDS.iter().find(|(code, _)| *code == self.get("legal_basis.kind")).map(|(_, k)| *k);
@@ -102,14 +102,14 @@ impl IntakeForm {
                 date,
             }),
         };
-        let arrested_at = match super::form_instant("arrested_at", self.optional("arrested_at").as_deref()) {
+        let arrested_at = match super::form_instant("arrested_at", self.optional("arrested_at").as_deref(), zone) {
             Ok(at) if !self.get("arrested_at").is_empty() => Some(at),
             Ok(_) => {
                 errors.push(FieldError::new("arrested_at", "is required"));
                 None
             }
-            Err(_) => {
-                errors.push(FieldError::new("arrested_at", "is not a date and time"));
+            Err(e) => {
+                errors.extend(e.problem().fields.iter().map(|f| FieldError::new(f.field.clone(), f.problem.clone())));
                 None
             }
         };
@@ -305,7 +305,8 @@ pub(crate) async fn admit(State(state): State<AppState>, Extension(ui): Extensio
         page_data.candidates = Some(candidates.unwrap_or_default());
         return page(page_data);
     }
-    let request = match form.request() {
+    let zone = super::zone_of(&state, form.get("facility")).await?;
+    let request = match form.request(zone) {
         Ok(request) => request,
         Err(fields) => {
             let refusal = Refusal::of(&ApiError::validation(fields));

@@ -18,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use chrono_tz::Tz;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -196,6 +197,21 @@ mod tests {
         assert_eq!(super::grouped(999), "999");
         assert_eq!(super::grouped(40_000), "40,000");
         assert_eq!(super::grouped(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn form_times_are_the_facility_clock() {
+        let sv: chrono_tz::Tz = "America/El_Salvador".parse().unwrap();
+        let at = super::form_instant("at", Some("2026-03-01T08:00"), sv).unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-03-01T14:00:00+00:00");
+        assert_eq!(super::form_value(at, sv), "2026-03-01T08:00");
+        let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        // Clocks put forward: 02:30 never happened.
+        assert!(super::form_instant("at", Some("2026-03-08T02:30"), ny).is_err());
+        // Clocks put back: 01:30 happened twice; the first is taken.
+        let twice = super::form_instant("at", Some("2026-11-01T01:30"), ny).unwrap();
+        assert_eq!(twice.to_rfc3339(), "2026-11-01T05:30:00+00:00");
+        assert!(super::form_instant("at", Some("yesterday"), sv).is_err());
     }
 }
 
@@ -424,7 +440,8 @@ pub(crate) fn csv(name: &str, header: &[&str], rows: impl IntoIterator<Item = Ve
         .into_response()
 }
 
-/// An instant as staff read it: `2026-06-01 14:05 UTC`.
+/// An instant as staff read it: `2026-06-01 14:05 UTC`. Pages show UTC (one clock for the whole
+/// estate); forms take the facility's local time and say so.
 pub(crate) fn when(at: domain::time::Instant) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -434,27 +451,32 @@ pub(crate) fn when_exact(at: domain::time::Instant) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// A `datetime-local` form value (read as UTC), or now when empty.
-pub(crate) fn form_instant(field: &str, text: Option<&str>) -> Result<domain::time::Instant, ApiError> {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
-        None => Ok(chrono::Utc::now()),
-        Some(text) => {
-            let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
-                .map_err(|_| {
-                    ApiError::validation(vec![domain::FieldError::new(
-                        field,
-                        "is not a date and time (YYYY-MM-DDTHH:MM)",
-                    )])
-                })?;
-            Ok(naive.and_utc())
+/// A `datetime-local` form value, read in the facility's time zone (what the officer's clock
+/// showed), or now when empty. A time that does not exist there (clocks put forward) is refused;
+/// one that happened twice (clocks put back) is the first.
+pub(crate) fn form_instant(field: &str, text: Option<&str>, zone: Tz) -> Result<domain::time::Instant, ApiError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(chrono::Utc::now()) };
+    let invalid = |problem: String| ApiError::validation(vec![domain::FieldError::new(field, problem)]);
+    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| invalid(format!("`{text}` is not a date and time (YYYY-MM-DDTHH:MM)")))?;
+    match naive.and_local_timezone(zone) {
+        chrono::LocalResult::Single(at) | chrono::LocalResult::Ambiguous(at, _) => Ok(at.with_timezone(&chrono::Utc)),
+        chrono::LocalResult::None => {
+            Err(invalid(format!("{text} does not exist in {zone}: the clocks were put forward")))
         }
     }
 }
 
-/// A form's value of an instant, for `datetime-local` inputs.
-pub(crate) fn form_value(at: domain::time::Instant) -> String {
-    at.format("%Y-%m-%dT%H:%M").to_string()
+/// An instant as a `datetime-local` form value in a time zone.
+pub(crate) fn form_value(at: domain::time::Instant, zone: Tz) -> String {
+    at.with_timezone(&zone).format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// A facility's time zone (UTC for one not found or with a zone this build does not know).
+pub(crate) async fn zone_of(state: &AppState, facility: &str) -> UiResult<Tz> {
+    let facilities = state.run(|s| s.facilities()).await?;
+    Ok(facilities.iter().find(|f| f.code == facility).and_then(|f| f.time_zone.parse().ok()).unwrap_or(chrono_tz::UTC))
 }
 
 /// How full a place is, for colour: always shown with the number beside it.

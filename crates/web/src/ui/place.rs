@@ -10,7 +10,7 @@ use service::custody::{MovementKind, MovementRequest};
 use service::housing::{OverrideRequest, PlacementOption};
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiError, UiResult};
-use crate::routes::person_in_scope;
+use crate::routes::{open_person, person_in_scope};
 use crate::AppState;
 
 #[derive(Template)]
@@ -67,6 +67,8 @@ pub(crate) async fn form(
     Extension(ui): Extension<Ui>,
     Path(number): Path<String>,
 ) -> UiResult {
+    // The page shows where the person is: a read of their record.
+    open_person(&state, &ui.caller, &number, "GET /people/{number}/placement").await?;
     page(place_page(&state, &ui, &number, String::new(), None).await?)
 }
 
@@ -127,7 +129,8 @@ pub(crate) async fn capacity_override(
     if !ui.staff().sees(&form.facility) {
         return Err(UiError::not_found("facility", &form.facility));
     }
-    let expires_at = super::form_instant("until", Some(&form.until))?;
+    let zone = super::zone_of(&state, &form.facility).await?;
+    let expires_at = super::form_instant("until", Some(&form.until), zone)?;
     let request = OverrideRequest { cell: form.cell.filter(|c| !c.trim().is_empty()), reason: form.reason, expires_at };
     let ctx = ui.staff().context(chrono::Utc::now());
     let facility = form.facility.clone();
