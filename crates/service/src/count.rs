@@ -509,6 +509,37 @@ impl<S: Store> Service<S> {
         found.into_iter().map(|id| view_in(&mut tx, id, now)).collect()
     }
 
+    /// Counts not cleared of the given facilities (all when None), oldest first: (id, facility
+    /// code, unit code).
+    pub fn uncleared_counts(&self, facilities: Option<&[String]>) -> ServiceResult<Vec<(i64, String, Option<String>)>> {
+        let mut tx = self.store().read()?;
+        let ids = match facilities {
+            Some(codes) => {
+                let mut ids = Vec::new();
+                for code in codes {
+                    if let Some(f) = tx.facility_by_code(code)? {
+                        ids.push(f.id);
+                    }
+                }
+                Some(ids)
+            }
+            None => None,
+        };
+        let found = tx.uncleared_roll_counts(ids.as_deref())?;
+        let mut counts = Vec::new();
+        for id in found {
+            if let Some(count) = tx.roll_count(id)? {
+                let facility = tx.facility_by_id(count.facility)?.map(|f| f.code).unwrap_or_default();
+                let unit = match count.unit {
+                    Some(unit) => tx.unit(unit)?.map(|u| u.code),
+                    None => None,
+                };
+                counts.push((id, facility, unit));
+            }
+        }
+        Ok(counts)
+    }
+
     /// People expected in one cell of a count.
     pub fn count_expected_people(&self, id: i64, cell: &str) -> ServiceResult<Vec<store::Occupant>> {
         expected_people_in(&mut self.store().read()?, id, cell)

@@ -466,6 +466,8 @@ pub trait HousingTx {
     fn roll_count(&mut self, id: i64) -> StoreResult<Option<RollCountRow>>;
     /// Ids of the counts of the given facilities (all when None), newest first, below `before`.
     fn roll_counts(&mut self, facilities: Option<&[FacilityId]>, before: i64, limit: u32) -> StoreResult<Vec<i64>>;
+    /// Roll counts not cleared, of the given facilities (all when `None`), oldest first.
+    fn uncleared_roll_counts(&mut self, facilities: Option<&[FacilityId]>) -> StoreResult<Vec<i64>>;
     /// People held in a facility (or one unit) now and placed, per cell; those out (at court, in
     /// hospital) only when `include_out`.
     fn placed_now(
@@ -1164,6 +1166,16 @@ impl HousingTx for SqliteTx<'_> {
             })?
             .collect::<Result<_, _>>()?;
         Ok(Some(count))
+    }
+
+    fn uncleared_roll_counts(&mut self, facilities: Option<&[FacilityId]>) -> StoreResult<Vec<i64>> {
+        let filter = facilities.map(|f| format!("AND r.facility_id IN ({})", id_list(f))).unwrap_or_default();
+        let sql = format!(
+            "SELECT r.id FROM roll_count r
+             WHERE NOT EXISTS (SELECT 1 FROM roll_count_clearance c WHERE c.count_id = r.id) {filter} ORDER BY r.id"
+        );
+        let rows = self.conn().prepare(&sql)?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     fn roll_counts(&mut self, facilities: Option<&[FacilityId]>, before: i64, limit: u32) -> StoreResult<Vec<i64>> {

@@ -197,7 +197,7 @@ async fn get_housing(
 const OUTSIDE: &str = "(outside your facilities)";
 
 /// Hide the number of a person outside the caller's facilities; true when the person is visible.
-fn mask_outside(
+pub(crate) fn mask_outside(
     s: &service::Service<store::sqlite::SqliteStore>,
     staff: &service::staff::Staff,
     party: &mut PartyRef,

@@ -101,7 +101,7 @@ async fn list_incidents(
 }
 
 /// Roles that follow notification obligations (and so see them on the incident).
-fn follows_obligations(role: Role) -> bool {
+pub(crate) fn follows_obligations(role: Role) -> bool {
     matches!(role, Role::Admin | Role::Director | Role::Monitor | Role::Medical)
 }
 

@@ -184,7 +184,7 @@ pub fn app(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authorise))
-        .merge(ui::router(state.clone()).layer(axum::middleware::map_response(ui::security_headers)))
+        .merge(ui::router(state.clone()).layer(axum::middleware::map_response(ui::finish)))
         .fallback(|uri: axum::http::Uri| async move { ApiError::not_found("route", uri.path()) })
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .with_state(state)

@@ -381,6 +381,10 @@ async fn intake_refuses_without_legal_basis_shows_candidates_and_offers_cells() 
     site.submit("admit").await;
     assert!(site.text("admitted").await.contains("Admitted"));
     assert_eq!(site.service.counts().unwrap().people, before + 1);
+    // Reloading the page after an admission admits no one again.
+    site.browser.refresh().await.unwrap();
+    assert!(site.text("admitted").await.contains("Admitted"));
+    assert_eq!(site.service.counts().unwrap().people, before + 1);
     // Place now: the legal cells, best first; placing one records the placement.
     let offered = site.text("place-now").await;
     let first = site

@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Extension, Form, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
@@ -162,18 +163,24 @@ pub(crate) async fn enter(
 ) -> UiResult {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let mut counts = Vec::new();
+    let mut problems = Vec::new();
     for (name, value) in pairs {
         let Some(cell) = name.strip_prefix("cell:") else { continue };
-        if value.trim().is_empty() {
-            continue;
+        match value.trim() {
+            "" => {}
+            text => match text.parse() {
+                Ok(counted) => counts.push(CellCount { cell: cell.to_string(), counted }),
+                Err(_) => problems.push(domain::FieldError::new(
+                    format!("cell {cell}"),
+                    format!("`{text}` is not a number of people"),
+                )),
+            },
         }
-        let counted = value.trim().parse().map_err(|_| {
-            UiError::from(ApiError::validation(vec![domain::FieldError::new(
-                format!("cell {cell}"),
-                format!("`{value}` is not a number of people"),
-            )]))
-        })?;
-        counts.push(CellCount { cell: cell.to_string(), counted });
+    }
+    if !problems.is_empty() {
+        // Nothing saved: the count page again, naming each cell whose number was not one.
+        let refusal = Refusal::of(&ApiError::validation(problems));
+        return page_status(StatusCode::UNPROCESSABLE_ENTITY, count_page(&state, &ui, id, Some(refusal)).await?);
     }
     change(&state, &ui, id, move |s, ctx| s.enter_counts(ctx, id, &counts)).await
 }

@@ -152,12 +152,11 @@ pub(crate) async fn dashboard(
     };
     let open_counts = if ui.may("GET", "/counts") {
         let scope = (!ui.role().national()).then(|| ui.staff().facilities.clone());
-        let counts = state.run(move |s| s.counts_of(scope.as_deref(), i64::MAX, 200, now)).await?;
+        let counts = state.run(move |s| s.uncleared_counts(scope.as_deref())).await?;
         Some(
             counts
                 .into_iter()
-                .filter(|c| c.state != "cleared")
-                .map(|c| (c.id, c.facility, c.unit.unwrap_or_else(|| "whole facility".into())))
+                .map(|(id, facility, unit)| (id, facility, unit.unwrap_or_else(|| "whole facility".into())))
                 .collect(),
         )
     } else {

@@ -24,12 +24,19 @@ struct IncidentsPage {
     kinds: Vec<&'static str>,
     may_report: bool,
     refusal: Option<Refusal>,
+    /// What was typed, kept when the report is refused.
+    form: ReportForm,
 }
 
 /// Most incidents one page lists.
 const INCIDENTS_SHOWN: u32 = 200;
 
-async fn incidents_page(state: &AppState, ui: &Ui, refusal: Option<Refusal>) -> UiResult<IncidentsPage> {
+async fn incidents_page(
+    state: &AppState,
+    ui: &Ui,
+    refusal: Option<Refusal>,
+    form: ReportForm,
+) -> UiResult<IncidentsPage> {
     let staff = ui.staff().clone();
     let (incidents, facilities) =
         state.run(move |s| Ok((s.incidents(None, |f| staff.sees(f), None, INCIDENTS_SHOWN)?, s.facilities()?))).await?;
@@ -40,6 +47,7 @@ async fn incidents_page(state: &AppState, ui: &Ui, refusal: Option<Refusal>) -> 
         kinds: IncidentKind::ALL.iter().map(|k| k.as_str()).collect(),
         may_report: ui.may("POST", "/incidents"),
         refusal,
+        form,
     })
 }
 
@@ -48,7 +56,7 @@ pub(crate) async fn list(
     Extension(ui): Extension<Ui>,
     Query(f): Query<Format>,
 ) -> UiResult {
-    let page_data = incidents_page(&state, &ui, None).await?;
+    let page_data = incidents_page(&state, &ui, None, ReportForm::default()).await?;
     if f.csv() {
         let rows = page_data.incidents.iter().map(|i| {
             vec![
@@ -67,7 +75,7 @@ pub(crate) async fn list(
     page(page_data)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone)]
 pub(crate) struct ReportForm {
     facility: String,
     kind: String,
@@ -89,9 +97,26 @@ pub(crate) async fn report(
     if !ui.staff().sees(&form.facility) {
         return Err(UiError::not_found("facility", &form.facility));
     }
-    let invalid = |field: &str, problem: String| {
-        UiError::from(ApiError::validation(vec![domain::FieldError::new(field, problem)]))
+    let typed = form.clone();
+    let recorded = match report_of(&state, form).await {
+        Ok(report) => {
+            let ctx = ui.staff().context(chrono::Utc::now());
+            state.run(move |s| s.record_incident(&ctx, &report)).await
+        }
+        Err(e) => Err(e),
     };
+    match recorded {
+        Ok(recorded) => Ok(Redirect::to(&format!("/incidents/{}", recorded.number)).into_response()),
+        Err(e) if e.status().is_client_error() => {
+            page_status(e.status(), incidents_page(&state, &ui, Some(Refusal::of(&e)), typed).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The report the form describes; times are the facility's local time.
+async fn report_of(state: &AppState, form: ReportForm) -> Result<IncidentReport, ApiError> {
+    let invalid = |field: &str, problem: String| ApiError::validation(vec![domain::FieldError::new(field, problem)]);
     let kind = IncidentKind::parse(&form.kind)
         .ok_or_else(|| invalid("kind", format!("`{}` is not a kind of incident", form.kind)))?;
     let role = InvolvementRole::parse(form.role.as_deref().unwrap_or("involved")).unwrap_or(InvolvementRole::Involved);
@@ -102,9 +127,9 @@ pub(crate) async fn report(
         .filter(|p| !p.is_empty())
         .map(|p| InvolvedPerson { person: p.to_string(), role, injured: form.injured.is_some() })
         .collect();
-    let zone = super::zone_of(&state, &form.facility).await?;
+    let zone = super::zone_of(state, &form.facility).await.map_err(|_| invalid("facility", "is not known".into()))?;
     let at = form.at.as_deref().filter(|a| !a.is_empty()).map(|a| form_instant("at", Some(a), zone)).transpose()?;
-    let report = IncidentReport {
+    Ok(IncidentReport {
         facility: form.facility,
         kind,
         at,
@@ -113,15 +138,7 @@ pub(crate) async fn report(
         people,
         staff: Vec::new(),
         description: form.description,
-    };
-    let ctx = ui.staff().context(chrono::Utc::now());
-    match state.run(move |s| s.record_incident(&ctx, &report)).await {
-        Ok(recorded) => Ok(Redirect::to(&format!("/incidents/{}", recorded.number)).into_response()),
-        Err(e) if e.status().is_client_error() => {
-            page_status(e.status(), incidents_page(&state, &ui, Some(Refusal::of(&e))).await?)
-        }
-        Err(e) => Err(e.into()),
-    }
+    })
 }
 
 #[derive(Template)]
@@ -129,6 +146,8 @@ pub(crate) async fn report(
 struct IncidentPage {
     chrome: Chrome,
     incident: IncidentRecord,
+    /// The obligations page is open to the role.
+    may_follow: bool,
 }
 
 /// One incident; injuries only for the medical role, obligations for those who follow them.
@@ -142,10 +161,10 @@ pub(crate) async fn show(
     if ui.role() != Role::Medical {
         incident.injuries = None;
     }
-    if !ui.may("GET", "/obligations") {
+    if !crate::incident::follows_obligations(ui.role()) {
         incident.obligations = None;
     }
-    page(IncidentPage { chrome: ui.chrome("/incidents"), incident })
+    page(IncidentPage { chrome: ui.chrome("/incidents"), incident, may_follow: ui.may("GET", "/obligations") })
 }
 
 #[derive(Template)]
@@ -156,6 +175,7 @@ struct ObligationsPage {
     state: String,
     may_close: bool,
     methods: Vec<&'static str>,
+    refusal: Option<Refusal>,
 }
 
 #[derive(Deserialize)]
@@ -169,13 +189,10 @@ pub(crate) async fn obligations(
     Extension(ui): Extension<Ui>,
     Query(q): Query<ObligationsQuery>,
 ) -> UiResult {
-    let wanted = q.state.clone().unwrap_or_else(|| "open".into());
-    let which = ObligationState::parse(&wanted)
-        .ok_or_else(|| ApiError::validation(vec![domain::FieldError::new("state", "is open, overdue or all")]))?;
-    let staff = ui.staff().clone();
-    let obligations = state.run(move |s| s.obligations(which, None, |f| staff.sees(f), chrono::Utc::now())).await?;
-    if q.format.as_deref() == Some("csv") {
-        let rows = obligations.iter().map(|o| {
+    let csv_wanted = q.format.as_deref() == Some("csv");
+    let page_data = obligations_page(&state, &ui, q.state.unwrap_or_else(|| "open".into()), None).await?;
+    if csv_wanted {
+        let rows = page_data.obligations.iter().map(|o| {
             vec![
                 o.id.clone(),
                 o.incident.clone(),
@@ -190,12 +207,26 @@ pub(crate) async fn obligations(
         let header = ["id", "incident", "facility", "rule", "person", "due_at", "overdue", "closed"];
         return Ok(csv("obligations", &header, rows));
     }
-    page(ObligationsPage {
+    page(page_data)
+}
+
+async fn obligations_page(
+    state: &AppState,
+    ui: &Ui,
+    wanted: String,
+    refusal: Option<Refusal>,
+) -> UiResult<ObligationsPage> {
+    let which = ObligationState::parse(&wanted)
+        .ok_or_else(|| ApiError::validation(vec![domain::FieldError::new("state", "is open, overdue or all")]))?;
+    let staff = ui.staff().clone();
+    let obligations = state.run(move |s| s.obligations(which, None, |f| staff.sees(f), chrono::Utc::now())).await?;
+    Ok(ObligationsPage {
         chrome: ui.chrome("/obligations"),
         obligations,
         state: wanted,
         may_close: ui.may("POST", "/obligations/{id}/closure"),
         methods: NotificationMethod::ALL.iter().map(|m| m.as_str()).collect(),
+        refusal,
     })
 }
 
@@ -237,6 +268,11 @@ pub(crate) async fn close_obligation(
         return Err(UiError::not_found("obligation", &id));
     }
     let ctx = ui.staff().context(now);
-    state.run(move |s| s.close_obligation(&ctx, &id, &closure)).await?;
-    Ok(Redirect::to("/obligations").into_response())
+    match state.run(move |s| s.close_obligation(&ctx, &id, &closure)).await {
+        Ok(_) => Ok(Redirect::to("/obligations").into_response()),
+        Err(e) if e.status().is_client_error() => {
+            page_status(e.status(), obligations_page(&state, &ui, "open".into(), Some(Refusal::of(&e))).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

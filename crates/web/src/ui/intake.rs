@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
 use chrono::NaiveDate;
 
 use domain::person::{
@@ -13,12 +14,16 @@ use domain::person::{
     PropertyItem, Sex,
 };
 use domain::FieldError;
+use serde::Deserialize;
 use service::custody::AdmitRequest;
 use service::housing::PlacementOption;
 use service::identity::Candidate;
+use service::staff::IdempotencyKey;
+use sha2::{Digest, Sha256};
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiResult};
 use crate::problem::ApiError;
+use crate::routes::open_person;
 use crate::AppState;
 
 /// The form as sent: every input by name.
@@ -209,6 +214,8 @@ struct IntakePage {
     candidates: Option<Vec<Candidate>>,
     /// The candidate chosen as the same person, if any.
     chosen: String,
+    /// The form's one-time key: sending the same form twice admits once.
+    key: String,
     kinds: Vec<&'static str>,
 }
 
@@ -235,6 +242,7 @@ fn intake_page(ui: &Ui, form: IntakeForm, facilities: Vec<String>, refusal: Opti
     IntakePage {
         chrome: ui.chrome("/intake"),
         chosen: form.get("person").to_string(),
+        key: Some(form.get("key")).filter(|k| !k.is_empty()).map(str::to_string).unwrap_or_else(super::random_token),
         form,
         facilities,
         refusal,
@@ -296,48 +304,109 @@ struct AdmittedPage {
 const PLACE_NOW: usize = 12;
 
 /// Admit, or (with `check`, for browsers without JavaScript) show the identity candidates.
+/// A refused form comes back as typed, with its candidates and the problem beside each field;
+/// an admission redirects to its own page, so reloading it admits no one twice, and the form's
+/// one-time key makes a second send of the same form replay the first answer.
 pub(crate) async fn admit(State(state): State<AppState>, Extension(ui): Extension<Ui>, body: Bytes) -> UiResult {
     let form = IntakeForm::parse(&body);
-    let facilities = facilities(&state, &ui).await?;
     if !form.get("check").is_empty() {
         let candidates = find_candidates(&state, &ui, &form).await?;
-        let mut page_data = intake_page(&ui, form, facilities, None);
+        let mut page_data = intake_page(&ui, form, facilities(&state, &ui).await?, None);
         page_data.candidates = Some(candidates.unwrap_or_default());
         return page(page_data);
     }
     let zone = super::zone_of(&state, form.get("facility")).await?;
     let request = match form.request(zone) {
-        Ok(request) => request,
-        Err(fields) => {
-            let refusal = Refusal::of(&ApiError::validation(fields));
-            return page_status(StatusCode::UNPROCESSABLE_ENTITY, intake_page(&ui, form, facilities, Some(refusal)));
+        Ok(request) if !ui.staff().sees(&request.facility) => {
+            Err(ApiError::validation(vec![FieldError::new("facility", "is not one of yours")]))
         }
+        Ok(request) => Ok(request),
+        Err(fields) => Err(ApiError::validation(fields)),
     };
-    if !ui.staff().sees(&request.facility) {
-        let refusal = Refusal::of(&ApiError::validation(vec![FieldError::new("facility", "is not one of yours")]));
-        return page_status(StatusCode::UNPROCESSABLE_ENTITY, intake_page(&ui, form, facilities, Some(refusal)));
-    }
-    let ctx = ui.staff().context(chrono::Utc::now());
-    let admitted = state.run(move |s| s.admit(&ctx, &request)).await;
-    let admitted = match admitted {
-        Ok(admitted) => admitted,
+    let admitted = match request {
+        Ok(request) => admit_once(&state, &ui, &form, &body, request).await,
+        Err(e) => Err(e),
+    };
+    match admitted {
+        Ok((number, medical_tasks)) => {
+            let to = format!("/intake/admitted/{}?medical_tasks={medical_tasks}", super::urlencode(&number));
+            Ok(Redirect::to(&to).into_response())
+        }
         Err(e) if e.status().is_client_error() => {
             let status = e.status();
-            let refusal = Refusal::of(&e);
-            return page_status(status, intake_page(&ui, form, facilities, Some(refusal)));
+            let candidates = find_candidates(&state, &ui, &form).await?;
+            let mut page_data = intake_page(&ui, form, facilities(&state, &ui).await?, Some(Refusal::of(&e)));
+            page_data.candidates = candidates;
+            page_status(status, page_data)
         }
-        Err(e) => return Err(e.into()),
-    };
-    let number = admitted.person.clone();
-    let options = {
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Admit under the form's one-time key: (person number, medical examinations opened).
+async fn admit_once(
+    state: &AppState,
+    ui: &Ui,
+    form: &IntakeForm,
+    body: &[u8],
+    request: AdmitRequest,
+) -> Result<(String, usize), ApiError> {
+    if let Some(number) = &request.person {
+        // Re-admitting someone on record: only staff who may see that person, so that the
+        // answer never tells others the person exists.
+        crate::routes::person_in_scope(state, &ui.caller, number).await?;
+    }
+    let key = form.get("key").to_string();
+    let actor = ui.staff().name.clone();
+    let hash = hex::encode(Sha256::digest(body));
+    let ctx = ui.staff().context(chrono::Utc::now());
+    let answer = state
+        .run(move |s| {
+            let key = (!key.is_empty()).then(|| IdempotencyKey {
+                actor: &actor,
+                key: &key,
+                request_sha256: &hash,
+                at: chrono::Utc::now(),
+            });
+            s.run_idempotent(key, 201, |tx| service::custody::admit_in(tx, &ctx, &request))
+        })
+        .await
+        .map_err(|e| match e.problem().rule.as_deref() {
+            Some("idempotency.key_reused") => ApiError::new(
+                StatusCode::CONFLICT,
+                "form-reused",
+                "this form already admitted someone: open a new intake form for the next person",
+            ),
+            _ => e,
+        })?;
+    let admitted: serde_json::Value = serde_json::from_str(&answer.body).map_err(ApiError::internal)?;
+    let number = admitted["person"].as_str().ok_or_else(|| ApiError::internal("admission without a person"))?;
+    Ok((number.to_string(), admitted["medical_tasks"].as_u64().unwrap_or(0) as usize))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AdmittedQuery {
+    medical_tasks: Option<usize>,
+}
+
+/// After an admission: the cells where the person may legally go now, emptiest first.
+pub(crate) async fn admitted(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Path(number): Path<String>,
+    Query(q): Query<AdmittedQuery>,
+) -> UiResult {
+    open_person(&state, &ui.caller, &number, "GET /intake/admitted/{number}").await?;
+    let now = chrono::Utc::now();
+    let (whereabouts, options) = {
         let number = number.clone();
-        state.run(move |s| s.placement_options(&number, chrono::Utc::now())).await?
+        state.run(move |s| Ok((s.whereabouts(&number, now)?, s.placement_options(&number, now)?))).await?
     };
     let refused = options.iter().filter(|o| o.refusal.is_some()).count();
     page(AdmittedPage {
         chrome: ui.chrome("/intake"),
-        facility: form.get("facility").to_string(),
-        medical_tasks: admitted.medical_tasks,
+        facility: whereabouts.and_then(|w| w.facility).unwrap_or_default(),
+        medical_tasks: q.medical_tasks.unwrap_or(0),
         number,
         options: options.into_iter().filter(|o| o.refusal.is_none()).take(PLACE_NOW).collect(),
         refused,

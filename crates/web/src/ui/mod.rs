@@ -38,6 +38,7 @@ pub const UI_RULES: &[(&str, &str, &[Role])] = &[
     ("GET", "/intake", access::ADMITTERS),
     ("POST", "/intake", access::ADMITTERS),
     ("POST", "/intake/candidates", access::ADMITTERS),
+    ("GET", "/intake/admitted/{number}", access::ADMITTERS),
     ("GET", "/people/{number}/placement", access::PLACERS),
     ("POST", "/people/{number}/placement", access::PLACERS),
     ("POST", "/overrides", access::ESTATE),
@@ -83,6 +84,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/people/{number}", get(person::person))
         .route("/intake", get(intake::form).post(intake::admit))
         .route("/intake/candidates", post(intake::candidates))
+        .route("/intake/admitted/{number}", get(intake::admitted))
         .route("/people/{number}/placement", get(place::form).post(place::record))
         .route("/overrides", post(place::capacity_override))
         .route("/counts", get(count::list).post(count::start))
@@ -200,6 +202,16 @@ mod tests {
     }
 
     #[test]
+    fn only_paths_on_this_site_follow_a_login() {
+        let next = |n: &str| super::local_path(Some(n.to_string()));
+        assert_eq!(next("/people/SV-1?x=1"), "/people/SV-1?x=1");
+        for outside in ["//evil.example", "/\t/evil.example", "/\\evil.example", "https://evil.example", "/ /x", ""] {
+            assert_eq!(next(outside), "/", "{outside:?}");
+        }
+        assert_eq!(super::local_path(None), "/");
+    }
+
+    #[test]
     fn form_times_are_the_facility_clock() {
         let sv: chrono_tz::Tz = "America/El_Salvador".parse().unwrap();
         let at = super::form_instant("at", Some("2026-03-01T08:00"), sv).unwrap();
@@ -280,9 +292,18 @@ async fn session(State(state): State<AppState>, request: Request, next: Next) ->
     next.run(request).await
 }
 
-/// Pages may not be framed, and run only the scripts this server sends (htmx): a name that
-/// slipped through escaping still could not run.
-pub(crate) async fn security_headers(mut response: Response) -> Response {
+/// Every answer of the interface: a plain-text error (a form or address the extractors could not
+/// read) becomes an error page; pages may not be framed and run only the scripts this server
+/// sends (htmx), so a name that slipped through escaping still could not run.
+pub(crate) async fn finish(response: Response) -> Response {
+    let plain = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    let mut response = if plain && response.status().is_client_error() {
+        let status = response.status();
+        let text = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+        UiError::status(status, String::from_utf8_lossy(&text)).into_response()
+    } else {
+        response
+    };
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -528,12 +549,14 @@ pub(crate) struct LoginQuery {
     expired: Option<String>,
 }
 
-/// Only paths on this site may follow a login.
+/// Only paths on this site may follow a login: visible ASCII, no backslash, no second slash
+/// (browsers drop tabs and newlines from URLs, so `/\t/host` would become `//host`).
 fn local_path(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')).unwrap_or_else(|| "/".into())
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\'))
+        .unwrap_or_else(|| "/".into())
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);

@@ -87,6 +87,8 @@ pub(crate) struct AuditQuery {
     verify: Option<String>,
     /// Whose reads to list.
     person: Option<String>,
+    /// Reads after this one (the previous page's last).
+    reads_after: Option<i64>,
     format: Option<String>,
 }
 
@@ -100,26 +102,38 @@ struct AuditPage {
     verification: Option<AuditVerification>,
     person: String,
     reads: Option<Vec<ReadRecord>>,
+    /// The reads shown come after this one.
+    reads_after: i64,
+    /// The last read shown, when there are more.
+    more_reads: Option<i64>,
 }
 
 /// Audit events shown per page.
 const EVENTS_SHOWN: u32 = 100;
+/// Reads of a person shown per page, oldest first.
+const READS_SHOWN: u32 = 500;
 
 pub(crate) async fn audit(
     State(state): State<AppState>,
     Extension(ui): Extension<Ui>,
     Query(q): Query<AuditQuery>,
 ) -> UiResult {
-    let person = q.person.clone().unwrap_or_default().trim().to_string();
+    // Person numbers are upper case; a number typed in lower case means the same person.
+    let person = q.person.clone().unwrap_or_default().trim().to_uppercase();
+    let reads_after = q.reads_after.unwrap_or(0);
     let csv_wanted = q.format.as_deref() == Some("csv");
     let (last, events, reads) = {
         let person = person.clone();
         state
             .run(move |s| {
                 let last = s.last_audit_seq()?;
-                let after = q.after.unwrap_or((last - i64::from(EVENTS_SHOWN)).max(0));
+                let after = q.after.unwrap_or(last - i64::from(EVENTS_SHOWN)).clamp(0, last);
                 let events = s.audit_events(after, EVENTS_SHOWN)?;
-                let reads = if person.is_empty() { None } else { Some(s.reads(Some(&person), None, 0, 500)?) };
+                let reads = if person.is_empty() {
+                    None
+                } else {
+                    Some(s.reads(Some(&person), None, reads_after, READS_SHOWN)?)
+                };
                 Ok((last, events, reads))
             })
             .await?
@@ -144,6 +158,17 @@ pub(crate) async fn audit(
     }
     let verification =
         if q.verify.is_some() { Some(state.run(|s| s.verify_audit(&mut |_, _| {})).await?) } else { None };
-    let after = events.first().map(|e| e.seq - 1).unwrap_or(0);
-    page(AuditPage { chrome: ui.chrome("/audit"), events, last, after, verification, person, reads })
+    let after = events.first().map(|e| e.seq - 1).unwrap_or(last);
+    let more_reads = reads.as_ref().filter(|r| r.len() == READS_SHOWN as usize).and_then(|r| r.last()).map(|r| r.id);
+    page(AuditPage {
+        chrome: ui.chrome("/audit"),
+        events,
+        last,
+        after,
+        verification,
+        person,
+        reads,
+        reads_after,
+        more_reads,
+    })
 }

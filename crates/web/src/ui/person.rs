@@ -132,16 +132,30 @@ pub(crate) async fn person(
         state.run(move |s| s.person_record_if(&number, now, |f| staff.sees(f))).await?
     };
     log_read(&state, &ui.caller, &number, "GET /people/{number}").await?;
-    let staff = ui.staff().clone();
+    let (staff, visible) = (ui.staff().clone(), ui.staff().clone());
     let (legal, housing, incidents, preference, booking) = {
         let number = number.clone();
         state
             .run(move |s| {
                 Ok((
-                    // A person never held has no legal record to show.
-                    s.legal_record(&number, now).ok(),
-                    s.person_housing(&number, now)?,
-                    s.person_incidents(&number, |f| staff.sees(f))?,
+                    // A person never held has no legal record to show; other errors are errors.
+                    match s.legal_record(&number, now) {
+                        Ok(record) => Some(record),
+                        Err(service::ServiceError::Refused { rule: "legal.never_held", .. }) => None,
+                        Err(e) => return Err(e),
+                    },
+                    {
+                        // Facility staff never see the number of a person held elsewhere.
+                        let mut housing = s.person_housing(&number, now)?;
+                        if !staff.role.national() {
+                            for rule in &mut housing.keep_apart {
+                                crate::housing::mask_outside(s, &staff, &mut rule.a)?;
+                                crate::housing::mask_outside(s, &staff, &mut rule.b)?;
+                            }
+                        }
+                        housing
+                    },
+                    s.person_incidents(&number, |f| visible.sees(f))?,
                     s.notification_preference(&number)?,
                     s.current_admission(&number)?,
                 ))
@@ -248,7 +262,13 @@ fn admission_facts(b: &store::BookingRecord, medical: bool) -> Vec<Fact> {
     }
     let property = list("property");
     if !property.is_empty() {
-        let items: Vec<String> = property.iter().map(|p| text(p, "description")).collect();
+        let items: Vec<String> = property
+            .iter()
+            .map(|p| match p.get("quantity").and_then(|q| q.as_u64()).filter(|q| *q > 1) {
+                Some(quantity) => format!("{} ×{quantity}", text(p, "description")),
+                None => text(p, "description"),
+            })
+            .collect();
         facts.push(fact("Property held", items.join(", ")));
     }
     if medical {

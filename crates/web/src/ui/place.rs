@@ -10,7 +10,7 @@ use service::custody::{MovementKind, MovementRequest};
 use service::housing::{OverrideRequest, PlacementOption};
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiError, UiResult};
-use crate::routes::{open_person, person_in_scope};
+use crate::routes::{in_scope, open_person, person_in_scope};
 use crate::AppState;
 
 #[derive(Template)]
@@ -68,8 +68,15 @@ pub(crate) async fn form(
     Path(number): Path<String>,
 ) -> UiResult {
     // The page shows where the person is: a read of their record.
-    open_person(&state, &ui.caller, &number, "GET /people/{number}/placement").await?;
+    let scope = open_person(&state, &ui.caller, &number, "GET /people/{number}/placement").await?;
+    holding_facility(&ui, &scope, &number)?;
     page(place_page(&state, &ui, &number, String::new(), None).await?)
+}
+
+/// Placements and moves belong to the facility holding the person (listed first), as in the API:
+/// staff of a facility a person is being sent to cannot place them before receiving them.
+fn holding_facility(ui: &Ui, scope: &service::report::PersonScope, number: &str) -> UiResult<()> {
+    Ok(in_scope(&ui.caller, &scope.facilities[..1.min(scope.facilities.len())], "person", number)?)
 }
 
 #[derive(Deserialize)]
@@ -85,7 +92,8 @@ pub(crate) async fn record(
     Path(number): Path<String>,
     Form(form): Form<PlaceForm>,
 ) -> UiResult {
-    person_in_scope(&state, &ui.caller, &number).await?;
+    let scope = person_in_scope(&state, &ui.caller, &number).await?;
+    holding_facility(&ui, &scope, &number)?;
     let now = chrono::Utc::now();
     let placed = {
         let number = number.clone();
@@ -130,13 +138,25 @@ pub(crate) async fn capacity_override(
         return Err(UiError::not_found("facility", &form.facility));
     }
     let zone = super::zone_of(&state, &form.facility).await?;
-    let expires_at = super::form_instant("until", Some(&form.until), zone)?;
-    let request = OverrideRequest { cell: form.cell.filter(|c| !c.trim().is_empty()), reason: form.reason, expires_at };
     let ctx = ui.staff().context(chrono::Utc::now());
     let facility = form.facility.clone();
-    let recorded = state.run(move |s| s.record_override(&ctx, &facility, &request)).await;
+    let cell = form.cell.clone().filter(|c| !c.trim().is_empty());
+    let recorded = match super::form_instant("until", Some(&form.until), zone) {
+        Ok(expires_at) => {
+            let request = OverrideRequest { cell: cell.clone(), reason: form.reason, expires_at };
+            state.run(move |s| s.record_override(&ctx, &facility, &request)).await
+        }
+        Err(e) => Err(e),
+    };
     if let Err(e) = recorded {
-        return Err(UiError::from(e));
+        // Back to the placement, with the reason the override was refused.
+        return match form.person.as_deref().filter(|p| !p.is_empty()) {
+            Some(person) if e.status().is_client_error() => page_status(
+                e.status(),
+                place_page(&state, &ui, person, cell.unwrap_or_default(), Some(Refusal::of(&e))).await?,
+            ),
+            _ => Err(e.into()),
+        };
     }
     let back = match form.person {
         Some(person) if !person.is_empty() => format!("/people/{}/placement", super::urlencode(&person)),
