@@ -171,15 +171,23 @@ impl Site {
     }
 
     async fn submit_with(&self, button: fantoccini::elements::Element) {
+        self.loading_new_page(button.click()).await;
+    }
+
+    /// Do something that loads a new page, and wait until the old one is gone.
+    async fn loading_new_page<T>(
+        &self,
+        action: impl std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    ) {
         let old = self.browser.find(Locator::Css("html")).await.unwrap();
-        button.click().await.unwrap();
+        action.await.unwrap();
         for _ in 0..200 {
             if old.tag_name().await.is_err() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the page did not change after the click");
+        panic!("the page did not change");
     }
 
     async fn login(&self, name: &str) {
@@ -205,6 +213,17 @@ impl Site {
     }
 
     fn admit(&self, facility: &str, given: &str, first: &str, second: Option<&str>) -> String {
+        self.admit_arrested(facility, given, first, second, Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap())
+    }
+
+    fn admit_arrested(
+        &self,
+        facility: &str,
+        given: &str,
+        first: &str,
+        second: Option<&str>,
+        arrested_at: chrono::DateTime<Utc>,
+    ) -> String {
         let request = AdmitRequest {
             facility: facility.into(),
             person: None,
@@ -227,9 +246,9 @@ impl Site {
                     kind: LegalBasisKind::RemandOrder,
                     issuing_authority: "Juzgado 1".into(),
                     reference: "R-1".into(),
-                    date: "2026-01-02".parse().unwrap(),
+                    date: arrested_at.date_naive(),
                 }),
-                arrested_at: Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap(),
+                arrested_at,
                 arrest_place: "San Salvador".into(),
                 injuries: vec![],
                 complaints: vec![],
@@ -252,6 +271,9 @@ async fn each_role_sees_only_what_it_may_and_staff_of_one_facility_not_another()
     let site = site().await;
     let outside = site.service.occupants("PEQ-M", None, None, Utc::now()).unwrap()[0].number.clone();
     let inside = site.service.occupants("PEQ-A", None, None, Utc::now()).unwrap()[0].number.clone();
+    // Held untried since an arrest two years ago, with no charge recorded: past the deadline.
+    let two_years_ago = Utc::now() - chrono::Duration::days(730);
+    let overdue = site.admit_arrested("PEQ-A", "Mario", "Alas", None, two_years_ago);
     let expected: &[(&str, &[&str], &[&str])] = &[
         ("admin", &["Dashboard", "Search", "Intake", "Roll counts", "Audit"], &[]),
         ("director", &["Dashboard", "Estate", "Search", "Intake", "Obligations"], &["Audit"]),
@@ -294,9 +316,29 @@ async fn each_role_sees_only_what_it_may_and_staff_of_one_facility_not_another()
                 .await
                 .unwrap();
             assert_eq!(fits, json!(true), "{path} is wider than {width} px");
+            let unlabelled = site
+                .browser
+                .execute(
+                    "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                        .filter(e => !e.labels || e.labels.length === 0).map(e => e.name);",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(unlabelled, json!([]), "inputs without a label on {path}");
         }
     }
     site.browser.set_window_size(1280, 1000).await.unwrap();
+    site.logout().await;
+
+    // Keyboard alone: the name field has the focus, Tab to the password, Enter to log in.
+    site.open("/login").await;
+    let focused = site.browser.active_element().await.unwrap();
+    focused.send_keys("officer\u{E004}").await.unwrap();
+    site.browser.active_element().await.unwrap().send_keys(PASSWORD).await.unwrap();
+    let enter = site.browser.active_element().await.unwrap();
+    site.loading_new_page(enter.send_keys("\u{E007}")).await;
+    assert!(site.text("whoami").await.starts_with("officer"));
     site.logout().await;
 
     // An officer of PEQ-A opens a person held there, but one held in PEQ-M is "not found".
@@ -314,6 +356,16 @@ async fn each_role_sees_only_what_it_may_and_staff_of_one_facility_not_another()
     assert!(site.exists("person-name").await);
     site.open(&format!("/audit?person={inside}")).await;
     assert!(site.text("reads").await.contains("officer"), "the officer's read is in the register");
+    // From the alerts to the person: the page says in words that the deadline has passed.
+    // (The pages' copy of the alerts is recomputed on demand here, as "Recompute now" does.)
+    site.open("/alerts?kind=pretrial_overdue&fresh=1").await;
+    let link = site
+        .browser
+        .find(Locator::Css(&format!("[data-testid=alert-list] a[href='/people/{overdue}']")))
+        .await
+        .unwrap();
+    site.submit_with(link).await;
+    assert!(site.text("legal-alert").await.contains("past the pretrial deadline"));
     // Logged out, pages lead to the login.
     site.logout().await;
     site.open("/alerts").await;
@@ -575,16 +627,39 @@ async fn screenshots() {
         .map(|o| o.number.clone())
         .find(|n| site.service.legal_record(n, Utc::now()).is_ok_and(|l| l.pretrial.is_some()))
         .unwrap();
+    let shoot = |name: &'static str| {
+        let (browser, out) = (site.browser.clone(), out.clone());
+        async move {
+            let png = browser.screenshot().await.unwrap();
+            std::fs::write(out.join(format!("{name}.png")), png).unwrap();
+        }
+    };
     for (name, path, height) in [
         ("dashboard", "/".to_string(), 800),
         ("estate", format!("/estate?facility={facility}&standard=icrc"), 900),
         ("person", format!("/people/{person}"), 1300),
-        ("intake", "/intake".to_string(), 1500),
     ] {
         site.browser.set_window_size(1280, height).await.unwrap();
         site.open(&path).await;
-        let png = site.browser.screenshot().await.unwrap();
-        std::fs::write(out.join(format!("{name}.png")), png).unwrap();
+        shoot(name).await;
     }
+    // The intake form while a clerk types a name already on record, without its accents.
+    let record = site.service.person_record(&person, Utc::now()).unwrap().person.identity;
+    let plain = |text: &str| {
+        text.replace(['á', 'Á'], "a")
+            .replace('é', "e")
+            .replace('í', "i")
+            .replace('ó', "o")
+            .replace('ú', "u")
+            .replace('ñ', "n")
+    };
+    site.browser.set_window_size(1280, 1250).await.unwrap();
+    site.open("/intake").await;
+    site.set("identity.date_of_birth", &record.date_of_birth.to_string()).await;
+    site.type_into("identity.nationality", "SV").await;
+    site.type_into("identity.given_names", &plain(&record.name.given_names).to_lowercase()).await;
+    site.type_into("identity.first_surname", &plain(&record.name.first_surname).to_lowercase()).await;
+    site.by_id(&format!("candidate-{person}")).await;
+    shoot("intake").await;
     site.close().await;
 }

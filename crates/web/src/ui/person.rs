@@ -5,6 +5,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
+use domain::legal::AlertKind;
 use service::incident::IncidentSummary;
 use service::legal::LegalRecord;
 use service::report::SearchHit;
@@ -97,6 +98,34 @@ struct PersonPage {
     notification: Option<String>,
     medical: Option<Vec<MedicalTask>>,
     admission: Vec<Fact>,
+    /// A deadline or release date passed (true) or near (false), in words.
+    legal_alert: Option<(String, bool)>,
+}
+
+/// What the person page must shout: held past the pretrial deadline or the release date, or a
+/// deadline within the warning days. Days are counted in the facility's time zone.
+fn legal_alert(legal: &LegalRecord, in_custody: bool, zone: chrono_tz::Tz) -> Option<(String, bool)> {
+    if !in_custody {
+        return None;
+    }
+    let today = chrono::Utc::now().with_timezone(&zone).date_naive();
+    if let Some(sentences) = &legal.sentences {
+        let release = sentences.calculation.release_date;
+        if today > release {
+            return Some((
+                format!("Held {} days past the release date {release}.", (today - release).num_days()),
+                true,
+            ));
+        }
+    }
+    let deadline = legal.pretrial.as_ref()?.deadline;
+    match domain::legal::pretrial_alert(deadline, today)? {
+        AlertKind::PretrialOverdue => Some((
+            format!("Held untried {} days past the pretrial deadline {deadline}.", (today - deadline).num_days()),
+            true,
+        )),
+        _ => Some((format!("The pretrial deadline {deadline} is in {} days.", (deadline - today).num_days()), false)),
+    }
 }
 
 fn whereabouts(w: &Option<Whereabouts>) -> Vec<Fact> {
@@ -204,6 +233,11 @@ pub(crate) async fn person(
         })
         .collect();
     let medical = ui.role() == Role::Medical;
+    let zone = match record.whereabouts.as_ref().and_then(|w| w.facility.as_deref()) {
+        Some(facility) => super::zone_of(&state, facility).await?,
+        None => chrono_tz::UTC,
+    };
+    let legal_alert = legal.as_ref().and_then(|l| legal_alert(l, record.whereabouts.is_some(), zone));
     let admission = booking.map(|b| admission_facts(&b, medical)).unwrap_or_default();
     let page_data = PersonPage {
         chrome: ui.chrome(""),
@@ -227,6 +261,7 @@ pub(crate) async fn person(
         }),
         medical: medical.then_some(record.medical_tasks),
         admission,
+        legal_alert,
     };
     debug_assert!(!scope.facilities.is_empty());
     page(page_data)
@@ -240,7 +275,13 @@ fn admission_facts(b: &store::BookingRecord, medical: bool) -> Vec<Fact> {
         fact("Booking", format!("{} at {}, admitted {}", b.number, b.facility, when(b.admitted_at))),
         fact(
             "Legal basis",
-            format!("{} {} of {}, {}", basis.kind.as_str(), basis.reference, basis.issuing_authority, basis.date),
+            format!(
+                "{} {} of {}, {}",
+                basis.kind.as_str().replace('_', " "),
+                basis.reference,
+                basis.issuing_authority,
+                basis.date
+            ),
         ),
         fact("Arrested", format!("{} at {}", when(b.arrested_at), b.arrest_place)),
     ];
