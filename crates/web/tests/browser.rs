@@ -611,6 +611,50 @@ async fn the_estate_grid_shows_any_past_instant_and_marks_cells_out_of_order() {
     site.close().await;
 }
 
+#[tokio::test]
+async fn every_list_downloads_as_csv_and_a_formula_in_a_name_is_not_run() {
+    let site = site().await;
+    let formula = site.admit("PEQ-A", "=HYPERLINK(\"http://x\")", "Cruz", None);
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{}/api/v1/session", site.base))
+        .body(json!({"name": "admin", "password": PASSWORD}).to_string())
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let count = site.service.start_count(&Context::now("officer"), &service::count::StartCount {
+        facility: "PEQ-A".into(),
+        unit: Some("M1".into()),
+    });
+    let count = count.unwrap().id;
+    for (path, header) in [
+        ("/?format=csv".to_string(), "code,name,population,declared"),
+        ("/estate?facility=PEQ-A&format=csv".to_string(), "unit,cell,out_of_order,population"),
+        ("/search?q=cruz&format=csv".to_string(), "number,name,date_of_birth,facilities"),
+        (format!("/people/{formula}?format=csv"), "occurred_at,movement,facility"),
+        ("/counts?format=csv".to_string(), "id,facility,unit"),
+        (format!("/counts/{count}?format=csv"), "cell,expected,counted"),
+        ("/incidents?format=csv".to_string(), "number,facility,kind"),
+        ("/obligations?format=csv".to_string(), "id,incident,facility"),
+        ("/alerts?format=csv".to_string(), "kind,person,facility,date"),
+        ("/audit?format=csv".to_string(), "seq,at,actor"),
+        (format!("/audit?person={formula}&format=csv"), "at,reader,person,route"),
+    ] {
+        let answer = client.get(format!("{}{path}", site.base)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        assert!(answer.headers()["content-type"].to_str().unwrap().starts_with("text/csv"), "{path}");
+        let text = answer.text().await.unwrap();
+        assert!(text.starts_with(header), "{path}: {}", &text[..text.len().min(80)]);
+        if path.starts_with("/search") {
+            // A spreadsheet would run a cell starting with `=`: it is written as text.
+            assert!(text.contains(&format!("{formula},\"'=HYPERLINK(\"\"http://x\"\") Cruz\"")), "{text}");
+        }
+    }
+    site.close().await;
+}
+
 /// Not a check: writes the README's screenshots from the cecot demo (`scripts/screenshots`).
 #[tokio::test]
 #[ignore]

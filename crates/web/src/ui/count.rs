@@ -132,8 +132,28 @@ async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>
     })
 }
 
-pub(crate) async fn show(State(state): State<AppState>, Extension(ui): Extension<Ui>, Path(id): Path<i64>) -> UiResult {
-    page(count_page(&state, &ui, id, None).await?)
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    Path(id): Path<i64>,
+    Query(f): Query<Format>,
+) -> UiResult {
+    let page_data = count_page(&state, &ui, id, None).await?;
+    if f.csv() {
+        let text = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+        let rows = page_data.count.cells.iter().map(|c| {
+            let explained: Vec<String> = c.resolutions.iter().map(|r| format!("{} {}", r.person, r.kind)).collect();
+            vec![
+                c.cell.clone(),
+                c.expected.to_string(),
+                text(c.counted),
+                c.discrepancy.map(|d| d.to_string()).unwrap_or_default(),
+                explained.join("; "),
+            ]
+        });
+        return Ok(csv(&format!("count-{id}"), &["cell", "expected", "counted", "difference", "explained"], rows));
+    }
+    page(page_data)
 }
 
 /// Run a change to a count: back to the count, with the refusal if the service said no.

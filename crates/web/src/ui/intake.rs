@@ -158,7 +158,7 @@ impl IntakeForm {
                     .into_iter()
                     .collect(),
                 next_of_kin: contact("next_of_kin[0]").into_iter().collect(),
-                emergency_contact: None,
+                emergency_contact: contact("emergency_contact"),
                 dependants: self
                     .optional("dependants[0].name")
                     .map(|name| Dependant {

@@ -153,6 +153,7 @@ pub(crate) async fn person(
     State(state): State<AppState>,
     Extension(ui): Extension<Ui>,
     Path(number): Path<String>,
+    Query(format): Query<super::Format>,
 ) -> UiResult {
     let now = chrono::Utc::now();
     let staff = ui.staff().clone();
@@ -161,6 +162,20 @@ pub(crate) async fn person(
         state.run(move |s| s.person_record_if(&number, now, |f| staff.sees(f))).await?
     };
     log_read(&state, &ui.caller, &number, "GET /people/{number}").await?;
+    if format.csv() {
+        let rows = record.timeline.iter().map(|m| {
+            vec![
+                m.occurred_at.to_rfc3339(),
+                m.kind.clone(),
+                m.facility.clone(),
+                m.cell.clone().unwrap_or_default(),
+                m.reason.clone().unwrap_or_default(),
+                m.actor.clone(),
+            ]
+        });
+        let header = ["occurred_at", "movement", "facility", "cell", "reason", "recorded_by"];
+        return Ok(csv(&format!("movements-{number}"), &header, rows));
+    }
     let (staff, visible) = (ui.staff().clone(), ui.staff().clone());
     let (legal, housing, incidents, preference, booking) = {
         let number = number.clone();
