@@ -781,7 +781,7 @@ impl MovementBody {
 
 /// Roles that may record each kind of movement: floor officers move people inside the facility,
 /// records officers handle what changes custody itself.
-fn may_record(role: Role, kind: &MovementKind) -> bool {
+pub(crate) fn may_record(role: Role, kind: &MovementKind) -> bool {
     let inside = matches!(
         kind,
         MovementKind::Place { .. } | MovementKind::Move { .. } | MovementKind::Out { .. } | MovementKind::Return

@@ -534,6 +534,50 @@ async fn a_placement_refused_by_a_keep_apart_rule_says_which_rule_and_why() {
 }
 
 #[tokio::test]
+async fn a_transfer_against_a_hold_is_refused_until_a_second_person_approves_an_override() {
+    let site = site().await;
+    let person = site.admit("PEQ-A", "Julio César", "Arévalo", None);
+    let hold = service::legal::HoldRequest {
+        kind: domain::legal::HoldKind::DoNotTransfer,
+        country: None,
+        on_date: None,
+        authority: "Juzgado 4 de Instrucción".into(),
+        order_reference: "JI4-2026-77".into(),
+        expires_at: None,
+    };
+    let hold = site.service.add_hold(&Context::now("records"), &person, &hold).unwrap().id;
+    site.login("records").await;
+    site.open(&format!("/people/{person}")).await;
+    site.submit("movement-link").await;
+    site.by_id("kind-transfer").await.click().await.unwrap();
+    site.set("movement-to", "PEQ-M").await;
+    site.submit("movement-submit").await;
+    assert_eq!(site.text("refusal-rule").await, "legal.hold");
+    assert!(site.text("refusal").await.contains("JI4-2026-77"));
+    // The records officer asks for an override; they cannot approve it themselves.
+    site.type_into(&format!("ask-reason-{hold}"), "the court lifted the order this morning").await;
+    site.submit(&format!("ask-submit-{hold}")).await;
+    assert!(site.text(&format!("hold-{hold}")).await.contains("waiting for approval"));
+    assert!(site.browser.find_all(Locator::Css("[data-testid^=approve-]")).await.unwrap().is_empty());
+    site.logout().await;
+    // A director approves it.
+    site.login("director").await;
+    site.open(&format!("/people/{person}/movement")).await;
+    let approve = site.browser.find(Locator::Css("[data-testid^=approve-]")).await.unwrap();
+    site.submit_with(approve).await;
+    assert!(site.text(&format!("hold-{hold}")).await.contains("approved by director"));
+    site.logout().await;
+    // Now the transfer goes through, once.
+    site.login("records").await;
+    site.open(&format!("/people/{person}/movement")).await;
+    site.by_id("kind-transfer").await.click().await.unwrap();
+    site.set("movement-to", "PEQ-M").await;
+    site.submit("movement-submit").await;
+    assert!(site.text("timeline").await.contains("transfer"));
+    site.close().await;
+}
+
+#[tokio::test]
 async fn a_count_with_a_discrepancy_cannot_clear_until_it_is_resolved() {
     let site = site().await;
     site.login("officer").await;
@@ -624,10 +668,10 @@ async fn every_list_downloads_as_csv_and_a_formula_in_a_name_is_not_run() {
         .await
         .unwrap();
     let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let count = site.service.start_count(&Context::now("officer"), &service::count::StartCount {
-        facility: "PEQ-A".into(),
-        unit: Some("M1".into()),
-    });
+    let count = site.service.start_count(
+        &Context::now("officer"),
+        &service::count::StartCount { facility: "PEQ-A".into(), unit: Some("M1".into()) },
+    );
     let count = count.unwrap().id;
     for (path, header) in [
         ("/?format=csv".to_string(), "code,name,population,declared"),

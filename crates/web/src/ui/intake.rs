@@ -201,6 +201,13 @@ const SHOWN: &[&str] = &[
     "legal_basis.date",
     "arrested_at",
     "arrest_place",
+    "injuries[0].description",
+    "complaints[0]",
+    "property[0].description",
+    "property[0].quantity",
+    "next_of_kin[0].name",
+    "emergency_contact.name",
+    "dependants[0].name",
 ];
 
 #[derive(Template)]

@@ -6,6 +6,7 @@ mod count;
 mod estate;
 mod incident;
 mod intake;
+mod movement;
 mod oversight;
 mod person;
 mod place;
@@ -42,6 +43,10 @@ pub const UI_RULES: &[(&str, &str, &[Role])] = &[
     ("GET", "/people/{number}/placement", access::PLACERS),
     ("POST", "/people/{number}/placement", access::PLACERS),
     ("POST", "/overrides", access::ESTATE),
+    ("GET", "/people/{number}/movement", access::MOVERS),
+    ("POST", "/people/{number}/movement", access::MOVERS),
+    ("POST", "/people/{number}/holds/{id}/overrides", access::ADMITTERS),
+    ("POST", "/people/{number}/hold-overrides/{id}/approval", access::ESTATE),
     ("GET", "/counts", access::PERSONAL),
     ("POST", "/counts", access::COUNTERS),
     ("GET", "/counts/{id}", access::PERSONAL),
@@ -87,6 +92,9 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/intake/admitted/{number}", get(intake::admitted))
         .route("/people/{number}/placement", get(place::form).post(place::record))
         .route("/overrides", post(place::capacity_override))
+        .route("/people/{number}/movement", get(movement::form).post(movement::record))
+        .route("/people/{number}/holds/{id}/overrides", post(movement::ask_override))
+        .route("/people/{number}/hold-overrides/{id}/approval", post(movement::approve_override))
         .route("/counts", get(count::list).post(count::start))
         .route("/counts/{id}", get(count::show))
         .route("/counts/{id}/entries", post(count::enter))
