@@ -331,6 +331,14 @@ async fn each_role_sees_only_what_it_may_and_staff_of_one_facility_not_another()
     site.browser.set_window_size(1280, 1000).await.unwrap();
     site.logout().await;
 
+    // A wrong password is refused on the login page, which keeps the name typed.
+    site.open("/login").await;
+    site.type_into("login-name", "records").await;
+    site.type_into("login-password", "not the password").await;
+    site.submit("login-submit").await;
+    assert!(!site.text("login-message").await.is_empty());
+    assert_eq!(site.by_id("login-name").await.prop("value").await.unwrap().as_deref(), Some("records"));
+
     // Keyboard alone: the name field has the focus, Tab to the password, Enter to log in.
     site.open("/login").await;
     let focused = site.browser.active_element().await.unwrap();
