@@ -6,6 +6,7 @@
 //! screenshots under `docs/screenshots/` from the cecot demo (`scripts/screenshots`).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -31,7 +32,11 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Stop chromedriver and every browser it started (they share its process group), even when
+    /// a test failed before closing its session.
     fn drop(&mut self) {
+        let group = format!("-{}", self.process.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
@@ -45,6 +50,7 @@ fn chromedriver() -> Driver {
     let port = free_port();
     let mut process = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
