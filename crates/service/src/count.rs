@@ -493,18 +493,7 @@ impl<S: Store> Service<S> {
         now: Instant,
     ) -> ServiceResult<Vec<CountView>> {
         let mut tx = self.store().read()?;
-        let ids = match facilities {
-            Some(codes) => {
-                let mut ids = Vec::new();
-                for code in codes {
-                    if let Some(f) = tx.facility_by_code(code)? {
-                        ids.push(f.id);
-                    }
-                }
-                Some(ids)
-            }
-            None => None,
-        };
+        let ids = facility_ids(&mut tx, facilities)?;
         let found = tx.roll_counts(ids.as_deref(), before, limit)?;
         found.into_iter().map(|id| view_in(&mut tx, id, now)).collect()
     }
@@ -513,18 +502,7 @@ impl<S: Store> Service<S> {
     /// code, unit code).
     pub fn uncleared_counts(&self, facilities: Option<&[String]>) -> ServiceResult<Vec<(i64, String, Option<String>)>> {
         let mut tx = self.store().read()?;
-        let ids = match facilities {
-            Some(codes) => {
-                let mut ids = Vec::new();
-                for code in codes {
-                    if let Some(f) = tx.facility_by_code(code)? {
-                        ids.push(f.id);
-                    }
-                }
-                Some(ids)
-            }
-            None => None,
-        };
+        let ids = facility_ids(&mut tx, facilities)?;
         let found = tx.uncleared_roll_counts(ids.as_deref())?;
         let mut counts = Vec::new();
         for id in found {
@@ -553,4 +531,16 @@ impl<S: Store> Service<S> {
             .ok_or_else(|| ServiceError::NotFound { what: "facility", key: facility.to_string() })?;
         expected_counts(&mut tx, &facility, None, now)
     }
+}
+
+/// The ids of facilities given by code (unknown codes left out); `None` stays "all facilities".
+fn facility_ids<T: Tx>(tx: &mut T, codes: Option<&[String]>) -> ServiceResult<Option<Vec<i64>>> {
+    let Some(codes) = codes else { return Ok(None) };
+    let mut ids = Vec::new();
+    for code in codes {
+        if let Some(f) = tx.facility_by_code(code)? {
+            ids.push(f.id);
+        }
+    }
+    Ok(Some(ids))
 }

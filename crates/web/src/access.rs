@@ -145,14 +145,15 @@ fn bearer(request: &Request) -> Option<&str> {
     request.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-fn session_cookie(request: &Request) -> Option<&str> {
+/// The value of a cookie the request carries.
+pub(crate) fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request
         .headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
 /// Middleware: find the route's rule, identify the caller, and refuse what the rule forbids.
@@ -187,7 +188,7 @@ pub async fn authorise(State(state): State<AppState>, mut request: Request, next
             }
         };
         staff.map(|staff| Caller { staff, session: None })
-    } else if let Some(secret) = session_cookie(&request).map(str::to_string) {
+    } else if let Some(secret) = cookie(&request, SESSION_COOKIE).map(str::to_string) {
         let found = {
             let secret = secret.clone();
             state.run(move |s| s.staff_for_session(&secret, now)).await?

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use service::staff::{Role, Staff};
 
-use crate::access::{self, Caller, SESSION_COOKIE};
+use crate::access::{self, cookie, Caller, SESSION_COOKIE};
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -179,16 +179,6 @@ fn csrf_of(secret: &str) -> String {
     digest.update(b"custodia-csrf\n");
     digest.update(secret.as_bytes());
     hex::encode(&digest.finalize()[..16])
-}
-
-fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
-    request
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
 /// The `csrf` field of a form body, or the `X-CSRF-Token` header htmx sends.
