@@ -45,6 +45,8 @@ pub struct AppState {
     pub(crate) logins: Arc<tokio::sync::Semaphore>,
     /// The estate's open alerts as last computed, for the web pages (see [`AppState::recent_alerts`]).
     alerts: Arc<std::sync::RwLock<Option<AlertSnapshot>>>,
+    /// Held while the alerts are recomputed: one computation at a time.
+    alerts_computing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Every open alert of the estate at one instant.
@@ -88,6 +90,7 @@ impl AppState {
             tokens: Default::default(),
             logins: Arc::new(tokio::sync::Semaphore::new(4)),
             alerts: Default::default(),
+            alerts_computing: Default::default(),
         }
     }
 
@@ -126,8 +129,16 @@ impl AppState {
         self.refresh_alerts().await
     }
 
-    /// Compute the estate's open alerts now and keep them for the pages.
+    /// Compute the estate's open alerts now and keep them for the pages. Callers arriving while
+    /// a computation runs wait for it and take its result rather than start another.
     pub(crate) async fn refresh_alerts(&self) -> ApiResult<AlertSnapshot> {
+        let asked = chrono::Utc::now();
+        let _computing = self.alerts_computing.lock().await;
+        if let Some(snapshot) = self.alerts.read().ok().and_then(|a| a.clone()) {
+            if snapshot.0 >= asked {
+                return Ok(snapshot);
+            }
+        }
         let at = chrono::Utc::now();
         let alerts = Arc::new(self.run(move |s| s.alerts(at, |_| true)).await?);
         if let Ok(mut kept) = self.alerts.write() {

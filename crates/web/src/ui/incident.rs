@@ -127,7 +127,7 @@ async fn report_of(state: &AppState, form: ReportForm) -> Result<IncidentReport,
         .filter(|p| !p.is_empty())
         .map(|p| InvolvedPerson { person: p.to_string(), role, injured: form.injured.is_some() })
         .collect();
-    let zone = super::zone_of(state, &form.facility).await.map_err(|_| invalid("facility", "is not known".into()))?;
+    let zone = super::zone_of(state, &form.facility).await?;
     let at = form.at.as_deref().filter(|a| !a.is_empty()).map(|a| form_instant("at", Some(a), zone)).transpose()?;
     Ok(IncidentReport {
         facility: form.facility,

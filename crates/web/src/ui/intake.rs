@@ -18,8 +18,6 @@ use serde::Deserialize;
 use service::custody::AdmitRequest;
 use service::housing::PlacementOption;
 use service::identity::Candidate;
-use service::staff::IdempotencyKey;
-use sha2::{Digest, Sha256};
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiResult};
 use crate::problem::ApiError;
@@ -319,7 +317,7 @@ pub(crate) async fn admit(State(state): State<AppState>, Extension(ui): Extensio
     if !form.get("check").is_empty() {
         let candidates = find_candidates(&state, &ui, &form).await?;
         let mut page_data = intake_page(&ui, form, facilities(&state, &ui).await?, None);
-        page_data.candidates = Some(candidates.unwrap_or_default());
+        page_data.candidates = candidates;
         return page(page_data);
     }
     let zone = super::zone_of(&state, form.get("facility")).await?;
@@ -363,30 +361,10 @@ async fn admit_once(
         // answer never tells others the person exists.
         crate::routes::person_in_scope(state, &ui.caller, number).await?;
     }
-    let key = form.get("key").to_string();
-    let actor = ui.staff().name.clone();
-    let hash = hex::encode(Sha256::digest(body));
+    let text = String::from_utf8_lossy(body).into_owned();
     let ctx = ui.staff().context(chrono::Utc::now());
-    let answer = state
-        .run(move |s| {
-            let key = (!key.is_empty()).then(|| IdempotencyKey {
-                actor: &actor,
-                key: &key,
-                request_sha256: &hash,
-                at: chrono::Utc::now(),
-            });
-            s.run_idempotent(key, 201, |tx| service::custody::admit_in(tx, &ctx, &request))
-        })
-        .await
-        .map_err(|e| match e.problem().rule.as_deref() {
-            Some("idempotency.key_reused") => ApiError::new(
-                StatusCode::CONFLICT,
-                "form-reused",
-                "this form already admitted someone: open a new intake form for the next person",
-            ),
-            _ => e,
-        })?;
-    let admitted: serde_json::Value = serde_json::from_str(&answer.body).map_err(ApiError::internal)?;
+    let admitted =
+        super::once(state, ui, form.get("key"), text, move |tx| service::custody::admit_in(tx, &ctx, &request)).await?;
     let number = admitted["person"].as_str().ok_or_else(|| ApiError::internal("admission without a person"))?;
     Ok((number.to_string(), admitted["medical_tasks"].as_u64().unwrap_or(0) as usize))
 }

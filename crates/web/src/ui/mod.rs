@@ -388,6 +388,45 @@ pub(crate) fn page_status(status: StatusCode, template: impl Template) -> UiResu
     Ok(response)
 }
 
+/// Run a command under the one-time key its form was rendered with: the same form sent twice (a
+/// double click, a reload) gives the first answer instead of doing the work again. `request`
+/// identifies what was asked; the answer is the command's result as JSON.
+pub(crate) async fn once<T, F>(
+    state: &AppState,
+    ui: &Ui,
+    key: &str,
+    request: String,
+    work: F,
+) -> Result<serde_json::Value, ApiError>
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&mut store::sqlite::SqliteTx<'_>) -> service::ServiceResult<T> + Send + 'static,
+{
+    let key = key.to_string();
+    let actor = ui.staff().name.clone();
+    let hash = hex::encode(Sha256::digest(request.as_bytes()));
+    let answer = state
+        .run(move |s| {
+            let key = (!key.is_empty()).then(|| service::staff::IdempotencyKey {
+                actor: &actor,
+                key: &key,
+                request_sha256: &hash,
+                at: chrono::Utc::now(),
+            });
+            s.run_idempotent(key, 200, work)
+        })
+        .await
+        .map_err(|e| match e.problem().rule.as_deref() {
+            Some("idempotency.key_reused") => ApiError::new(
+                StatusCode::CONFLICT,
+                "form-reused",
+                "this form was already sent with other values: reload the page and fill it in again",
+            ),
+            _ => e,
+        })?;
+    serde_json::from_str(&answer.body).map_err(ApiError::internal)
+}
+
 /// Field problems of a refused form, by field name, and the refusal in words.
 #[derive(Default)]
 pub(crate) struct Refusal {
@@ -493,7 +532,7 @@ pub(crate) fn form_value(at: domain::time::Instant, zone: Tz) -> String {
 }
 
 /// A facility's time zone (UTC for one not found or with a zone this build does not know).
-pub(crate) async fn zone_of(state: &AppState, facility: &str) -> UiResult<Tz> {
+pub(crate) async fn zone_of(state: &AppState, facility: &str) -> Result<Tz, ApiError> {
     let facilities = state.run(|s| s.facilities()).await?;
     Ok(facilities.iter().find(|f| f.code == facility).and_then(|f| f.time_zone.parse().ok()).unwrap_or(chrono_tz::UTC))
 }

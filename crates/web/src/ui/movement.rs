@@ -14,7 +14,7 @@ use store::Whereabouts;
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiError, UiResult};
 use crate::problem::ApiError;
-use crate::routes::{in_scope, may_record, open_person, person_in_scope};
+use crate::routes::{in_scope, log_read, may_record, person_in_scope};
 use crate::AppState;
 
 const OUT_REASONS: &[(&str, OutReason)] = &[
@@ -50,6 +50,8 @@ pub(crate) struct MovementForm {
     to_country: Option<String>,
     at: Option<String>,
     note: Option<String>,
+    /// The form's one-time key.
+    key: Option<String>,
 }
 
 #[derive(Template)]
@@ -71,6 +73,8 @@ struct MovementPage {
     me: String,
     form: MovementForm,
     refusal: Option<Refusal>,
+    /// One-time keys of the forms on the page.
+    key: String,
 }
 
 /// The kinds a role may record, given where the person is and which facilities the caller has.
@@ -96,8 +100,9 @@ fn kinds_for(ui: &Ui, scope: &PersonScope, whereabouts: Option<&Whereabouts>) ->
         let release = MovementKind::Release { reason: ReleaseReason::Bail, to_country: None };
         offer("release", "release", release);
     }
-    if in_transit {
-        offer("receive", "receive here", MovementKind::Receive { facility: placeholder() });
+    // Only the destination receives (it is listed after the sender while the person travels).
+    if in_transit && scope.facilities.iter().skip(1).any(|f| ui.staff().sees(f)) {
+        offer("receive", "receive at the destination", MovementKind::Receive { facility: placeholder() });
     }
     kinds
 }
@@ -110,6 +115,8 @@ async fn movement_page(
     form: MovementForm,
     refusal: Option<Refusal>,
 ) -> UiResult<MovementPage> {
+    // The page shows where the person is and their holds: a read of their record.
+    log_read(state, &ui.caller, number, "GET /people/{number}/movement").await?;
     let now = chrono::Utc::now();
     let (record, holds, facilities) = {
         let number = number.to_string();
@@ -129,6 +136,7 @@ async fn movement_page(
         may_ask: ui.may("POST", "/people/{number}/holds/{id}/overrides"),
         may_approve: ui.may("POST", "/people/{number}/hold-overrides/{id}/approval"),
         me: ui.staff().name.clone(),
+        key: form.key.clone().filter(|k| !k.is_empty()).unwrap_or_else(super::random_token),
         form,
         refusal,
     })
@@ -139,8 +147,11 @@ pub(crate) async fn form(
     Extension(ui): Extension<Ui>,
     Path(number): Path<String>,
 ) -> UiResult {
-    let scope = open_person(&state, &ui.caller, &number, "GET /people/{number}/movement").await?;
-    page(movement_page(&state, &ui, &number, &scope, MovementForm::default(), None).await?)
+    let scope = person_in_scope(&state, &ui.caller, &number).await?;
+    let mut form = MovementForm::default();
+    // A person in transit: the destination is the facility that receives.
+    form.to = scope.facilities.get(1).cloned();
+    page(movement_page(&state, &ui, &number, &scope, form, None).await?)
 }
 
 /// The movement the form describes; times are the facility's local time.
@@ -174,7 +185,7 @@ async fn movement_of(
         MovementKind::Receive { facility } => facility.as_str(),
         _ => holding,
     };
-    let zone = super::zone_of(state, place).await.map_err(|_| invalid("to", "is not a facility"))?;
+    let zone = super::zone_of(state, place).await?;
     let at = match form.at.as_deref().filter(|a| !a.trim().is_empty()) {
         Some(text) => Some(super::form_instant("at", Some(text), zone)?),
         None => None,
@@ -212,7 +223,13 @@ pub(crate) async fn record(
             match allowed {
                 Ok(()) => {
                     let ctx = ui.staff().context(chrono::Utc::now());
-                    state.run(move |s| s.record_movement(&ctx, &request)).await.map(|_| ())
+                    let text = serde_json::to_string(&request).map_err(ApiError::internal)?;
+                    let key = form.key.clone().unwrap_or_default();
+                    super::once(&state, &ui, &key, text, move |tx| {
+                        service::custody::record_movement_in(tx, &ctx, &request)
+                    })
+                    .await
+                    .map(|_| ())
                 }
                 Err(e) => Err(e),
             }
@@ -233,6 +250,12 @@ pub(crate) async fn record(
 pub(crate) struct AskForm {
     movement: String,
     reason: String,
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KeyForm {
+    key: Option<String>,
 }
 
 /// Someone asks for an override of a hold for one movement; a different director approves it.
@@ -249,8 +272,12 @@ pub(crate) async fn ask_override(
         None => Err(ApiError::validation(vec![domain::FieldError::new("movement", "is transfer, release or removal")])),
         Some(movement) => {
             let ctx = ui.staff().context(chrono::Utc::now());
+            let key = ask.key.unwrap_or_default();
             let ask = OverrideAsk { movement, reason: ask.reason };
-            state.run(move |s| s.request_hold_override(&ctx, hold, &ask)).await.map(|_| ())
+            let text = format!("hold {hold} {}", serde_json::to_string(&ask).map_err(ApiError::internal)?);
+            super::once(&state, &ui, &key, text, move |tx| service::legal::request_override_in(tx, &ctx, hold, &ask))
+                .await
+                .map(|_| ())
         }
     };
     back_to_movement(&state, &ui, &number, &scope, result).await
@@ -260,11 +287,17 @@ pub(crate) async fn approve_override(
     State(state): State<AppState>,
     Extension(ui): Extension<Ui>,
     Path((number, id)): Path<(String, i64)>,
+    Form(form): Form<KeyForm>,
 ) -> UiResult {
     let scope = person_in_scope(&state, &ui.caller, &number).await?;
     hold_of(&state, &number, |h| h.overrides.iter().any(|o| o.id == id)).await?;
     let ctx = ui.staff().context(chrono::Utc::now());
-    let result = state.run(move |s| s.approve_hold_override(&ctx, id)).await.map(|_| ());
+    let key = form.key.unwrap_or_default();
+    let result = super::once(&state, &ui, &key, format!("approve {id}"), move |tx| {
+        service::legal::approve_override_in(tx, &ctx, id)
+    })
+    .await
+    .map(|_| ());
     back_to_movement(&state, &ui, &number, &scope, result).await
 }
 

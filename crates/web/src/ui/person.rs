@@ -91,6 +91,8 @@ struct PersonPage {
     may_place: bool,
     may_move: bool,
     legal: Option<LegalRecord>,
+    /// Why there is no legal record to show.
+    legal_missing: Option<String>,
     category: Option<String>,
     classification: Vec<Fact>,
     keep_apart: Vec<(String, String, String, String)>,
@@ -185,8 +187,14 @@ pub(crate) async fn person(
                 Ok((
                     // A person never held has no legal record to show; other errors are errors.
                     match s.legal_record(&number, now) {
-                        Ok(record) => Some(record),
-                        Err(service::ServiceError::Refused { rule: "legal.never_held", .. }) => None,
+                        Ok(record) => Ok(record),
+                        Err(service::ServiceError::Refused { rule: "legal.never_held", .. }) => {
+                            Err("Never held: no legal record.".to_string())
+                        }
+                        Err(service::ServiceError::NotFound { what: "rule set", key }) => Err(format!(
+                            "No rule set `{key}` is loaded for this facility's jurisdiction: deadlines cannot be computed. \
+                             An administrator loads one with `custodia ruleset load`."
+                        )),
                         Err(e) => return Err(e),
                     },
                     {
@@ -253,6 +261,10 @@ pub(crate) async fn person(
         Some(facility) => super::zone_of(&state, facility).await?,
         None => chrono_tz::UTC,
     };
+    let (legal, legal_missing) = match legal {
+        Ok(record) => (Some(record), None),
+        Err(why) => (None, Some(why)),
+    };
     let legal_alert = legal.as_ref().and_then(|l| legal_alert(l, record.whereabouts.is_some(), zone));
     let admission = booking.map(|b| admission_facts(&b, medical)).unwrap_or_default();
     let page_data = PersonPage {
@@ -264,6 +276,7 @@ pub(crate) async fn person(
         may_place: ui.may("GET", "/people/{number}/placement") && record.whereabouts.is_some(),
         may_move: ui.may("GET", "/people/{number}/movement"),
         legal,
+        legal_missing,
         category,
         classification,
         keep_apart,

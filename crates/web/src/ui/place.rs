@@ -10,7 +10,8 @@ use service::custody::{MovementKind, MovementRequest};
 use service::housing::{OverrideRequest, PlacementOption};
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiError, UiResult};
-use crate::routes::{in_scope, open_person, person_in_scope};
+use crate::problem::ApiError;
+use crate::routes::{in_scope, log_read, person_in_scope};
 use crate::AppState;
 
 #[derive(Template)]
@@ -21,24 +22,41 @@ struct PlacePage {
     name: String,
     facility: String,
     current: Option<String>,
-    cell: String,
+    typed: Typed,
     options: Vec<PlacementOption>,
     refused: Vec<PlacementOption>,
     refusal: Option<Refusal>,
     may_override: bool,
+    /// One-time keys of the page's forms.
+    key: String,
+}
+
+/// What was typed into the page's forms, kept when one is refused.
+#[derive(Default)]
+struct Typed {
+    cell: String,
+    note: String,
+    reason: String,
+    until: String,
+    /// The capacity override form was the one refused: offer it again.
+    overriding: bool,
 }
 
 /// The cells offered first; the rest are listed with the rule that refuses each.
 const OFFERED: usize = 30;
 
+/// The page, for staff of the facility holding the person; it shows where the person is, so
+/// every showing is logged as a read of their record.
 async fn place_page(
     state: &AppState,
     ui: &Ui,
     number: &str,
-    cell: String,
+    typed: Typed,
     refusal: Option<Refusal>,
 ) -> UiResult<PlacePage> {
-    person_in_scope(state, &ui.caller, number).await?;
+    let scope = person_in_scope(state, &ui.caller, number).await?;
+    holding_facility(ui, &scope, number)?;
+    log_read(state, &ui.caller, number, "GET /people/{number}/placement").await?;
     let now = chrono::Utc::now();
     let (record, options) = {
         let number = number.to_string();
@@ -46,19 +64,19 @@ async fn place_page(
     };
     let whereabouts = record.whereabouts;
     let (allowed, refused): (Vec<_>, Vec<_>) = options.into_iter().partition(|o| o.refusal.is_none());
-    let may_override = ui.may("POST", "/overrides")
-        && refusal.as_ref().and_then(|r| r.rule.as_deref()) == Some("housing.capacity_line");
+    let capacity = refusal.as_ref().and_then(|r| r.rule.as_deref()) == Some("housing.capacity_line");
     Ok(PlacePage {
         chrome: ui.chrome(""),
         number: number.to_string(),
         name: record.person.identity.name.full(),
         facility: whereabouts.as_ref().and_then(|w| w.facility.clone()).unwrap_or_default(),
         current: whereabouts.and_then(|w| w.cell),
-        cell,
+        may_override: ui.may("POST", "/overrides") && (capacity || typed.overriding),
+        typed,
         options: allowed.into_iter().take(OFFERED).collect(),
         refused,
         refusal,
-        may_override,
+        key: super::random_token(),
     })
 }
 
@@ -67,10 +85,7 @@ pub(crate) async fn form(
     Extension(ui): Extension<Ui>,
     Path(number): Path<String>,
 ) -> UiResult {
-    // The page shows where the person is: a read of their record.
-    let scope = open_person(&state, &ui.caller, &number, "GET /people/{number}/placement").await?;
-    holding_facility(&ui, &scope, &number)?;
-    page(place_page(&state, &ui, &number, String::new(), None).await?)
+    page(place_page(&state, &ui, &number, Typed::default(), None).await?)
 }
 
 /// Placements and moves belong to the facility holding the person (listed first), as in the API:
@@ -83,6 +98,7 @@ fn holding_facility(ui: &Ui, scope: &service::report::PersonScope, number: &str)
 pub(crate) struct PlaceForm {
     cell: String,
     note: Option<String>,
+    key: Option<String>,
 }
 
 /// Place someone not yet in a cell, or move them; refusals come back on the form with the rule.
@@ -100,20 +116,27 @@ pub(crate) async fn record(
         state.run(move |s| Ok(s.whereabouts(&number, now)?.and_then(|w| w.cell).is_some())).await?
     };
     let cell = form.cell.trim().to_string();
+    let note = form.note.unwrap_or_default();
     let kind = if placed {
         MovementKind::Move { cell: cell.clone(), bed: None }
     } else {
         MovementKind::Place { cell: cell.clone(), bed: None }
     };
-    let request =
-        MovementRequest { person: number.clone(), kind, at: None, note: form.note.filter(|n| !n.trim().is_empty()) };
+    let request = MovementRequest {
+        person: number.clone(),
+        kind,
+        at: None,
+        note: Some(note.clone()).filter(|n| !n.trim().is_empty()),
+    };
     let ctx = ui.staff().context(now);
-    match state.run(move |s| s.record_movement(&ctx, &request)).await {
+    let text = serde_json::to_string(&request).map_err(ApiError::internal)?;
+    let key = form.key.unwrap_or_default();
+    match super::once(&state, &ui, &key, text, move |tx| service::custody::record_movement_in(tx, &ctx, &request)).await
+    {
         Ok(_) => Ok(Redirect::to(&format!("/people/{}", super::urlencode(&number))).into_response()),
         Err(e) if e.status().is_client_error() => {
-            let status = e.status();
-            let refusal = Refusal::of(&e);
-            page_status(status, place_page(&state, &ui, &number, cell, Some(refusal)).await?)
+            let typed = Typed { cell, note, ..Typed::default() };
+            page_status(e.status(), place_page(&state, &ui, &number, typed, Some(Refusal::of(&e))).await?)
         }
         Err(e) => Err(e.into()),
     }
@@ -126,6 +149,7 @@ pub(crate) struct OverrideForm {
     reason: String,
     until: String,
     person: Option<String>,
+    key: Option<String>,
 }
 
 /// A director lifts the capacity line of one cell (or the facility) until a date, with a reason.
@@ -143,24 +167,40 @@ pub(crate) async fn capacity_override(
     let cell = form.cell.clone().filter(|c| !c.trim().is_empty());
     let recorded = match super::form_instant("until", Some(&form.until), zone) {
         Ok(expires_at) => {
-            let request = OverrideRequest { cell: cell.clone(), reason: form.reason, expires_at };
-            state.run(move |s| s.record_override(&ctx, &facility, &request)).await
+            let request = OverrideRequest { cell: cell.clone(), reason: form.reason.clone(), expires_at };
+            let text = format!("{facility} {}", serde_json::to_string(&request).map_err(ApiError::internal)?);
+            let key = form.key.clone().unwrap_or_default();
+            super::once(&state, &ui, &key, text, move |tx| {
+                service::housing::record_override_in(tx, &ctx, &facility, &request)
+            })
+            .await
         }
         Err(e) => Err(e),
     };
-    if let Err(e) = recorded {
-        // Back to the placement, with the reason the override was refused.
-        return match form.person.as_deref().filter(|p| !p.is_empty()) {
-            Some(person) if e.status().is_client_error() => page_status(
-                e.status(),
-                place_page(&state, &ui, person, cell.unwrap_or_default(), Some(Refusal::of(&e))).await?,
-            ),
-            _ => Err(e.into()),
-        };
+    let person = form.person.clone().filter(|p| !p.is_empty());
+    match (recorded, person) {
+        (Ok(_), Some(person)) => {
+            Ok(Redirect::to(&format!("/people/{}/placement", super::urlencode(&person))).into_response())
+        }
+        (Ok(_), None) => Ok(Redirect::to("/").into_response()),
+        // Back to the placement (for staff who may see that person), the override form filled in
+        // as typed and the reason it was refused beside it.
+        (Err(e), Some(person)) if e.status().is_client_error() => {
+            let mut refusal = Refusal::of(&e);
+            for (field, _) in &mut refusal.fields {
+                if field == "expires_at" {
+                    *field = "until".into();
+                }
+            }
+            let typed = Typed {
+                cell: cell.unwrap_or_default(),
+                reason: form.reason,
+                until: form.until,
+                overriding: true,
+                ..Typed::default()
+            };
+            page_status(e.status(), place_page(&state, &ui, &person, typed, Some(refusal)).await?)
+        }
+        (Err(e), _) => Err(e.into()),
     }
-    let back = match form.person {
-        Some(person) if !person.is_empty() => format!("/people/{}/placement", super::urlencode(&person)),
-        _ => "/".to_string(),
-    };
-    Ok(Redirect::to(&back).into_response())
 }
