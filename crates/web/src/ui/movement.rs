@@ -148,9 +148,8 @@ pub(crate) async fn form(
     Path(number): Path<String>,
 ) -> UiResult {
     let scope = person_in_scope(&state, &ui.caller, &number).await?;
-    let mut form = MovementForm::default();
     // A person in transit: the destination is the facility that receives.
-    form.to = scope.facilities.get(1).cloned();
+    let form = MovementForm { to: scope.facilities.get(1).cloned(), ..MovementForm::default() };
     page(movement_page(&state, &ui, &number, &scope, form, None).await?)
 }
 
