@@ -191,6 +191,50 @@ fn submitted_csrf(headers: &axum::http::HeaderMap, body: &[u8]) -> Option<String
 
 #[cfg(test)]
 mod tests {
+    /// A page that does what an API route does allows exactly the API route's roles.
+    #[test]
+    fn pages_allow_the_roles_of_the_api_routes_they_stand_for() {
+        use crate::access::{rule_for, Access};
+        use service::staff::Role;
+        let pairs = [
+            (("GET", "/search"), ("GET", "/api/v1/people")),
+            (("GET", "/people/{number}"), ("GET", "/api/v1/people/{number}")),
+            (("POST", "/intake"), ("POST", "/api/v1/admissions")),
+            (("POST", "/intake/candidates"), ("POST", "/api/v1/identity/candidates")),
+            (("POST", "/overrides"), ("POST", "/api/v1/facilities/{code}/overrides")),
+            (("POST", "/people/{number}/movement"), ("POST", "/api/v1/people/{number}/movements")),
+            (("POST", "/people/{number}/holds/{id}/overrides"), ("POST", "/api/v1/holds/{id}/overrides")),
+            (
+                ("POST", "/people/{number}/hold-overrides/{id}/approval"),
+                ("POST", "/api/v1/hold-overrides/{id}/approval"),
+            ),
+            (("GET", "/counts"), ("GET", "/api/v1/counts")),
+            (("POST", "/counts"), ("POST", "/api/v1/counts")),
+            (("POST", "/counts/{id}/entries"), ("POST", "/api/v1/counts/{id}/entries")),
+            (("POST", "/counts/{id}/resolutions"), ("POST", "/api/v1/counts/{id}/resolutions")),
+            (("POST", "/counts/{id}/clearance"), ("POST", "/api/v1/counts/{id}/clearance")),
+            (("GET", "/incidents"), ("GET", "/api/v1/incidents")),
+            (("POST", "/incidents"), ("POST", "/api/v1/incidents")),
+            (("GET", "/obligations"), ("GET", "/api/v1/obligations")),
+            (("POST", "/obligations/{id}/closure"), ("POST", "/api/v1/obligations/{id}/closure")),
+            (("GET", "/alerts"), ("GET", "/api/v1/alerts")),
+            (("GET", "/audit"), ("GET", "/api/v1/audit/events")),
+        ];
+        for ((method, page), (api_method, route)) in pairs {
+            let Some(Access::Roles(api)) = rule_for(&api_method.parse().unwrap(), route) else {
+                panic!("{api_method} {route} has no role rule");
+            };
+            for role in Role::ALL {
+                assert_eq!(
+                    super::allowed(method, page, role),
+                    Some(api.contains(&role)),
+                    "{method} {page} and {api_method} {route} disagree on {}",
+                    role.as_str()
+                );
+            }
+        }
+    }
+
     #[test]
     fn counts_are_grouped_by_thousands() {
         assert_eq!(super::grouped(0), "0");
