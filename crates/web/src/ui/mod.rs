@@ -236,6 +236,23 @@ mod tests {
     }
 
     #[test]
+    fn the_login_warns_where_a_browser_would_drop_the_cookie() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut headers = axum::http::HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+            }
+            super::secure_origin(&headers)
+        };
+        assert!(with(&[("host", "localhost:8080")]));
+        assert!(with(&[("host", "127.0.0.1:8080")]));
+        assert!(with(&[("host", "[::1]:8080")]));
+        assert!(with(&[("host", "custodia.prison.example"), ("x-forwarded-proto", "https")]));
+        assert!(!with(&[("host", "10.0.0.5:8080")]));
+        assert!(!with(&[("host", "custodia.prison.example")]));
+    }
+
+    #[test]
     fn counts_are_grouped_by_thousands() {
         assert_eq!(super::grouped(0), "0");
         assert_eq!(super::grouped(999), "999");
@@ -650,9 +667,27 @@ fn login_page(csrf: String, next: String, message: Option<String>, name: String,
     Ok((status, [(header::SET_COOKIE, cookie)], Html(html)).into_response())
 }
 
-async fn login_form(Query(q): Query<LoginQuery>) -> UiResult {
-    let message = q.expired.map(|_| "Your session ended. Log in again.".to_string());
+async fn login_form(Query(q): Query<LoginQuery>, headers: axum::http::HeaderMap) -> UiResult {
+    let message = if !secure_origin(&headers) {
+        Some(
+            "This address is plain HTTP: browsers keep the login cookie only over HTTPS or on localhost, \
+             so logging in here will not last. Serve Custodia behind HTTPS."
+                .to_string(),
+        )
+    } else {
+        q.expired.map(|_| "Your session ended. Log in again.".to_string())
+    };
     login_page(random_token(), local_path(q.next), message, String::new(), StatusCode::OK)
+}
+
+/// Whether a browser will keep a `Secure` cookie for this request: HTTPS (as a proxy in front
+/// reports it) or a loopback host.
+fn secure_origin(headers: &axum::http::HeaderMap) -> bool {
+    let https = headers.get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let name =
+        host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(n, _)| n);
+    https || matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.ends_with(".localhost")
 }
 
 #[derive(Deserialize)]
