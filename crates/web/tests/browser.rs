@@ -613,6 +613,38 @@ async fn a_transfer_against_a_hold_is_refused_until_a_second_person_approves_an_
 }
 
 #[tokio::test]
+async fn a_director_records_a_death_notification_done_on_the_obligations_page() {
+    let site = site().await;
+    let person = site.admit("PEQ-A", "Pedro", "Lemus", None);
+    let report = service::incident::IncidentReport {
+        facility: "PEQ-A".into(),
+        kind: domain::incident::IncidentKind::Death,
+        at: None,
+        cell: None,
+        location: Some("infirmary".into()),
+        people: vec![service::incident::InvolvedPerson {
+            person: person.clone(),
+            role: domain::incident::InvolvementRole::Deceased,
+            injured: false,
+        }],
+        staff: vec![],
+        description: "found dead in the infirmary".into(),
+    };
+    site.service.record_incident(&Context::now("officer"), &report).unwrap();
+    site.login("director").await;
+    site.open("/obligations").await;
+    let row = site.browser.find(Locator::XPath(&format!("//tr[td[contains(., '{person}')]]"))).await.unwrap();
+    row.find(Locator::Css("input[name=notified]")).await.unwrap().send_keys("Ana Lemus").await.unwrap();
+    row.find(Locator::Css("input[name=capacity]")).await.unwrap().send_keys("sister").await.unwrap();
+    site.submit_with(row.find(Locator::Css("button")).await.unwrap()).await;
+    site.open("/obligations?state=all").await;
+    let done =
+        site.browser.find(Locator::XPath(&format!("//tr[td[contains(., '{person}')]][.//span[.='done']]"))).await;
+    assert!(done.is_ok(), "the family notification is recorded as done");
+    site.close().await;
+}
+
+#[tokio::test]
 async fn a_count_with_a_discrepancy_cannot_clear_until_it_is_resolved() {
     let site = site().await;
     site.login("officer").await;

@@ -254,21 +254,20 @@ pub(crate) async fn close_obligation(
         method,
         note: form.note.filter(|n| !n.is_empty()),
     };
-    // Scope: an obligation outside the caller's facilities is not found.
-    let staff = ui.staff().clone();
-    let visible = {
-        let id = id.clone();
-        state
-            .run(move |s| s.obligations(ObligationState::All, None, |f| staff.sees(f), now))
-            .await?
-            .into_iter()
-            .any(|o| o.id == id)
-    };
-    if !visible {
-        return Err(UiError::not_found("obligation", &id));
-    }
     let ctx = ui.staff().context(now);
-    match state.run(move |s| s.close_obligation(&ctx, &id, &closure)).await {
+    let staff = ui.staff().clone();
+    // As in the API: the obligation's facility is checked in the transaction that writes, and one
+    // outside the caller's facilities is not found.
+    let closed = state.run(move |s| {
+        s.batch(|tx| {
+            let facility = service::incident::obligation_facility_in(tx, &id)?;
+            if !staff.sees(&facility) {
+                return Err(service::ServiceError::NotFound { what: "obligation", key: id });
+            }
+            service::incident::close_obligation_in(tx, &ctx, &id, &closure)
+        })
+    });
+    match closed.await {
         Ok(_) => Ok(Redirect::to("/obligations").into_response()),
         Err(e) if e.status().is_client_error() => {
             page_status(e.status(), obligations_page(&state, &ui, "open".into(), Some(Refusal::of(&e))).await?)
