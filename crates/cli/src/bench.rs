@@ -88,7 +88,7 @@ fn fresh(dir: &tempfile::TempDir, name: &str) -> anyhow::Result<Service<SqliteSt
     let service = Service::new(SqliteStore::open_path(&dir.path().join(name))?);
     service.init()?;
     let layout = FacilityLayout::parse(BENCH_LAYOUT)?;
-    let ctx = Context { actor: "bench".into(), now: chrono::Utc::now() - chrono::Duration::days(1) };
+    let ctx = Context::new("bench", chrono::Utc::now() - chrono::Duration::days(1));
     service.add_facility(&ctx, &layout)?;
     Ok(service)
 }
@@ -160,7 +160,7 @@ fn bench_admit(people: u64) -> anyhow::Result<()> {
     let raw_seconds = started.elapsed().as_secs_f64();
 
     let service = fresh(&dir, "admit.db")?;
-    let ctx = Context { actor: "bench".into(), now };
+    let ctx = Context::new("bench", now);
     let started = Clock::now();
     service.bulk(|tx| {
         for r in &requests {

@@ -229,9 +229,7 @@ fn open_count<T: Tx>(tx: &mut T, id: i64) -> ServiceResult<RollCountRow> {
 /// Explain one person's absence inside the caller's transaction.
 pub fn resolve_in<T: Tx>(tx: &mut T, ctx: &Context, id: i64, request: &Resolve) -> ServiceResult<CountView> {
     let count = open_count(tx, id)?;
-    let person = tx
-        .person_id(&request.person)?
-        .ok_or_else(|| ServiceError::NotFound { what: "person", key: request.person.clone() })?;
+    let person = crate::person_to_change(tx, &request.person)?;
     let cells = cell_codes(tx, count.facility, ctx.now)?;
     let facility = tx
         .facility_by_id(count.facility)?

@@ -4,6 +4,7 @@ use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
 use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
+use domain::identity::{compare_documents, DocumentAgreement};
 use domain::legal::Restricted;
 use domain::person::{human_number, Admission};
 use domain::time::{rfc3339, Instant};
@@ -31,9 +32,22 @@ pub struct AdmitRequest {
     /// Set when the person is received from a foreign authority (a deportee, an extradited person).
     #[serde(default)]
     pub foreign: Option<ForeignReception>,
+    /// Set when an identity document of this admission is on record for a person not in custody
+    /// who is not this person (a reused or forged number): why, in words; audited.
+    #[serde(default)]
+    pub different_person: Option<DifferentPerson>,
     /// The Mandela Rule 7 record.
     #[serde(flatten)]
     pub admission: Admission,
+}
+
+/// The declaration that a person whose document is on record for someone else is another person.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DifferentPerson {
+    /// Why the records officer is sure this is not the person on record.
+    pub reason: String,
 }
 
 /// A person received from a foreign authority: who hands them over, and how their identity was
@@ -117,6 +131,8 @@ impl AdmitRequest {
             at: Option<Instant>,
             #[serde(default)]
             foreign: Option<ForeignReception>,
+            #[serde(default)]
+            different_person: Option<DifferentPerson>,
         }
         fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ServiceResult<T> {
             serde_path_to_error::deserialize(value).map_err(|e| {
@@ -128,7 +144,7 @@ impl AdmitRequest {
             .map_err(|e| ServiceError::field("admission", format!("is not valid JSON: {e}")))?;
         let record = value.as_object_mut().ok_or_else(|| ServiceError::field("admission", "must be a JSON object"))?;
         let envelope: serde_json::Map<String, serde_json::Value> =
-            ["facility", "person", "at", "foreign"].iter().filter_map(|k| record.remove_entry(*k)).collect();
+            ["facility", "person", "at", "foreign", "different_person"].iter().filter_map(|k| record.remove_entry(*k)).collect();
         let envelope: Envelope = parse(serde_json::Value::Object(envelope))?;
         let admission: Admission = parse(value)?;
         Ok(Self {
@@ -136,6 +152,7 @@ impl AdmitRequest {
             person: envelope.person,
             at: envelope.at,
             foreign: envelope.foreign,
+            different_person: envelope.different_person,
             admission,
         })
     }
@@ -262,14 +279,14 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
     let facility = facility_open_at(tx, &request.facility, at)?;
     let known = match &request.person {
         Some(number) => {
-            let person = tx
-                .person_by_number(number)?
-                .ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
+            let id = crate::person_to_change(tx, number)?;
+            let person = tx.person(id)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
             same_identity(&person, &admission.identity)?;
             Some(person)
         }
         None => None,
     };
+    check_documents(tx, ctx, request, known.as_ref().map(|p| p.id))?;
     let state = match &known {
         Some(person) => {
             housing::check_facility_entry(tx, person.id, facility.id, at, ctx.now)?;
@@ -328,6 +345,71 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
     Ok(Admitted { person: person_number, booking: booking_number, medical_tasks: reasons.len(), audit_seq })
 }
 
+/// An identity document on record says who the person is. One held now (anywhere) is not
+/// admitted a second time; one on record but not held must be re-admitted under their number, or
+/// declared a different person with a reason. Inside the writing transaction, so that of two
+/// admissions with the same document at once only the first can succeed.
+fn check_documents<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    request: &AdmitRequest,
+    known: Option<store::PersonId>,
+) -> ServiceResult<()> {
+    if let Some(different) = &request.different_person {
+        if different.reason.trim().is_empty() {
+            return Err(ServiceError::field("different_person.reason", "is required"));
+        }
+    }
+    for (i, document) in request.admission.identity.documents.iter().enumerate() {
+        let mut holders = Vec::new();
+        for number in crate::identity::number_spellings(&document.number) {
+            for (holder, recorded) in tx.people_with_document(&number)? {
+                let same = compare_documents(std::slice::from_ref(document), std::slice::from_ref(&recorded));
+                if matches!(same, Some(DocumentAgreement::Same(_))) {
+                    holders.push(crate::identity::survivor_of(tx, holder)?.0);
+                }
+            }
+        }
+        holders.sort_unstable();
+        holders.dedup();
+        for holder in holders.into_iter().filter(|h| Some(*h) != known) {
+            let shown = format!("identity.documents[{i}] ({} {})", document.kind, document.number);
+            let person = tx.person(holder)?.ok_or_else(|| ServiceError::Internal(format!("person {holder} vanished")))?;
+            let held_at = match tx.custody_state(holder)?.0.status {
+                CustodyStatus::Free => None,
+                CustodyStatus::Held { facility, .. } | CustodyStatus::InTransit { to: facility, .. } => {
+                    Some(tx.facility_by_id(facility)?.map(|f| f.code).unwrap_or_default())
+                }
+            };
+            if let Some(code) = held_at {
+                let detail = if ctx.sees(&code) {
+                    format!("{shown} is {}'s, who is in custody at {code} now; one person is held once", person.number)
+                } else {
+                    format!("{shown} belongs to a person in custody elsewhere now; one person is held once")
+                };
+                return Err(ServiceError::refused("custody.already_in_custody", detail));
+            }
+            if request.different_person.is_some() {
+                continue;
+            }
+            let mut facilities = Vec::new();
+            for id in tx.person_facilities(holder)? {
+                facilities.extend(tx.facility_by_id(id)?.map(|f| f.code));
+            }
+            let on_record = if ctx.scope.is_none() || facilities.iter().any(|f| ctx.sees(f)) {
+                format!("{shown} is on record for {}: re-admit that person (`person`)", person.number)
+            } else {
+                format!("{shown} is on record for a person held before elsewhere: ask national records staff to re-admit them")
+            };
+            return Err(ServiceError::refused(
+                "identity.document_on_record",
+                format!("{on_record}, or, if this is someone else, say why in `different_person.reason`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A known person is re-admitted under the identity on record; a different one is refused
 /// rather than silently dropped (identity corrections are separate, audited entries).
 fn same_identity(person: &store::Person, given: &domain::person::Identity) -> ServiceResult<()> {
@@ -379,9 +461,7 @@ pub fn record_movement_in<T: Tx>(
     request: &MovementRequest,
 ) -> ServiceResult<MovementRecorded> {
     let at = occurred_at(ctx, request.at)?;
-    let person = tx
-        .person_id(&request.person)?
-        .ok_or_else(|| ServiceError::NotFound { what: "person", key: request.person.clone() })?;
+    let person = crate::person_to_change(tx, &request.person)?;
     let (state, booking) = tx.custody_state(person)?;
     // The person's state first: "is out at court" says more than "cell not found".
     apply(state, unresolved(&request.kind, &state), at).map_err(refuse)?;

@@ -233,6 +233,8 @@ enum Step {
 }
 
 struct Script {
+    /// Unique per person of the demo: makes their document number unique.
+    serial: usize,
     number: Option<String>,
     /// Held under a judgment: placed only in cells kept for convicted people (Mandela Rule 11).
     convicted: bool,
@@ -411,7 +413,7 @@ impl<S: Store> Service<S> {
                 "the demo builds only into an empty database; choose another with --db sqlite://FILE",
             ));
         }
-        let system = Context { actor: "demo".into(), now: opened };
+        let system = Context::new("demo", opened);
         let mut cells_of = Vec::new();
         for plan in &plans {
             add_facility_in(&mut tx, &system, &layout(plan, opened))?;
@@ -453,9 +455,12 @@ impl<S: Store> Service<S> {
         }
         let mut queue: BinaryHeap<Reverse<(Instant, usize, usize)>> =
             scripts.iter().enumerate().map(|(i, s)| Reverse((s.steps[0].0, i, 0))).collect();
+        for (serial, script) in scripts.iter_mut().enumerate() {
+            script.serial = serial;
+        }
         let total_steps: u64 = scripts.iter().map(|s| s.steps.len() as u64).sum();
         let mut done = 0u64;
-        let mut ctx = Context { actor: "demo".into(), now: start };
+        let mut ctx = Context::new("demo", start);
         while let Some(Reverse((at, i, step))) = queue.pop() {
             while next_renewal <= at {
                 renew_overrides(&mut tx, next_renewal, &plans)?;
@@ -522,7 +527,7 @@ fn house<T: Tx>(tx: &mut T, ctx: &Context, plan: &FacilityPlan) -> ServiceResult
 
 /// Record the overrides of the overcrowded facilities for the next period, as their directors do.
 fn renew_overrides<T: Tx>(tx: &mut T, at: Instant, plans: &[FacilityPlan]) -> ServiceResult<()> {
-    let director = Context { actor: "demo-director".into(), now: at };
+    let director = Context::new("demo-director", at);
     for plan in plans.iter().filter(|p| overcrowded(p)) {
         let request = crate::housing::OverrideRequest {
             cell: None,
@@ -661,7 +666,7 @@ fn script(
         .expect("not empty");
         steps.push((at_day(start, end.max(t + 0.01)), Step::Release(reason)));
     }
-    Script { number: None, convicted: false, facility: first, cell: None, steps }
+    Script { serial: 0, number: None, convicted: false, facility: first, cell: None, steps }
 }
 
 /// Court hearings (out and back), hospital visits and cell moves between `from` and `until`.
@@ -697,12 +702,19 @@ fn play<T: Tx>(
     let kind = match script.steps[step].1.clone() {
         Step::Admit => {
             let plan = &plans[script.facility];
-            let admission = person(rng, plan.women, ctx.now);
+            let admission = person(rng, plan.women, ctx.now, script.serial);
             script.convicted = admission.legal_basis.as_ref().is_some_and(|b| b.kind == LegalBasisKind::Judgment);
             let admitted = admit_in(
                 tx,
                 ctx,
-                &AdmitRequest { facility: plan.code.to_string(), person: None, at: None, foreign: None, admission },
+                &AdmitRequest {
+                    facility: plan.code.to_string(),
+                    person: None,
+                    at: None,
+                    foreign: None,
+                    different_person: None,
+                    admission,
+                },
             )?;
             script.number = Some(admitted.person);
             return Ok(());
@@ -742,7 +754,9 @@ fn play<T: Tx>(
 }
 
 /// A synthetic person with a complete Mandela Rule 7 admission record.
-fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant) -> Admission {
+/// A new person's admission record; `serial` makes their document number unique, since an
+/// admission with another person's document is refused.
+fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant, serial: usize) -> Admission {
     let given = if woman { GIVEN_FEMALE } else { GIVEN_MALE };
     let given_names = if rng.random_bool(0.7) {
         format!("{} {}", given.choose(rng).expect("names"), given.choose(rng).expect("names"))
@@ -768,7 +782,8 @@ fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant) -> Admission {
             },
             documents: vec![IdentityDocument {
                 kind: "dui".into(),
-                number: format!("{:08}-{}", rng.random_range(0..100_000_000u32), rng.random_range(0..10)),
+                // 48271 is prime to 10^8, so distinct serials give distinct, scattered numbers.
+                number: format!("{:08}-{}", (serial as u64 * 48_271 + 12_345) % 100_000_000, rng.random_range(0..10)),
                 issuing_country: "SV".into(),
             }],
         },

@@ -265,10 +265,7 @@ impl std::fmt::Display for PartyRef {
 
 fn resolve_party<T: Tx>(tx: &mut T, party: &PartyRef, field: &str) -> ServiceResult<Party> {
     match (&party.person, &party.group) {
-        (Some(number), None) => tx
-            .person_id(number)?
-            .map(Party::Person)
-            .ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() }),
+        (Some(number), None) => crate::person_to_change(tx, number).map(Party::Person),
         (None, Some(code)) => tx
             .group_by_code(code)?
             .map(|g| Party::Group(g.id))
@@ -605,7 +602,7 @@ pub fn classify_in<T: Tx>(
     number: &str,
     request: &ClassifyRequest,
 ) -> ServiceResult<Classified> {
-    let person = person_id(tx, number)?;
+    let person = crate::person_to_change(tx, number)?;
     for (i, flag) in request.vulnerabilities.iter().enumerate() {
         if flag.trim().is_empty() || flag.len() > 60 {
             return Err(ServiceError::field(format!("vulnerabilities[{i}]"), "must be a short flag such as `elderly`"));
@@ -674,7 +671,7 @@ pub fn affiliate_in<T: Tx>(
     if request.assessed_on > ctx.now.date_naive() {
         return Err(ServiceError::field("assessed_on", format!("{} is in the future", request.assessed_on)));
     }
-    let person = person_id(tx, number)?;
+    let person = crate::person_to_change(tx, number)?;
     let group = tx
         .group_by_code(&request.group)?
         .ok_or_else(|| ServiceError::NotFound { what: "security threat group", key: request.group.clone() })?;

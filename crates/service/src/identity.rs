@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use domain::custody::CustodyStatus;
-use domain::identity::{document_number_key, probe_keys, resemblance_of, worth_comparing, yyyymmdd, NameWords};
+use domain::identity::{compare_documents, document_number_key, DocumentAgreement, probe_keys, resemblance_of, worth_comparing, yyyymmdd, NameWords};
 use domain::person::{Identity, Sex};
 use domain::time::rfc3339;
 use store::identity::{IdentityTx, MergeRow, NewMerge, NewUnmerge};
@@ -53,6 +53,8 @@ pub struct Candidate {
     pub facilities: Vec<String>,
     /// Whether the person is in custody now.
     pub in_custody: bool,
+    /// Whether an identity document of the intake (type, number and issuing country) is theirs.
+    pub same_document: bool,
     /// 0 to 1: 1 is the same document, name and date of birth.
     pub score: f64,
     /// Why they may be the same person, strongest first.
@@ -156,7 +158,7 @@ fn check_intake(identity: &Identity) -> ServiceResult<()> {
 
 /// The spellings a document number may be stored under: as given, in capitals, without
 /// separators, and as a DUI (`01234567-8`) when it has its nine digits.
-fn number_spellings(number: &str) -> Vec<String> {
+pub(crate) fn number_spellings(number: &str) -> Vec<String> {
     let key = document_number_key(number);
     let mut spellings = vec![number.trim().to_string(), number.trim().to_uppercase(), key.clone()];
     if key.len() == 9 && key.chars().all(|c| c.is_ascii_digit()) {
@@ -169,7 +171,7 @@ fn number_spellings(number: &str) -> Vec<String> {
 }
 
 /// The record a person's merges lead to: themself unless merged away.
-fn survivor_of<T: Tx>(tx: &mut T, person: PersonId) -> ServiceResult<(PersonId, Option<String>)> {
+pub(crate) fn survivor_of<T: Tx>(tx: &mut T, person: PersonId) -> ServiceResult<(PersonId, Option<String>)> {
     let mut current = person;
     let mut via = None;
     for _ in 0..MAX_CHAIN {
@@ -213,22 +215,27 @@ pub fn candidates_in<T: Tx>(
     compare.sort_unstable();
     compare.dedup();
     // Best resemblance per surviving record, and through which merged-away record it was found.
-    let mut best: HashMap<PersonId, (f64, Vec<String>)> = HashMap::new();
+    let mut best: HashMap<PersonId, (f64, Vec<String>, bool)> = HashMap::new();
     for id in compare {
         let Some(person) = tx.person(id)? else { continue };
         let Some(found) = resemblance_of(identity, &words, &person.identity) else { continue };
+        let same_document = matches!(
+            compare_documents(&identity.documents, &person.identity.documents),
+            Some(DocumentAgreement::Same(_))
+        );
         let (survivor, via) = survivor_of(tx, id)?;
         let mut reasons = found.reasons;
         if let Some(via) = via {
             reasons.push(format!("found through {via}, merged into this record"));
         }
-        let entry = best.entry(survivor).or_insert((f64::MIN, Vec::new()));
+        let entry = best.entry(survivor).or_insert((f64::MIN, Vec::new(), false));
+        entry.2 |= same_document;
         if found.score > entry.0 {
-            *entry = (found.score, reasons);
+            (entry.0, entry.1) = (found.score, reasons);
         }
     }
     let mut listed = Vec::new();
-    for (id, (score, reasons)) in best {
+    for (id, (score, reasons, same_document)) in best {
         let Some(person) = tx.person(id)? else { continue };
         let answerable: Vec<String> = tx.person_facilities(id)?.iter().filter_map(|f| codes.get(f).cloned()).collect();
         // Someone never held anywhere belongs to no facility's scope and is shown to all.
@@ -244,6 +251,7 @@ pub fn candidates_in<T: Tx>(
             facilities: answerable.into_iter().filter(|f| visible(f)).collect(),
             number: person.number,
             in_custody,
+            same_document,
             score,
             reasons,
         });

@@ -475,6 +475,8 @@ pub fn record_incident_in<T: Tx>(
             errors.push(FieldError::new(&field, "is listed twice; give each person once, with one role"));
         } else if !answerable(tx, id, &facility, at)? {
             errors.push(not_here());
+        } else if let Some(merge) = tx.merge_in_force(id)? {
+            errors.push(FieldError::new(&field, format!("was merged into {}; name that record", merge.survivor)));
         } else {
             people.push((id, involved));
         }
@@ -662,7 +664,7 @@ pub fn set_notification_preference_in<T: Tx>(
     person: &str,
     preference: &NotificationPreference,
 ) -> ServiceResult<PreferenceRecorded> {
-    let id = tx.person_id(person)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: person.into() })?;
+    let id = crate::person_to_change(tx, person)?;
     let date = preference.date.unwrap_or(ctx.now.date_naive());
     if date > ctx.now.date_naive() {
         return Err(ServiceError::field("date", format!("{date} is in the future")));

@@ -340,6 +340,7 @@ pub fn record_charge_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, c: &Char
     if c.max_penalty_years.is_some_and(|y| !(y > 0.0 && y <= 200.0)) {
         return Err(ServiceError::field("max_penalty_years", "must be a number of years above 0"));
     }
+    crate::person_to_change(tx, number)?;
     let (_, booking) = booking_of(tx, number)?;
     let charge = Charge {
         offence: c.offence.clone(),
@@ -367,6 +368,7 @@ pub fn record_court_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, c: &Court
     if c.kind == CourtRecordKind::Counsel {
         required("reference", c.reference.as_deref().unwrap_or(""))?;
     }
+    crate::person_to_change(tx, number)?;
     let (_, booking) = booking_of(tx, number)?;
     let record = CourtRecord {
         kind: c.kind.as_str().to_string(),
@@ -392,6 +394,7 @@ pub fn record_sentences_in<T: Tx>(
     input: &SentenceInput,
 ) -> ServiceResult<SentenceReport> {
     let report = crate::sentence::calculate(input)?.report();
+    crate::person_to_change(tx, number)?;
     let (person, booking) = booking_of(tx, number)?;
     let text = serde_json::to_string(input).map_err(|e| ServiceError::Internal(e.to_string()))?;
     tx.insert_sentence_record(booking, &text, report.release_date, ctx.now, &ctx.actor)?;
@@ -441,7 +444,7 @@ pub fn record_legal_visit_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, v: 
     if v.started_at > ctx.now + chrono::Duration::minutes(5) {
         return Err(ServiceError::field("started_at", format!("{} is in the future", rfc3339(v.started_at))));
     }
-    let person = person_id(tx, number)?;
+    let person = crate::person_to_change(tx, number)?;
     let visit = LegalVisit {
         counsel: v.counsel.clone(),
         capacity: v.capacity.clone(),
@@ -471,7 +474,7 @@ pub fn add_hold_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, h: &HoldReque
     if h.expires_at.is_some_and(|e| e <= ctx.now) {
         return Err(ServiceError::field("expires_at", "is not in the future"));
     }
-    let person = person_id(tx, number)?;
+    let person = crate::person_to_change(tx, number)?;
     let country = h.country.as_deref().map(str::to_ascii_uppercase);
     let id = tx.insert_hold(&NewHold {
         person,

@@ -31,12 +31,25 @@ pub struct Context {
     pub actor: String,
     /// The time the record is made (recorded time, as opposed to when the event happened).
     pub now: Instant,
+    /// Codes of the facilities the actor may see; `None` for national roles and the command
+    /// line. Refusals name people and facilities outside it only as "elsewhere".
+    pub scope: Option<Vec<String>>,
 }
 
 impl Context {
-    /// A context for `actor` at the current time.
+    /// A context for `actor` at `now`, seeing every facility.
+    pub fn new(actor: impl Into<String>, now: Instant) -> Self {
+        Self { actor: actor.into(), now, scope: None }
+    }
+
+    /// A context for `actor` at the current time, seeing every facility.
     pub fn now(actor: impl Into<String>) -> Self {
-        Self { actor: actor.into(), now: chrono::Utc::now() }
+        Self::new(actor, chrono::Utc::now())
+    }
+
+    /// Whether the actor may see the facility with this code.
+    pub fn sees(&self, facility_code: &str) -> bool {
+        self.scope.as_ref().is_none_or(|codes| codes.iter().any(|c| c == facility_code))
     }
 }
 
@@ -116,3 +129,17 @@ pub(crate) fn audit<T: Tx>(
     let payload = serde_json::to_string(payload).map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(tx.append_audit(&AuditEntry { at: ctx.now, actor: &ctx.actor, action, subject, payload: &payload })?)
 }
+
+/// The id of a person a command may change: on record and not merged away. A record merged into
+/// another is refused naming the surviving record, so that nothing is written on the duplicate.
+pub(crate) fn person_to_change<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<store::PersonId> {
+    let id = tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.to_string() })?;
+    match tx.merge_in_force(id)? {
+        None => Ok(id),
+        Some(merge) => Err(ServiceError::refused(
+            "identity.merged_away",
+            format!("{number} was merged into {}; record this on {}", merge.survivor, merge.survivor),
+        )),
+    }
+}
+

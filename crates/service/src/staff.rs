@@ -116,7 +116,8 @@ impl Staff {
 
     /// The context of a command they make at `now`.
     pub fn context(&self, now: Instant) -> Context {
-        Context { actor: self.name.clone(), now }
+        let scope = (!self.role.national()).then(|| self.facilities.clone());
+        Context { actor: self.name.clone(), now, scope }
     }
 }
 

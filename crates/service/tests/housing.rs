@@ -33,7 +33,7 @@ fn now() -> Instant {
 impl Fixture {
     /// A context recording at `now` plus some hours.
     fn later(&self, hours: i64) -> Context {
-        Context { actor: "director".into(), now: now() + Duration::hours(hours) }
+        Context::new("director", now() + Duration::hours(hours))
     }
 
     /// Admit someone into NORTE with the given sex, date of birth and legal basis.

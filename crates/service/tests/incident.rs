@@ -65,7 +65,7 @@ fn fixture() -> Fixture {
     let path = dir.path().join("t.db");
     let service = Service::new(SqliteStore::open_path(&path).expect("open db"));
     service.init().expect("init");
-    let ctx = Context { actor: "test".into(), now: t(NOW) };
+    let ctx = Context::new("test", t(NOW));
     for text in [NORTE.to_string(), sur()] {
         service.add_facility(&ctx, &FacilityLayout::parse(&text).expect("layout parses")).expect("facility added");
     }
@@ -109,7 +109,7 @@ impl Fixture {
 
     fn injury(&self, incident: &str, person: &str, severity: InjurySeverity) -> usize {
         let injury = InjuryReport { person: person.into(), severity, description: "deep cut, left forearm".into() };
-        let medic = Context { actor: "doctor".into(), now: self.ctx.now };
+        let medic = Context::new("doctor", self.ctx.now);
         self.service.document_injury(&medic, incident, &injury).expect("injury documented").obligations
     }
 
@@ -462,7 +462,7 @@ fn an_obligation_stays_open_until_closed_with_evidence_and_cannot_be_closed_twic
     let open = f.obligations(ObligationState::Open, NOW);
     let family = open.iter().find(|o| o.person.is_some()).unwrap().id.clone();
 
-    let director = Context { actor: "director".into(), now: t("2026-03-10T14:00:00Z") };
+    let director = Context::new("director", t("2026-03-10T14:00:00Z"));
     for (bad, field) in [(closure("2026-03-11T14:00:00Z"), "at"), (closure("2026-03-10T02:00:00Z"), "at")] {
         let error = refused_without_writing(&f, || f.service.close_obligation(&director, &family, &bad));
         assert_eq!(invalid_fields(error), [field]);
@@ -497,7 +497,7 @@ fn overdue_obligations_are_the_open_ones_past_their_due_time_in_the_facilities_a
     let a = f.admit("NORTE", "Alas", "2025-12-01");
     let c = f.admit("SUR", "Cruz", "2025-12-01");
     f.report(&report("NORTE", IncidentKind::Death, "2026-03-10T03:00:00Z", &[(&a, Deceased, false)]));
-    let later = Context { actor: "test".into(), now: t("2026-03-11T12:00:00Z") };
+    let later = Context::new("test", t("2026-03-11T12:00:00Z"));
     f.service
         .record_incident(&later, &report("SUR", IncidentKind::Escape, "2026-03-11T06:00:00Z", &[(&c, Missing, false)]))
         .unwrap();

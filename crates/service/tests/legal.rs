@@ -27,7 +27,7 @@ fn at(text: &str) -> Instant {
 }
 
 fn as_user(f: &Fixture, name: &str) -> Context {
-    Context { actor: name.into(), now: f.ctx.now }
+    Context::new(name, f.ctx.now)
 }
 
 /// Alerts of one person at a day.
@@ -333,7 +333,7 @@ fn a_classification_from_an_earlier_custody_episode_does_not_carry_over() {
         vulnerabilities: vec![],
         note: None,
     };
-    let early = Context { actor: "records".into(), now: "2026-01-06T08:00:00Z".parse().unwrap() };
+    let early = Context::new("records", "2026-01-06T08:00:00Z".parse().unwrap());
     f.service.classify(&early, &p, &convicted).unwrap();
     assert!(f.service.legal_record(&p, f.ctx.now).unwrap().pretrial.is_none(), "convicted in this episode");
     f.mv(&p, release(), "2026-01-20T10:00:00Z");

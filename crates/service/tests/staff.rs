@@ -61,7 +61,7 @@ fn fixture() -> Fixture {
     let path = dir.path().join("t.db");
     let service = Service::new(SqliteStore::open_path(&path).expect("open db"));
     service.init().expect("init");
-    let ctx = Context { actor: "root".into(), now: t(NOW) };
+    let ctx = Context::new("root", t(NOW));
     for text in [layout("NORTE"), layout("SUR")] {
         service.add_facility(&ctx, &FacilityLayout::parse(&text).expect("layout parses")).expect("facility added");
     }

@@ -110,7 +110,7 @@ pub fn fixture() -> Fixture {
     let store = SqliteStore::open_path(&path).expect("open db");
     let service = Service::new(store);
     service.init().expect("init");
-    let ctx = Context { actor: "test".into(), now: t(NOW) };
+    let ctx = Context::new("test", t(NOW));
     for text in [NORTE, SUR] {
         let layout = FacilityLayout::parse(text).expect("layout parses");
         service.add_facility(&ctx, &layout).expect("facility added");
