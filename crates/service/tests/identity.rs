@@ -14,11 +14,19 @@ use service::ServiceError;
 
 /// Admit someone with the given names, date of birth and DUI; returns their number.
 fn admit(f: &Fixture, facility: &str, name: (&str, &str, Option<&str>), born: &str, dui: &str) -> String {
+    admit_with(f, admission_of(facility, name, born, dui))
+}
+
+fn admission_of(facility: &str, name: (&str, &str, Option<&str>), born: &str, dui: &str) -> serde_json::Value {
     let mut value = admission_json(facility, name.0, name.1, "2026-03-01T08:00:00Z");
     value["identity"]["second_surname"] = name.2.into();
     value["identity"]["date_of_birth"] = born.into();
     value["identity"]["documents"][0]["number"] = dui.into();
-    f.service.admit(&f.ctx, &request(value)).unwrap_or_else(|e| panic!("admission of {name:?}: {e}")).person
+    value
+}
+
+fn admit_with(f: &Fixture, value: serde_json::Value) -> String {
+    f.service.admit(&f.ctx, &request(value.clone())).unwrap_or_else(|e| panic!("admission of {value}: {e}")).person
 }
 
 fn intake(given: &str, first: &str, second: Option<&str>, born: &str, dui: Option<&str>) -> Identity {
@@ -128,7 +136,10 @@ fn a_merge_is_audited_keeps_lineage_and_lists_the_survivor_until_it_is_undone() 
     let f = fixture();
     let first = admit(&f, "NORTE", JOSE, "1990-02-03", "01234567-8");
     f.mv(&first, release(), "2026-03-01T09:00:00Z");
-    let second = admit(&f, "SUR", ("Jose Luis", "Hernandez", None), "1990-02-03", "01234567-8");
+    // A records officer who wrongly declared him someone else made the duplicate.
+    let mut duplicate = admission_of("SUR", ("Jose Luis", "Hernandez", None), "1990-02-03", "01234567-8");
+    duplicate["different_person"] = serde_json::json!({"reason": "different face on the DUI photograph"});
+    let second = admit_with(&f, duplicate);
     let identity = intake("José Luis", "Hernández", Some("Pérez"), "1990-02-03", None);
     assert_eq!(candidates(&f, &identity).len(), 2);
 
@@ -180,7 +191,7 @@ fn a_merge_is_audited_keeps_lineage_and_lists_the_survivor_until_it_is_undone() 
 fn refused_merges_and_unmerges_write_nothing() {
     let f = fixture();
     let a = admit(&f, "NORTE", JOSE, "1990-02-03", "01234567-8");
-    let b = admit(&f, "SUR", ("José", "Hernández", None), "1990-02-03", "01234567-8");
+    let b = admit(&f, "SUR", ("José", "Hernández", None), "1990-02-03", "01234567-9");
     let c = admit(&f, "SUR", ("Ana", "Rivas", None), "1985-01-01", "05555555-5");
     let into = |n: &str| MergeRequest { into: n.to_string(), reason: "same person".into() };
 

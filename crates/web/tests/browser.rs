@@ -235,6 +235,7 @@ impl Site {
             person: None,
             at: None,
             foreign: None,
+            different_person: None,
             admission: Admission {
                 identity: Identity {
                     name: PersonName {

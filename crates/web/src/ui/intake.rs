@@ -15,7 +15,7 @@ use domain::person::{
 };
 use domain::FieldError;
 use serde::Deserialize;
-use service::custody::AdmitRequest;
+use service::custody::{AdmitRequest, DifferentPerson};
 use service::housing::PlacementOption;
 use service::identity::Candidate;
 
@@ -136,9 +136,10 @@ impl IntakeForm {
         };
         Ok(AdmitRequest {
             facility: self.get("facility").to_string(),
-            person: self.optional("person"),
+            person: self.optional("person").filter(|p| p != NEW_PERSON),
             at: None,
             foreign: None,
+            different_person: self.optional("different_person.reason").map(|reason| DifferentPerson { reason }),
             admission: Admission {
                 identity,
                 legal_basis,
@@ -206,6 +207,7 @@ const SHOWN: &[&str] = &[
     "next_of_kin[0].name",
     "emergency_contact.name",
     "dependants[0].name",
+    "different_person.reason",
 ];
 
 #[derive(Template)]
@@ -269,6 +271,26 @@ struct CandidatesFragment {
     chosen: String,
 }
 
+/// The `person` value of "None of these: a new person".
+const NEW_PERSON: &str = "new";
+
+/// The person the form admits as: the one chosen; before any choice, a candidate whose document
+/// is the one typed (most likely the same human); otherwise nobody yet.
+fn chosen(form: &IntakeForm, candidates: &Option<Vec<Candidate>>) -> String {
+    match form.get("person") {
+        "" => candidates.iter().flatten().find(|c| c.same_document).map(|c| c.number.clone()).unwrap_or_default(),
+        chosen => chosen.to_string(),
+    }
+}
+
+impl IntakePage {
+    fn with_candidates(mut self, candidates: Option<Vec<Candidate>>) -> Self {
+        self.chosen = chosen(&self.form, &candidates);
+        self.candidates = candidates;
+        self
+    }
+}
+
 /// People on record who may be the person at the desk, for the identity typed so far.
 async fn find_candidates(state: &AppState, ui: &Ui, form: &IntakeForm) -> UiResult<Option<Vec<Candidate>>> {
     let mut errors = Vec::new();
@@ -290,7 +312,7 @@ async fn find_candidates(state: &AppState, ui: &Ui, form: &IntakeForm) -> UiResu
 pub(crate) async fn candidates(State(state): State<AppState>, Extension(ui): Extension<Ui>, body: Bytes) -> UiResult {
     let form = IntakeForm::parse(&body);
     let candidates = find_candidates(&state, &ui, &form).await?;
-    page(CandidatesFragment { candidates, chosen: form.get("person").to_string() })
+    page(CandidatesFragment { chosen: chosen(&form, &candidates), candidates })
 }
 
 #[derive(Template)]
@@ -316,9 +338,7 @@ pub(crate) async fn admit(State(state): State<AppState>, Extension(ui): Extensio
     let form = IntakeForm::parse(&body);
     if !form.get("check").is_empty() {
         let candidates = find_candidates(&state, &ui, &form).await?;
-        let mut page_data = intake_page(&ui, form, facilities(&state, &ui).await?, None);
-        page_data.candidates = candidates;
-        return page(page_data);
+        return page(intake_page(&ui, form, facilities(&state, &ui).await?, None).with_candidates(candidates));
     }
     let zone = super::zone_of(&state, form.get("facility")).await?;
     let request = match form.request(zone) {
@@ -340,9 +360,8 @@ pub(crate) async fn admit(State(state): State<AppState>, Extension(ui): Extensio
         Err(e) if e.status().is_client_error() => {
             let status = e.status();
             let candidates = find_candidates(&state, &ui, &form).await?;
-            let mut page_data = intake_page(&ui, form, facilities(&state, &ui).await?, Some(Refusal::of(&e)));
-            page_data.candidates = candidates;
-            page_status(status, page_data)
+            let refusal = Some(Refusal::of(&e));
+            page_status(status, intake_page(&ui, form, facilities(&state, &ui).await?, refusal).with_candidates(candidates))
         }
         Err(e) => Err(e.into()),
     }
