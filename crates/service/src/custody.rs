@@ -144,7 +144,10 @@ impl AdmitRequest {
             .map_err(|e| ServiceError::field("admission", format!("is not valid JSON: {e}")))?;
         let record = value.as_object_mut().ok_or_else(|| ServiceError::field("admission", "must be a JSON object"))?;
         let envelope: serde_json::Map<String, serde_json::Value> =
-            ["facility", "person", "at", "foreign", "different_person"].iter().filter_map(|k| record.remove_entry(*k)).collect();
+            ["facility", "person", "at", "foreign", "different_person"]
+                .iter()
+                .filter_map(|k| record.remove_entry(*k))
+                .collect();
         let envelope: Envelope = parse(serde_json::Value::Object(envelope))?;
         let admission: Admission = parse(value)?;
         Ok(Self {
@@ -280,7 +283,8 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
     let known = match &request.person {
         Some(number) => {
             let id = crate::person_to_change(tx, number)?;
-            let person = tx.person(id)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
+            let person =
+                tx.person(id)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.clone() })?;
             same_identity(&person, &admission.identity)?;
             Some(person)
         }
@@ -374,7 +378,8 @@ fn check_documents<T: Tx>(
         holders.dedup();
         for holder in holders.into_iter().filter(|h| Some(*h) != known) {
             let shown = format!("identity.documents[{i}] ({} {})", document.kind, document.number);
-            let person = tx.person(holder)?.ok_or_else(|| ServiceError::Internal(format!("person {holder} vanished")))?;
+            let person =
+                tx.person(holder)?.ok_or_else(|| ServiceError::Internal(format!("person {holder} vanished")))?;
             let held_at = match tx.custody_state(holder)?.0.status {
                 CustodyStatus::Free => None,
                 CustodyStatus::Held { facility, .. } | CustodyStatus::InTransit { to: facility, .. } => {

@@ -8,7 +8,10 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use domain::custody::CustodyStatus;
-use domain::identity::{compare_documents, document_number_key, DocumentAgreement, probe_keys, resemblance_of, worth_comparing, yyyymmdd, NameWords};
+use domain::identity::{
+    compare_documents, document_number_key, probe_keys, resemblance_of, worth_comparing, yyyymmdd, DocumentAgreement,
+    NameWords,
+};
 use domain::person::{Identity, Sex};
 use domain::time::rfc3339;
 use store::identity::{IdentityTx, MergeRow, NewMerge, NewUnmerge};

@@ -142,4 +142,3 @@ pub(crate) fn person_to_change<T: Tx>(tx: &mut T, number: &str) -> ServiceResult
         )),
     }
 }
-

@@ -361,7 +361,10 @@ pub(crate) async fn admit(State(state): State<AppState>, Extension(ui): Extensio
             let status = e.status();
             let candidates = find_candidates(&state, &ui, &form).await?;
             let refusal = Some(Refusal::of(&e));
-            page_status(status, intake_page(&ui, form, facilities(&state, &ui).await?, refusal).with_candidates(candidates))
+            page_status(
+                status,
+                intake_page(&ui, form, facilities(&state, &ui).await?, refusal).with_candidates(candidates),
+            )
         }
         Err(e) => Err(e.into()),
     }
