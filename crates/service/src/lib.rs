@@ -132,6 +132,12 @@ pub(crate) fn audit<T: Tx>(
 
 /// The id of a person a command may change: on record and not merged away. A record merged into
 /// another is refused naming the surviving record, so that nothing is written on the duplicate.
+/// Text the service composes from input, held to the same rules as input; `field` names the input
+/// a refusal should point at.
+pub(crate) fn composed<T: TryFrom<String, Error = String>>(field: &str, text: String) -> ServiceResult<T> {
+    T::try_from(text).map_err(|problem| ServiceError::field(field, problem))
+}
+
 pub(crate) fn person_to_change<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<store::PersonId> {
     let id = tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.to_string() })?;
     match tx.merge_in_force(id)? {

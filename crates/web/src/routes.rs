@@ -742,7 +742,7 @@ struct MovementBody {
     #[schema(value_type = Option<String>, format = DateTime)]
     at: Option<Instant>,
     /// Free-text note.
-    note: Option<String>,
+    note: Option<domain::text::LongText>,
 }
 
 impl MovementBody {
@@ -752,7 +752,7 @@ impl MovementBody {
         #[derive(Deserialize)]
         struct When {
             at: Option<Instant>,
-            note: Option<String>,
+            note: Option<domain::text::LongText>,
         }
         let mut value: serde_json::Value = parse(bytes)?;
         let fields = value

@@ -35,7 +35,7 @@ async fn start() -> Api {
     // The demo's overcrowding override ran out with its history; a director renews it.
     let renewal = service::housing::OverrideRequest {
         cell: None,
-        reason: "population above declared capacity".into(),
+        reason: "population above declared capacity".parse().unwrap(),
         expires_at: Utc::now() + Duration::days(1),
     };
     service.record_override(&ctx, "PEQ-A", &renewal).unwrap();

@@ -570,6 +570,19 @@ pub(crate) fn when_exact(at: domain::time::Instant) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// A form value of a type with rules (`domain::text`); a problem is a field error beside it.
+pub(crate) fn form_text<T: TryFrom<String, Error = String>>(field: &str, value: String) -> Result<T, ApiError> {
+    T::try_from(value).map_err(|problem| ApiError::validation(vec![domain::FieldError::new(field, problem)]))
+}
+
+/// An optional form value of a type with rules: left empty, it is absent.
+pub(crate) fn form_optional<T: TryFrom<String, Error = String>>(
+    field: &str,
+    value: Option<String>,
+) -> Result<Option<T>, ApiError> {
+    value.filter(|v| !v.trim().is_empty()).map(|v| form_text(field, v)).transpose()
+}
+
 /// A `datetime-local` form value, read in the facility's time zone (what the officer's clock
 /// showed), or now when empty. A time that does not exist there (clocks put forward) is refused;
 /// one that happened twice (clocks put back) is the first.
