@@ -147,9 +147,9 @@ pub enum GroupCommand {
     /// Record a group.
     Add {
         /// Short code, for example MS13.
-        code: String,
+        code: Code,
         /// Name.
-        name: String,
+        name: ShortText,
     },
     /// List groups.
     List,

@@ -284,7 +284,7 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
     check_documents(tx, ctx, request, known.as_ref().map(|p| p.id))?;
     let state = match &known {
         Some(person) => {
-            housing::check_facility_entry(tx, person.id, facility.id, at, ctx.now)?;
+            housing::check_facility_entry(tx, ctx, person.id, facility.id, at)?;
             tx.custody_state(person.id)?.0
         }
         None => CustodyState::FREE,
@@ -477,12 +477,12 @@ pub fn record_movement_in<T: Tx>(
         }
         MovementKind::Transfer { to } => {
             let to = facility_open_at(tx, to, at)?.id;
-            housing::check_facility_entry(tx, person, to, at, ctx.now)?;
+            housing::check_facility_entry(tx, ctx, person, to, at)?;
             Movement::TransferOut { to }
         }
         MovementKind::Receive { facility: code } => {
             facility = facility_open_at(tx, code, at)?.id;
-            housing::check_facility_entry(tx, person, facility, at, ctx.now)?;
+            housing::check_facility_entry(tx, ctx, person, facility, at)?;
             Movement::Receipt { facility }
         }
         other => unresolved(other, &state),

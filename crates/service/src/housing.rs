@@ -155,7 +155,8 @@ pub fn check_placement<T: Tx>(
             Scope::Facility => (cell.facility, "the facility".to_string()),
         };
         if let Some(found) = tx.party_within(other, rule.scope, place, at, person)? {
-            return Err(keep_apart_refusal(tx, &rule, found, &words)?);
+            // The other person shares the caller's cell, unit or facility: theirs to see.
+            return Err(keep_apart_refusal(tx, &rule, found, &words, true)?);
         }
     }
     Ok(PlacementAllowed { stay_class: mine.stay_class, capacity_override })
@@ -163,19 +164,22 @@ pub fn check_placement<T: Tx>(
 
 /// Refuse an admission, transfer or receipt at `at`, recorded at `now`, that would bring a person
 /// into the same facility as someone a facility-scope keep-apart rule keeps them from.
+/// The destination may be outside the caller's facilities: the refusal then names neither the
+/// person there nor the rule's parties, only that a rule forbids it.
 pub fn check_facility_entry<T: Tx>(
     tx: &mut T,
+    ctx: &Context,
     person: PersonId,
     facility: i64,
     at: Instant,
-    now: Instant,
 ) -> ServiceResult<()> {
-    for (rule, other) in rules_in_force(tx, person, at, now.max(at))? {
+    for (rule, other) in rules_in_force(tx, person, at, ctx.now.max(at))? {
         if rule.scope != Scope::Facility {
             continue;
         }
         if let Some(found) = tx.party_within(other, Scope::Facility, facility, at, person)? {
-            return Err(keep_apart_refusal(tx, &rule, found, "facility")?);
+            let visible = crate::person_visible(tx, ctx, found)?;
+            return Err(keep_apart_refusal(tx, &rule, found, "facility", visible)?);
         }
     }
     Ok(())
@@ -216,7 +220,17 @@ fn keep_apart_refusal<T: Tx>(
     rule: &KeepApartRow,
     other: PersonId,
     place: &str,
+    visible: bool,
 ) -> ServiceResult<ServiceError> {
+    if !visible {
+        return Ok(ServiceError::refused(
+            "housing.keep_apart",
+            format!(
+                "keep-apart rule {} keeps the person out of the {place} where someone it names is held (outside your facilities)",
+                rule.id
+            ),
+        ));
+    }
     let number = number_of(tx, other)?;
     Ok(ServiceError::refused(
         "housing.keep_apart",
@@ -654,14 +668,12 @@ pub fn classify_in<T: Tx>(
 }
 
 /// Record a security threat group inside the caller's transaction.
-pub fn add_group_in<T: Tx>(tx: &mut T, ctx: &Context, code: &str, name: &str) -> ServiceResult<ThreatGroup> {
-    required("code", code)?;
-    required("name", name)?;
+pub fn add_group_in<T: Tx>(tx: &mut T, ctx: &Context, code: &Code, name: &ShortText) -> ServiceResult<ThreatGroup> {
     if tx.group_by_code(code)?.is_some() {
         return Err(ServiceError::Conflict(format!("a security threat group with code {code} already exists")));
     }
     let id = tx.insert_group(code, name)?;
-    audit(tx, ctx, "housing.group", code, &serde_json::json!({ "code": code, "name": name }))?;
+    audit(tx, ctx, "housing.group", code.as_str(), &serde_json::json!({ "code": code, "name": name }))?;
     Ok(ThreatGroup { id, code: code.to_string(), name: name.to_string() })
 }
 
@@ -828,7 +840,7 @@ impl<S: Store> Service<S> {
     }
 
     /// Record a security threat group.
-    pub fn add_group(&self, ctx: &Context, code: &str, name: &str) -> ServiceResult<ThreatGroup> {
+    pub fn add_group(&self, ctx: &Context, code: &Code, name: &ShortText) -> ServiceResult<ThreatGroup> {
         self.batch(|tx| add_group_in(tx, ctx, code, name))
     }
 

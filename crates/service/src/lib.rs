@@ -132,6 +132,16 @@ pub(crate) fn audit<T: Tx>(
 
 /// The id of a person a command may change: on record and not merged away. A record merged into
 /// another is refused naming the surviving record, so that nothing is written on the duplicate.
+/// Whether the caller's facilities include one answerable for the person (see `Tx::person_facilities`).
+pub(crate) fn person_visible<T: Tx>(tx: &mut T, ctx: &Context, person: store::PersonId) -> ServiceResult<bool> {
+    for id in tx.person_facilities(person)? {
+        if tx.facility_by_id(id)?.is_some_and(|f| ctx.sees(&f.code)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Text the service composes from input, held to the same rules as input; `field` names the input
 /// a refusal should point at.
 pub(crate) fn composed<T: TryFrom<String, Error = String>>(field: &str, text: String) -> ServiceResult<T> {

@@ -189,8 +189,8 @@ fn a_facility_scope_rule_refuses_the_transfer_and_the_placement() {
 #[test]
 fn rival_groups_do_not_share_a_cell_and_an_ended_affiliation_no_longer_counts() {
     let f = fixture();
-    f.service.add_group(&f.ctx, "MS13", "Mara Salvatrucha").unwrap();
-    f.service.add_group(&f.ctx, "B18S", "Barrio 18 Sureños").unwrap();
+    f.service.add_group(&f.ctx, &"MS13".parse().unwrap(), &"Mara Salvatrucha".parse().unwrap()).unwrap();
+    f.service.add_group(&f.ctx, &"B18S".parse().unwrap(), &"Barrio 18 Sureños".parse().unwrap()).unwrap();
     let a = f.man("Ana");
     let b = f.man("Beto");
     let assessed = now().date_naive();
@@ -386,7 +386,7 @@ fn every_refused_placement_is_truly_forbidden_and_every_accepted_one_is_legal() 
                 .unwrap();
         }
         for code in ["G1", "G2"] {
-            f.service.add_group(&f.ctx, code, code).unwrap();
+            f.service.add_group(&f.ctx, &code.parse().unwrap(), &code.parse().unwrap()).unwrap();
         }
         let mut people = Vec::new();
         for i in 0..8 {

@@ -1021,4 +1021,123 @@ async fn staff_of_one_facility_never_learn_who_a_rule_names_elsewhere() {
     assert_eq!(api.post(Role::Director, &format!("/api/v1/keep-apart/{id}/end"), &end).await.0, StatusCode::NOT_FOUND);
     let groups = json!({"a": {"group": "X"}, "b": {"group": "Y"}, "scope": "cell", "reason": "rivals"}).to_string();
     assert_eq!(api.post(Role::Director, "/api/v1/keep-apart", &groups).await.0, StatusCode::FORBIDDEN);
+    // A transfer to where the other person is held is refused without naming them or the rule's parties.
+    let path = format!("/api/v1/people/{}/movements", api.inside);
+    let (status, problem) =
+        api.post(Role::Records, &path, &json!({"kind": "transfer", "to": "PEQ-M"}).to_string()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("rule {id}")) && !detail.contains(&api.outside), "{detail}");
+    assert!(!detail.contains("witness"), "nor the reason, which may say who: {detail}");
+}
+
+/// Every route that takes a person number, in the path or the body, answers a person held in
+/// another facility exactly as a number that does not exist: same status, same body.
+#[tokio::test]
+async fn every_route_naming_a_person_answers_one_held_elsewhere_as_one_that_does_not_exist() {
+    let api = start().await;
+    let missing = "SV-2026-999999";
+    assert_eq!(api.outside.len(), missing.len(), "numbers of one length, so no body differs by padding alone");
+    let group = "MS13";
+    let (status, _) =
+        api.post(Role::Admin, "/api/v1/groups", &json!({"code": group, "name": "Mara Salvatrucha"}).to_string()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let here = incident("PEQ-A", "fight", json!([{"person": api.inside, "role": "involved"}]));
+    let (status, recorded) = api.post(Role::Officer, "/api/v1/incidents", &here).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let incident_number = recorded["number"].as_str().unwrap().to_string();
+    let started = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    let sentences =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/sentence-example.json")).unwrap();
+    let mut readmission: Value = serde_json::from_str(&admission("PEQ-A", "Otra")).unwrap();
+    readmission["person"] = json!("{n}");
+
+    // (role, method, path, body); `{n}` is the person number tried.
+    let mut routes: Vec<(Role, Method, String, Option<String>)> = Vec::new();
+    for read in ["", "/housing", "/legal", "/lineage", "/timeline", "/whereabouts"] {
+        routes.push((Role::Records, Method::GET, format!("/api/v1/people/{{n}}{read}"), None));
+    }
+    let writes: Vec<(Role, &str, Value)> = vec![
+        (Role::Records, "affiliations", json!({"group": group, "source": "tattoo", "assessed_on": "2026-05-01"})),
+        (Role::Records, "charges", json!({"offence": "robo", "seriousness": "serious"})),
+        (
+            Role::Records,
+            "classification",
+            json!({"legal_status": "untried", "regime": "criminal", "security_level": "medium"}),
+        ),
+        (Role::Records, "court-records", json!({"kind": "hearing", "on": "2026-07-01"})),
+        (
+            Role::Records,
+            "holds",
+            json!({"kind": "produce_at_court", "on_date": "2026-07-01", "authority": "Juzgado", "order_reference": "X-1"}),
+        ),
+        (
+            Role::Records,
+            "legal-visits",
+            json!({"counsel": "Lic. Pérez", "capacity": "defence lawyer", "started_at": started, "minutes": 30}),
+        ),
+        (Role::Records, "merge", json!({"into": api.inside, "reason": "same fingerprints"})),
+        (Role::Records, "unmerge", json!({"reason": "fingerprints differ"})),
+        (Role::Officer, "movements", json!({"kind": "move", "cell": "M1-02"})),
+        (Role::Records, "notification-preference", json!({"declines": true})),
+        (Role::Records, "sentences", serde_json::from_str(&sentences).unwrap()),
+    ];
+    for (role, route, body) in writes {
+        routes.push((role, Method::POST, format!("/api/v1/people/{{n}}/{route}"), Some(body.to_string())));
+    }
+    let bodies: Vec<(Role, String, Value)> = vec![
+        (Role::Records, "/api/v1/admissions".into(), readmission),
+        (
+            Role::Officer,
+            "/api/v1/incidents".into(),
+            serde_json::from_str(&incident("PEQ-A", "fight", json!([{"person": "{n}", "role": "involved"}]))).unwrap(),
+        ),
+        (
+            Role::Medical,
+            format!("/api/v1/incidents/{incident_number}/injuries"),
+            json!({"person": "{n}", "severity": "minor", "description": "cut"}),
+        ),
+        (
+            Role::Director,
+            "/api/v1/keep-apart".into(),
+            json!({"a": {"person": api.inside}, "b": {"person": "{n}"}, "scope": "facility", "reason": "witness"}),
+        ),
+        (
+            Role::Records,
+            format!("/api/v1/people/{}/merge", api.inside),
+            json!({"into": "{n}", "reason": "same fingerprints"}),
+        ),
+        (Role::Director, "/api/v1/facilities/PEQ-A/allocation".into(), json!({"people": ["{n}"], "dry_run": true})),
+    ];
+    for (role, path, body) in bodies {
+        routes.push((role, Method::POST, path, Some(body.to_string())));
+    }
+
+    for (role, method, path, body) in routes {
+        let mut answers = Vec::new();
+        for number in [api.outside.as_str(), missing] {
+            let path = path.replace("{n}", number);
+            let body = body.as_ref().map(|b| b.replace("{n}", number));
+            let (status, answer) = api.call(Some(role), method.clone(), &path, body.as_deref()).await;
+            assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path}: pick a role the route allows");
+            answers.push((status, answer.to_string().replace(number, "{n}")));
+        }
+        assert_eq!(answers[0], answers[1], "{method} {path}: held elsewhere (left) vs does not exist (right)");
+    }
+}
+
+#[tokio::test]
+async fn unbounded_input_is_refused_with_422_naming_the_field_and_a_long_search_is_answered() {
+    let api = start().await;
+    let mut body: Value = serde_json::from_str(&admission("PEQ-A", "Larga")).unwrap();
+    body["identity"]["given_names"] = json!("x".repeat(100_000));
+    let (status, problem) = api.post(Role::Records, "/api/v1/admissions", &body.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["fields"][0]["field"], "identity.given_names", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("the limit is 100"), "{problem}");
+
+    let words = vec!["rosa"; 995].join("%20");
+    let (status, problem) = api.get(Role::Records, &format!("/api/v1/people?q={words}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["fields"][0]["field"], "q", "{problem}");
 }
