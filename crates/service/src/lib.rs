@@ -6,6 +6,7 @@
 
 pub mod allocate;
 pub mod count;
+pub mod csv;
 pub mod custody;
 pub mod demo;
 pub mod error;

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// The database URL is not one this build understands.
     #[error("unsupported database URL `{0}`: use sqlite://PATH")]
     UnsupportedUrl(String),
+    /// No database file is at the path given (only `custodia init` creates one).
+    #[error("no database at {0}: create one with `custodia init` (or give another with --db)")]
+    Missing(String),
     /// The database has not been initialised.
     #[error("the database has no Custodia schema yet: run `custodia init` first")]
     NotInitialised,

@@ -97,12 +97,25 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open `sqlite://PATH`. The file is created if missing; the schema is not (see `migrate`).
     pub fn open(url: &str) -> StoreResult<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
+        Self::open_path(&Self::path_of(url)?)
+    }
+
+    /// Open `sqlite://PATH` only if the file exists: commands other than `init` must not leave
+    /// an empty database (and read register) behind a mistyped path.
+    pub fn open_existing(url: &str) -> StoreResult<Self> {
+        let path = Self::path_of(url)?;
+        if !path.is_file() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        Self::open_path(&path)
+    }
+
+    fn path_of(url: &str) -> StoreResult<PathBuf> {
+        url.strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
-        Self::open_path(Path::new(path))
+            .map(PathBuf::from)
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))
     }
 
     /// Open a database file by path.

@@ -533,16 +533,10 @@ impl Format {
     }
 }
 
-/// A CSV download. Cells that a spreadsheet would run as a formula are prefixed with `'`.
+/// A CSV download. Cells that a spreadsheet would run as a formula are prefixed with `'`
+/// ([`service::csv::cell`], shared with the command line).
 pub(crate) fn csv(name: &str, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Response {
-    fn cell(text: &str) -> String {
-        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.into() };
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    }
+    use service::csv::cell;
     let mut out = header.join(",");
     out.push_str("\r\n");
     for row in rows {
