@@ -539,7 +539,6 @@ fn report_instant(at: &Option<String>, now: Instant) -> anyhow::Result<Instant> 
     Ok(at)
 }
 
-
 /// 24 hex digits (96 bits) from the operating system's generator.
 fn generated_password() -> String {
     rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect()
