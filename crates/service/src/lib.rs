@@ -6,6 +6,7 @@
 
 pub mod allocate;
 pub mod count;
+pub mod csv;
 pub mod custody;
 pub mod demo;
 pub mod error;
@@ -56,12 +57,17 @@ impl Context {
 /// Custodia's commands and queries over one store.
 pub struct Service<S> {
     store: S,
+    /// Bumped after every commit that revokes tokens or changes an account, so that callers
+    /// caching checked credentials (the web's token cache) drop them at once (see `staff`).
+    credentials: std::sync::atomic::AtomicU64,
+    /// Wall-clock microseconds of the last anchor of the read register in the audit chain.
+    read_anchor: std::sync::atomic::AtomicI64,
 }
 
 impl<S: Store> Service<S> {
     /// Wrap a store.
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self { store, credentials: Default::default(), read_anchor: Default::default() }
     }
 
     /// The underlying store.

@@ -25,7 +25,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_incident.sql"),
     include_str!("../migrations/sqlite/0007_identity.sql"),
     include_str!("../migrations/sqlite/0008_legal.sql"),
+    include_str!("../migrations/sqlite/0009_staff_audited.sql"),
 ];
+
+/// The migration that puts staff accounts and tokens under the chain; those on record are adopted.
+const STAFF_AUDIT_MIGRATION: usize = 9;
 
 /// The migration that creates `person_name_token`, which is then filled from the people on record.
 const NAME_TOKENS_MIGRATION: usize = 4;
@@ -77,6 +81,8 @@ const AUDITED_TABLES: &[&str] = &[
     "person_unmerge",
     "family_notice_done",
     "legal_visit",
+    "staff_user_version",
+    "api_token_version",
 ];
 
 /// End of an interval that has not ended.
@@ -92,12 +98,25 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open `sqlite://PATH`. The file is created if missing; the schema is not (see `migrate`).
     pub fn open(url: &str) -> StoreResult<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
+        Self::open_path(&Self::path_of(url)?)
+    }
+
+    /// Open `sqlite://PATH` only if the file exists: commands other than `init` must not leave
+    /// an empty database (and read register) behind a mistyped path.
+    pub fn open_existing(url: &str) -> StoreResult<Self> {
+        let path = Self::path_of(url)?;
+        if !path.is_file() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        Self::open_path(&path)
+    }
+
+    fn path_of(url: &str) -> StoreResult<PathBuf> {
+        url.strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
-        Self::open_path(Path::new(path))
+            .map(PathBuf::from)
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))
     }
 
     /// Open a database file by path.
@@ -223,7 +242,8 @@ const READ_LOG_SCHEMA: &str = "
         at INTEGER NOT NULL,
         reader TEXT NOT NULL,
         person TEXT NOT NULL,
-        route TEXT NOT NULL
+        route TEXT NOT NULL,
+        hash BLOB               -- SHA-256 over the previous read's hash and this read (a chain)
     ) STRICT;
     CREATE INDEX IF NOT EXISTS readlog.person_read_by_person ON person_read (person, id);
     CREATE INDEX IF NOT EXISTS readlog.person_read_by_reader ON person_read (reader, id);";
@@ -259,6 +279,7 @@ fn connect(path: &Path) -> StoreResult<Connection> {
 fn connect_writer(path: &Path) -> StoreResult<Connection> {
     let conn = connect(path)?;
     conn.execute_batch(READ_LOG_SCHEMA)?;
+    crate::staff::chain_read_log(&conn)?;
     // Bulk transactions (demo, imports) touch far more pages than a reader; spilling them to the WAL mid-transaction costs more than the memory.
     conn.execute_batch("PRAGMA cache_size = -524288;")?;
     Ok(conn)
@@ -281,6 +302,9 @@ impl Store for SqliteStore {
             }
             if i + 1 == MATCH_KEYS_MIGRATION {
                 crate::identity::fill_match_keys(&tx)?;
+            }
+            if i + 1 == STAFF_AUDIT_MIGRATION {
+                crate::staff::adopt_staff(&tx)?;
             }
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         }
@@ -384,7 +408,7 @@ impl ToSql for Sql<'_> {
     }
 }
 
-fn value_of(v: ValueRef<'_>) -> Value<'_> {
+pub(crate) fn value_of(v: ValueRef<'_>) -> Value<'_> {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
@@ -1518,14 +1542,22 @@ fn verify(
         std::thread::scope(|scope| -> StoreResult<AuditVerification> {
             let (sender, receiver) = std::sync::mpsc::sync_channel(8);
             let rows_thread = scope.spawn(move || row_groups(&*rows_conn, sender));
-            let replay_thread = scope.spawn(move || replay_movements(&*replay_conn));
+            let replay_thread = scope.spawn(move || -> StoreResult<(Vec<String>, u64)> {
+                let mut problems = replay_movements(&*replay_conn)?;
+                problems.extend(crate::staff::staff_problems(&*replay_conn)?);
+                let (reads, read_problem) = crate::staff::read_log_problems(&*replay_conn)?;
+                problems.extend(read_problem);
+                Ok((problems, reads))
+            });
             let (chain, rows, broken) = check_chain(events_conn, receiver, total, progress)?;
             rows_thread.join().map_err(|_| StoreError::Backend("row verification panicked".into()))??;
-            let problems = replay_thread.join().map_err(|_| StoreError::Backend("replay panicked".into()))??;
+            let (problems, reads) =
+                replay_thread.join().map_err(|_| StoreError::Backend("replay panicked".into()))??;
             Ok(AuditVerification {
                 events: chain.verified() as u64,
                 head_hash: hex_of(&chain.head()),
                 rows,
+                reads,
                 projection_problems: if broken.is_none() { problems } else { Vec::new() },
                 broken,
             })

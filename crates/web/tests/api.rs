@@ -337,6 +337,52 @@ async fn repeated_failed_logins_slow_down_and_never_reveal_whether_the_name_exis
 }
 
 #[tokio::test]
+async fn a_token_revoked_through_this_server_is_refused_at_once() {
+    let api = start().await;
+    // Checked once, so the server trusts it for the next few seconds.
+    assert_eq!(api.get(Role::Officer, "/api/v1/session").await.0, StatusCode::OK);
+    // Changing the password revokes every token of the account, this one included.
+    let change = json!({"old_password": "correct horse battery", "new_password": "a brand new passphrase"});
+    let (status, body) = api.post(Role::Officer, "/api/v1/session/password", &change.to_string()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = api.get(Role::Officer, "/api/v1/session").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "refused at once, not when the cache entry runs out");
+    // Other tokens are checked again, and still work.
+    assert_eq!(api.get(Role::Records, "/api/v1/session").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failed_logins_throttle_the_address_they_come_from_not_the_owner_elsewhere() {
+    let api = start().await;
+    let from = |last: u8| Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, last])).build().unwrap();
+    let login = |client: &Client, name: &str, password: &str| {
+        client
+            .post(format!("{}/api/v1/session", api.base))
+            .header("content-type", "application/json")
+            .body(json!({"name": name, "password": password}).to_string())
+            .send()
+    };
+    let (attacker, owner) = (from(2), from(3));
+    for _ in 0..3 {
+        assert_eq!(login(&attacker, "records", "wrong password!").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let right = "correct horse battery";
+    assert_eq!(login(&attacker, "records", right).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login(&owner, "records", right).await.unwrap().status(), StatusCode::OK, "the owner elsewhere");
+
+    // An address trying many names, one try each, is slowed down whatever the names.
+    let scanner = from(4);
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(login(&scanner, &format!("name{i:02}"), "wrong password!").await.unwrap().status());
+    }
+    let refused = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(refused, 10, "{statuses:?}");
+    assert_eq!(statuses[10..], [StatusCode::TOO_MANY_REQUESTS; 2], "{statuses:?}");
+    assert_eq!(login(&owner, "director", right).await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_browser_session_uses_a_strict_http_only_cookie() {
     let api = start().await;
     let response = api

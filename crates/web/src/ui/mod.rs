@@ -533,16 +533,10 @@ impl Format {
     }
 }
 
-/// A CSV download. Cells that a spreadsheet would run as a formula are prefixed with `'`.
+/// A CSV download. Cells that a spreadsheet would run as a formula are prefixed with `'`
+/// ([`service::csv::cell`], shared with the command line).
 pub(crate) fn csv(name: &str, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Response {
-    fn cell(text: &str) -> String {
-        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.into() };
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    }
+    use service::csv::cell;
     let mut out = header.join(",");
     out.push_str("\r\n");
     for row in rows {
@@ -713,6 +707,7 @@ pub(crate) struct LoginForm {
 
 async fn login(State(state): State<AppState>, request: Request) -> UiResult {
     let expected = cookie(&request, LOGIN_CSRF_COOKIE).map(str::to_string);
+    let client = crate::client_of(request.extensions());
     let Form(form) = Form::<LoginForm>::from_request(request, &state)
         .await
         .map_err(|e| UiError::status(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -724,7 +719,7 @@ async fn login(State(state): State<AppState>, request: Request) -> UiResult {
     let now = chrono::Utc::now();
     let name = form.name.clone();
     let _permit = state.logins.acquire().await.map_err(ApiError::internal)?;
-    match state.run(move |s| s.login(&form.name, &form.password, now)).await {
+    match state.run(move |s| s.login_from(&form.name, &form.password, client.as_deref(), now)).await {
         Ok(session) => {
             let max_age = (session.expires_at - now).num_seconds().max(0);
             let cookie = format!(
