@@ -190,6 +190,7 @@ async fn an_admission_replayed_with_the_same_key_creates_nothing_new_and_a_chang
             .post(format!("{}/api/v1/admissions", api.base))
             .bearer_auth(&api.tokens[&Role::Records])
             .header("idempotency-key", key)
+            .header("content-type", "application/json")
             .body(body);
         async move {
             let r = request.send().await.unwrap();
@@ -223,6 +224,7 @@ async fn a_movement_with_a_stale_if_match_is_refused() {
             .post(format!("{}{path}/movements", api.base))
             .bearer_auth(&api.tokens[&Role::Officer])
             .header("if-match", tag)
+            .header("content-type", "application/json")
             .body(body);
         async move { request.send().await.unwrap().status() }
     };
@@ -308,6 +310,7 @@ async fn repeated_failed_logins_slow_down_and_never_reveal_whether_the_name_exis
         let request = api
             .client
             .post(format!("{}/api/v1/session", api.base))
+            .header("content-type", "application/json")
             .body(json!({"name": name, "password": password}).to_string());
         async move {
             let r = request.send().await.unwrap();
@@ -342,6 +345,7 @@ async fn a_browser_session_uses_a_strict_http_only_cookie() {
     let response = api
         .client
         .post(format!("{}/api/v1/session", api.base))
+        .header("content-type", "application/json")
         .body(json!({"name": "records", "password": "correct horse battery"}).to_string())
         .send()
         .await
@@ -463,6 +467,7 @@ async fn concurrent_retries_with_one_key_admit_once_and_a_key_reused_on_another_
             .post(format!("{}/api/v1/admissions", api.base))
             .bearer_auth(&api.tokens[&Role::Records])
             .header("idempotency-key", "same")
+            .header("content-type", "application/json")
             .body(admission("PEQ-A", "Ayala"));
         sends.push(tokio::spawn(async move { request.send().await.unwrap().status() }));
     }
@@ -477,6 +482,7 @@ async fn concurrent_retries_with_one_key_admit_once_and_a_key_reused_on_another_
             .post(format!("{}/api/v1/people/{number}/movements", api.base))
             .bearer_auth(&api.tokens[&Role::Officer])
             .header("idempotency-key", "k-out")
+            .header("content-type", "application/json")
             .body(out.clone());
         async move { request.send().await.unwrap().status() }
     };
@@ -500,6 +506,7 @@ async fn two_clerks_holding_the_same_version_cannot_both_record() {
             .post(format!("{}{path}/movements", api.base))
             .bearer_auth(&api.tokens[&Role::Officer])
             .header("if-match", tag.clone())
+            .header("content-type", "application/json")
             .body(json!({"kind": "move", "cell": cell}).to_string());
         sends.push(tokio::spawn(async move { request.send().await.unwrap().status() }));
     }
@@ -585,6 +592,7 @@ async fn officers_report_incidents_medical_staff_document_injuries_and_only_they
             .post(format!("{}/api/v1/incidents", api.base))
             .bearer_auth(&api.tokens[&Role::Officer])
             .header("idempotency-key", key)
+            .header("content-type", "application/json")
             .body(report.clone());
         async move {
             let r = request.send().await.unwrap();
@@ -1021,4 +1029,67 @@ async fn staff_of_one_facility_never_learn_who_a_rule_names_elsewhere() {
     assert_eq!(api.post(Role::Director, &format!("/api/v1/keep-apart/{id}/end"), &end).await.0, StatusCode::NOT_FOUND);
     let groups = json!({"a": {"group": "X"}, "b": {"group": "Y"}, "scope": "cell", "reason": "rivals"}).to_string();
     assert_eq!(api.post(Role::Director, "/api/v1/keep-apart", &groups).await.0, StatusCode::FORBIDDEN);
+}
+
+/// A session cookie for a role, as a browser would hold it after logging in.
+async fn session_cookie(api: &Api, role: Role) -> String {
+    let response = api
+        .client
+        .post(format!("{}/api/v1/session", api.base))
+        .header("content-type", "application/json")
+        .body(json!({"name": role.as_str(), "password": "correct horse battery"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_api_takes_only_json_and_refuses_writes_a_page_on_another_site_sends_with_the_cookie() {
+    let api = start().await;
+    let cookie = session_cookie(&api, Role::Records).await;
+    let url = format!("{}/api/v1/admissions", api.base);
+    let events = api.audit_count().await;
+    let send =
+        |kind: Option<&'static str>, auth: (&'static str, String), extra: Option<(&'static str, &'static str)>| {
+            let mut request = api.client.post(&url).header(auth.0, auth.1).body(admission("PEQ-A", "Cañas"));
+            if let Some(kind) = kind {
+                request = request.header("content-type", kind);
+            }
+            if let Some((name, value)) = extra {
+                request = request.header(name, value);
+            }
+            async move {
+                let r = request.send().await.unwrap();
+                let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+                (r.status(), kind, r.json::<Value>().await.unwrap())
+            }
+        };
+    let with_cookie = || ("cookie", cookie.clone());
+    let with_token = || ("authorization", format!("Bearer {}", api.tokens[&Role::Records]));
+    // What a form or a `fetch` without preflight on another site can send: not JSON.
+    for kind in [Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data"), None] {
+        let (status, media, problem) = send(kind, with_cookie(), None).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{kind:?}: {problem}");
+        assert_eq!(media, "application/problem+json");
+        assert!(problem["detail"].as_str().unwrap().contains("application/json"), "{problem}");
+    }
+    // JSON with the cookie, but from another site.
+    for header in [("origin", "https://evil.example"), ("origin", "null"), ("sec-fetch-site", "cross-site")] {
+        let (status, _, problem) = send(Some("application/json"), with_cookie(), Some(header)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{header:?}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("session cookie"), "{problem}");
+    }
+    assert_eq!(api.audit_count().await, events, "nothing refused was written");
+    // From this site with the cookie, and with a bearer token from anywhere: admitted.
+    let here = api.base.clone().leak() as &'static str;
+    let (status, _, _) = send(Some("application/json"), with_cookie(), Some(("origin", here))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, answer) =
+        send(Some("application/json; charset=utf-8"), with_token(), Some(("origin", "https://evil.example"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // A token client still has to send JSON as JSON.
+    let (status, _, _) = send(Some("text/plain"), with_token(), None).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
