@@ -204,6 +204,10 @@ pub fn start_count_in<T: Tx>(tx: &mut T, ctx: &Context, request: &StartCount) ->
 
 /// Enter counted cells inside the caller's transaction; a cell entered again is a recount.
 pub fn enter_counts_in<T: Tx>(tx: &mut T, ctx: &Context, id: i64, counts: &[CellCount]) -> ServiceResult<CountView> {
+    // An entry that counts nothing would still be an audit event saying someone counted.
+    if counts.is_empty() {
+        return Err(ServiceError::field("counts", "give what was counted in at least one cell"));
+    }
     let count = open_count(tx, id)?;
     let cells = cell_codes(tx, count.facility, ctx.now)?;
     for (i, entry) in counts.iter().enumerate() {

@@ -336,7 +336,11 @@ async fn find_candidates(state: &AppState, ui: &Ui, form: &IntakeForm) -> UiResu
     let staff = ui.staff().clone();
     let found = state.run(move |s| s.identity_candidates(&identity, Some(5), |f| staff.sees(f))).await;
     match found {
-        Ok(candidates) => Ok(Some(candidates)),
+        Ok(candidates) => {
+            let named = candidates.iter().map(|c| c.number.as_str());
+            crate::routes::log_reads_of(state, &ui.caller, named, "POST /intake/candidates").await?;
+            Ok(Some(candidates))
+        }
         // An identity still being typed may not be checkable yet: show nothing rather than an error.
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => Ok(None),
         Err(e) => Err(e.into()),
