@@ -1,7 +1,8 @@
 //! Text values with rules: a value of one of these types exists only if it is valid (parse, don't
-//! validate). Every text is Unicode NFC normalised and trimmed, has a maximum length in characters,
-//! and refuses control characters and the bidirectional controls that make a name display as
-//! something other than what is stored (U+202E "right-to-left override" and its kin).
+//! validate). Every text is stored Unicode NFC normalised, is not blank and has no space at either
+//! end, has a maximum length in characters, and refuses control characters and the bidirectional
+//! controls that make a name display as something other than what is stored (U+202E
+//! "right-to-left override" and its kin).
 //!
 //! | Type | Maximum | Rule |
 //! |---|---|---|
@@ -23,24 +24,42 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Normalise and check one text: NFC, trimmed, not blank, at most `max` characters, no control
-/// characters (line breaks and tabs only where `lines`), no bidirectional controls.
+/// Check one text and normalise it to NFC: not blank, no space at either end, at most `max`
+/// characters, no control characters (line breaks and tabs only where `lines`), no bidirectional
+/// controls. Checked on the text as sent, so that the OpenAPI schema (length and pattern) and the
+/// server accept exactly the same values.
 fn clean(raw: &str, max: usize, lines: bool) -> Result<String, String> {
-    let text: String = raw.nfc().collect::<String>().trim().to_string();
-    if text.is_empty() {
+    if raw.trim().is_empty() {
         return Err("is required and must not be blank".into());
     }
-    let length = text.chars().count();
+    if raw.trim() != raw {
+        return Err("starts or ends with a space or line break; remove it".into());
+    }
+    let length = raw.chars().count();
     if length > max {
         return Err(format!("is {length} characters long; the limit is {max}"));
     }
-    if let Some(c) = text.chars().find(|&c| c.is_control() && !(lines && matches!(c, '\n' | '\r' | '\t'))) {
+    if let Some(c) = raw.chars().find(|&c| c.is_control() && !(lines && matches!(c, '\n' | '\r' | '\t'))) {
         return Err(format!("contains the control character U+{:04X}, which is not allowed", c as u32));
     }
-    if let Some(c) = text.chars().find(|&c| is_bidi_control(c)) {
+    if let Some(c) = raw.chars().find(|&c| is_bidi_control(c)) {
         return Err(format!("contains the bidirectional control character U+{:04X}, which is not allowed", c as u32));
     }
-    Ok(text)
+    Ok(raw.nfc().collect())
+}
+
+/// The characters a one-line text refuses, as a regular-expression class body.
+#[cfg(feature = "openapi")]
+const REFUSED_ONE_LINE: &str = r"\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069";
+/// The same for a long text, which keeps tabs and line breaks.
+#[cfg(feature = "openapi")]
+const REFUSED_LONG: &str =
+    r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069";
+
+/// The schema pattern of a free text: no refused character, and no space at either end.
+#[cfg(feature = "openapi")]
+fn free_text_pattern(refused: &str) -> String {
+    format!(r"^[^\s{refused}](?:[^{refused}]*[^\s{refused}])?$")
 }
 
 macro_rules! text_type {
@@ -135,7 +154,7 @@ macro_rules! text_type {
         #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                let pattern: Option<&str> = $pattern;
+                let pattern: Option<String> = $pattern;
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
                     .min_length(Some(1))
@@ -160,19 +179,19 @@ fn any(_: &str) -> Result<(), String> {
 
 text_type!(
     /// One part of a person's name: given names, a surname, a contact's name.
-    NamePart, max = 100, lines = false, pattern = None, check = any
+    NamePart, max = 100, lines = false, pattern = Some(free_text_pattern(REFUSED_ONE_LINE)), check = any
 );
 text_type!(
     /// A short line of text: a place, an authority, a reference, a relationship.
-    ShortText, max = 200, lines = false, pattern = None, check = any
+    ShortText, max = 200, lines = false, pattern = Some(free_text_pattern(REFUSED_ONE_LINE)), check = any
 );
 text_type!(
     /// A note, a description or a reason; may run over several lines.
-    LongText, max = 4000, lines = true, pattern = None, check = any
+    LongText, max = 4000, lines = true, pattern = Some(free_text_pattern(REFUSED_LONG)), check = any
 );
 text_type!(
     /// An identity document's number as printed.
-    DocumentNumber, max = 40, lines = false, pattern = Some(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$"),
+    DocumentNumber, max = 40, lines = false, pattern = Some(r"^[A-Za-z0-9](?:[A-Za-z0-9 ./-]*[A-Za-z0-9./-])?$".into()),
     check = |text| {
         let first_ok = text.starts_with(|c: char| c.is_ascii_alphanumeric());
         match text.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '.' | '/'))) {
@@ -184,7 +203,7 @@ text_type!(
 );
 text_type!(
     /// A code: a facility, unit, cell, group, document kind or vulnerability flag.
-    Code, max = 40, lines = false, pattern = Some(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
+    Code, max = 40, lines = false, pattern = Some(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$".into()),
     check = |text| {
         let first_ok = text.starts_with(|c: char| c.is_ascii_alphanumeric());
         match text.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
@@ -196,7 +215,7 @@ text_type!(
 );
 text_type!(
     /// An ISO 3166-1 alpha-2 country code in capitals, such as `SV`.
-    CountryCode, max = 2, lines = false, pattern = Some("^[A-Z]{2}$"),
+    CountryCode, max = 2, lines = false, pattern = Some("^[A-Z]{2}$".into()),
     check = |text| {
         if ISO_3166_ALPHA_2.binary_search(&text).is_ok() {
             Ok(())
@@ -252,7 +271,8 @@ mod tests {
     #[test]
     fn names_are_normalised_trimmed_and_bounded() {
         // "José" with a combining acute accent becomes the single precomposed character.
-        assert_eq!(NamePart::parse("  Jose\u{301} ").unwrap().as_str(), "Jos\u{e9}");
+        assert_eq!(NamePart::parse("Jose\u{301}").unwrap().as_str(), "Jos\u{e9}");
+        assert!(NamePart::parse(" Ana").is_err(), "spaces at the ends are refused, as the schema says");
         assert!(NamePart::parse(&"a".repeat(100)).is_ok());
         let long = NamePart::parse(&"a".repeat(101)).unwrap_err();
         assert!(long.contains("limit is 100"), "{long}");
@@ -282,7 +302,7 @@ mod tests {
     #[test]
     fn serde_refuses_what_parse_refuses() {
         assert!(serde_json::from_str::<NamePart>("\"Ana\\u0000\"").is_err());
-        assert_eq!(serde_json::from_str::<NamePart>("\" Ana \"").unwrap(), "Ana");
+        assert_eq!(serde_json::from_str::<NamePart>("\"Ana\"").unwrap(), "Ana");
         assert_eq!(serde_json::to_string(&NamePart::parse("Ana").unwrap()).unwrap(), "\"Ana\"");
     }
 }

@@ -600,7 +600,9 @@ pub(crate) fn when_exact(at: domain::time::Instant) -> String {
 
 /// A form value of a type with rules (`domain::text`); a problem is a field error beside it.
 pub(crate) fn form_text<T: TryFrom<String, Error = String>>(field: &str, value: String) -> Result<T, ApiError> {
-    T::try_from(value).map_err(|problem| ApiError::validation(vec![domain::FieldError::new(field, problem)]))
+    // A form's spaces at either end are the browser's, not the officer's: trimmed, not refused.
+    T::try_from(value.trim().to_string())
+        .map_err(|problem| ApiError::validation(vec![domain::FieldError::new(field, problem)]))
 }
 
 /// An optional form value of a type with rules: left empty, it is absent.
