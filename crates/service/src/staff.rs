@@ -646,11 +646,15 @@ impl<S: Store> Service<S> {
         self.store().read()?.staff_by_session_hash(&sha256_hex(secret), now)?.map(staff_of).transpose()
     }
 
-    /// End a session; an unknown or ended one is left as it is.
+    /// End a session (audit event `session.logout`, by its owner); an unknown or ended one is
+    /// left as it is.
     pub fn logout(&self, secret: &str) -> ServiceResult<()> {
         let hash = sha256_hex(secret);
+        let now = chrono::Utc::now();
         self.batch(|tx| {
-            tx.end_session(&hash, chrono::Utc::now())?;
+            if let Some((id, name)) = tx.end_session(&hash, now)? {
+                audit(tx, &Context::new(name.as_str(), now), "session.logout", &name, &json!({ "session_id": id }))?;
+            }
             Ok(())
         })
     }
