@@ -716,8 +716,11 @@ impl<S: Store> Service<S> {
         if domain::time::to_micros(now) - last >= READ_ANCHOR_SECONDS * 1_000_000 {
             self.read_anchor.store(domain::time::to_micros(now), std::sync::atomic::Ordering::SeqCst);
             // A separate commit after the reads': the two files do not commit atomically together,
-            // and an anchor must never name reads that are not durable.
-            self.anchor_reads(&Context::new("custodia", now))?;
+            // and an anchor must never name reads that are not durable. The reads are logged
+            // whatever happens to it; an anchor that fails is tried again with the next batch.
+            if self.anchor_reads(&Context::new("custodia", now)).is_err() {
+                self.read_anchor.store(last, std::sync::atomic::Ordering::SeqCst);
+            }
         }
         Ok(())
     }
