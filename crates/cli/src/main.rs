@@ -109,7 +109,7 @@ enum Command {
         at: Option<String>,
         /// Free-text note.
         #[arg(long, global = true)]
-        note: Option<String>,
+        note: Option<domain::text::LongText>,
     },
     /// A person's record: identity, whereabouts, timeline.
     Person {

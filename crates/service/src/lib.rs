@@ -138,6 +138,22 @@ pub(crate) fn audit<T: Tx>(
 
 /// The id of a person a command may change: on record and not merged away. A record merged into
 /// another is refused naming the surviving record, so that nothing is written on the duplicate.
+/// Whether the caller's facilities include one answerable for the person (see `Tx::person_facilities`).
+pub(crate) fn person_visible<T: Tx>(tx: &mut T, ctx: &Context, person: store::PersonId) -> ServiceResult<bool> {
+    for id in tx.person_facilities(person)? {
+        if tx.facility_by_id(id)?.is_some_and(|f| ctx.sees(&f.code)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Text the service composes from input, held to the same rules as input; `field` names the input
+/// a refusal should point at.
+pub(crate) fn composed<T: TryFrom<String, Error = String>>(field: &str, text: String) -> ServiceResult<T> {
+    T::try_from(text).map_err(|problem| ServiceError::field(field, problem))
+}
+
 pub(crate) fn person_to_change<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<store::PersonId> {
     let id = tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.to_string() })?;
     match tx.merge_in_force(id)? {

@@ -11,6 +11,7 @@ use domain::audit::{encode_value, event_hash, ChainBreak, ChainVerifier, EventBo
 use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
 use domain::estate::{Area, CellDimensions};
 use domain::person::{Identity, IdentityDocument, LegalBasis, LegalBasisKind, PersonName, Sex};
+use domain::text::{Code, CountryCode, DocumentNumber, NamePart, ShortText};
 use domain::time::{from_micros, to_micros, Instant};
 
 use crate::*;
@@ -220,7 +221,11 @@ fn fill_name_tokens(conn: &Connection) -> StoreResult<()> {
     let mut insert = conn.prepare("INSERT OR IGNORE INTO person_name_token (token, person_id) VALUES (?1, ?2)")?;
     let mut rows = people.query([])?;
     while let Some(r) = rows.next()? {
-        let name = PersonName { given_names: r.get(1)?, first_surname: r.get(2)?, second_surname: r.get(3)? };
+        let name = PersonName {
+            given_names: NamePart::stored(r.get(1)?),
+            first_surname: NamePart::stored(r.get(2)?),
+            second_surname: r.get::<_, Option<String>>(3)?.map(NamePart::stored),
+        };
         let id: i64 = r.get(0)?;
         for token in name.tokens() {
             insert.execute(params![token, id])?;
@@ -422,8 +427,8 @@ pub(crate) fn value_of(v: ValueRef<'_>) -> Value<'_> {
     }
 }
 
-fn opt_text(v: &Option<String>) -> Value<'_> {
-    v.as_deref().map(Value::Text).unwrap_or(Value::Null)
+fn opt_text<S: AsRef<str>>(v: &Option<S>) -> Value<'_> {
+    v.as_ref().map(|s| Value::Text(s.as_ref())).unwrap_or(Value::Null)
 }
 
 fn opt_int(v: Option<i64>) -> Value<'static> {
@@ -953,8 +958,8 @@ impl Tx for SqliteTx<'_> {
             legal_basis: LegalBasis {
                 kind: serde_json::from_value::<LegalBasisKind>(serde_json::Value::String(kind))
                     .map_err(|_| bad("legal basis kind"))?,
-                issuing_authority: authority,
-                reference,
+                issuing_authority: ShortText::stored(authority),
+                reference: ShortText::stored(reference),
                 date: date.parse().map_err(|_| bad("legal basis date"))?,
             },
             arrested_at: from_micros(arrested),
@@ -1001,16 +1006,16 @@ impl Tx for SqliteTx<'_> {
                     number: r.get(1)?,
                     identity: Identity {
                         name: PersonName {
-                            given_names: r.get(2)?,
-                            first_surname: r.get(3)?,
-                            second_surname: r.get(4)?,
+                            given_names: NamePart::stored(r.get(2)?),
+                            first_surname: NamePart::stored(r.get(3)?),
+                            second_surname: r.get::<_, Option<String>>(4)?.map(NamePart::stored),
                         },
                         date_of_birth: dob.parse().map_err(|e: chrono::ParseError| {
                             rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
                         })?,
                         sex: parse_sex(&r.get::<_, String>(6)?),
-                        gender_identity: r.get(7)?,
-                        nationality: r.get(8)?,
+                        gender_identity: r.get::<_, Option<String>>(7)?.map(ShortText::stored),
+                        nationality: CountryCode::stored(r.get(8)?),
                         documents: Vec::new(),
                     },
                 })
@@ -1022,7 +1027,11 @@ impl Tx for SqliteTx<'_> {
         )?;
         person.identity.documents = docs
             .query_map([id], |r| {
-                Ok(IdentityDocument { kind: r.get(0)?, number: r.get(1)?, issuing_country: r.get(2)? })
+                Ok(IdentityDocument {
+                    kind: Code::stored(r.get(0)?),
+                    number: DocumentNumber::stored(r.get(1)?),
+                    issuing_country: CountryCode::stored(r.get(2)?),
+                })
             })?
             .collect::<Result<_, _>>()?;
         Ok(Some(person))

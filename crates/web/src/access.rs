@@ -5,7 +5,7 @@
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use service::staff::{Role, Staff};
 
@@ -156,6 +156,72 @@ pub(crate) fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
         .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
+/// Whether a `Content-Type` says JSON (`application/json`, with parameters such as a charset).
+fn is_json(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether an `Origin` names this server (the `Host` asked for, or the host a proxy in front was asked for).
+fn same_origin(request: &Request, origin: &str) -> bool {
+    let authority = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    let asked = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    !authority.is_empty()
+        && [asked("x-forwarded-host"), asked(header::HOST.as_str())]
+            .into_iter()
+            .flatten()
+            .any(|host| host.eq_ignore_ascii_case(authority))
+}
+
+/// A write to the JSON API must be JSON (415 otherwise), and one a browser sends with the session
+/// cookie must come from this site (403 otherwise). A page on another site can send a form or
+/// `text/plain` body with the user's cookie without asking first; it cannot send JSON or forge
+/// `Origin`. Bearer tokens are never sent by a browser on its own, so they are not asked.
+fn guard_write(request: &Request) -> Result<(), ApiError> {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let headers = request.headers();
+    match headers.get(header::CONTENT_TYPE) {
+        Some(kind) if !is_json(kind.to_str().unwrap_or("")) => {
+            return Err(unsupported(kind.to_str().unwrap_or("(not text)")));
+        }
+        Some(_) => {}
+        // No type is accepted only for an empty body (a command such as clearing a count takes none).
+        None => {
+            let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if headers.contains_key(header::TRANSFER_ENCODING) || length.unwrap_or(0) > 0 {
+                return Err(unsupported("(none)"));
+            }
+        }
+    }
+    if bearer(request).is_some() {
+        return Ok(());
+    }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if let Some(site) = site.filter(|s| !matches!(*s, "same-origin" | "none")) {
+        return Err(ApiError::forbidden(format!(
+            "a {site} request may not write with the session cookie: send it from this site or with a bearer token"
+        )));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("null");
+        if !same_origin(request, origin) {
+            return Err(ApiError::forbidden(format!(
+                "a request from {origin} may not write with the session cookie: send it from this site or with a bearer token"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn unsupported(kind: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        format!("Content-Type {kind} is not accepted: send the body as application/json"),
+    )
+}
+
 /// Middleware: find the route's rule, identify the caller, and refuse what the rule forbids.
 pub async fn authorise(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
     let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
@@ -163,12 +229,20 @@ pub async fn authorise(State(state): State<AppState>, mut request: Request, next
     // HEAD follows GET's rule; a method the route does not serve is 405 (axum answers it after us).
     let method = if request.method() == Method::HEAD { Method::GET } else { request.method().clone() };
     let Some(access) = rule_for(&method, &path) else {
-        return Err(ApiError::new(
+        // RFC 9110: a 405 lists the methods the resource does serve.
+        let served: Vec<&str> = RULES.iter().filter(|(_, p, _)| *p == path).map(|(m, _, _)| *m).collect();
+        let mut response = ApiError::new(
             axum::http::StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
-            format!("{} is not served at {path}", request.method()),
-        ));
+            format!("{} is not served at {path}: use {}", request.method(), served.join(" or ")),
+        )
+        .into_response();
+        if let Ok(allow) = served.join(", ").parse() {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        return Ok(response);
     };
+    guard_write(&request)?;
     if access == Access::Public {
         return Ok(next.run(request).await);
     }

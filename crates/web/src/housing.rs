@@ -2,8 +2,8 @@
 //! threat groups, keep-apart rules, allocation and roll counts.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
@@ -24,7 +24,7 @@ use store::Occupant;
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::routes::{body, idempotent, in_scope, limit, open_person, parse, person_in_scope, query};
+use crate::routes::{body, idempotent, in_scope, limit, open_person, parse, person_in_scope, query, ApiQuery};
 use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -236,9 +236,9 @@ async fn list_groups(State(state): State<AppState>) -> ApiResult<Json<Vec<Threat
 #[serde(deny_unknown_fields)]
 struct NewGroup {
     /// Short code, for example `MS13`.
-    code: String,
+    code: domain::text::Code,
     /// Name.
-    name: String,
+    name: domain::text::ShortText,
 }
 
 /// Record a security threat group.
@@ -376,7 +376,7 @@ struct CountPage {
 async fn list_counts(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Query<CountsQuery>, QueryRejection>,
+    params: Result<ApiQuery<CountsQuery>, ApiError>,
 ) -> ApiResult<Json<CountPage>> {
     let params = query(params)?;
     let limit = limit(params.limit)?;
@@ -492,7 +492,10 @@ async fn expected_people(
     Path((id, cell)): Path<(i64, String)>,
 ) -> ApiResult<Json<Vec<Occupant>>> {
     count_in_scope(&state, &caller, id).await?;
-    Ok(Json(state.run(move |s| s.count_expected_people(id, &cell)).await?))
+    let people = state.run(move |s| s.count_expected_people(id, &cell)).await?;
+    let route = "GET /api/v1/counts/{id}/cells/{cell}/expected";
+    crate::routes::log_reads_of(&state, &caller, people.iter().map(|o| o.number.as_str()), route).await?;
+    Ok(Json(people))
 }
 
 /// Keep-apart statistics: rules in force by scope and kind, and per facility the people held,

@@ -41,7 +41,10 @@ async fn find_candidates(
 ) -> ApiResult<Json<Vec<Candidate>>> {
     let request: CandidatesRequest = parse(&body(raw)?)?;
     let staff = caller.staff.clone();
-    Ok(Json(state.run(move |s| s.identity_candidates(&request.identity, request.limit, |f| staff.sees(f))).await?))
+    let found = state.run(move |s| s.identity_candidates(&request.identity, request.limit, |f| staff.sees(f))).await?;
+    let route = "POST /api/v1/identity/candidates";
+    crate::routes::log_reads_of(&state, &caller, found.iter().map(|c| c.number.as_str()), route).await?;
+    Ok(Json(found))
 }
 
 /// Merge this person's record into another (`into`) with the reason: the record is kept, says

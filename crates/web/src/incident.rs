@@ -3,8 +3,8 @@
 //! medical role only; analysts get the statistics and nothing personal.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
@@ -25,7 +25,7 @@ use service::ServiceError;
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::routes::{body, decode_cursor, encode_cursor, idempotent, in_scope, limit, parse, query};
+use crate::routes::{body, decode_cursor, encode_cursor, idempotent, in_scope, limit, parse, query, ApiQuery};
 use crate::AppState;
 
 /// The incident routes, merged into the API router.
@@ -88,7 +88,7 @@ struct IncidentPage {
 async fn list_incidents(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<IncidentsQuery>, QueryRejection>,
+    q: Result<ApiQuery<IncidentsQuery>, ApiError>,
 ) -> ApiResult<Json<IncidentPage>> {
     let q = query(q)?;
     let (after, limit) = (decode_cursor(q.after.as_deref())?, limit(q.limit)?);
@@ -117,6 +117,8 @@ async fn get_incident(
 ) -> ApiResult<Json<IncidentRecord>> {
     let staff = caller.staff.clone();
     let mut record = state.run(move |s| s.incident(&number, |f| staff.sees(f), chrono::Utc::now())).await?;
+    let named = record.people.iter().map(|p| p.person.as_str());
+    crate::routes::log_reads_of(&state, &caller, named, "GET /api/v1/incidents/{number}").await?;
     if caller.staff.role != Role::Medical {
         record.injuries = None;
     }
@@ -179,7 +181,7 @@ struct ObligationList {
 async fn list_obligations(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<ObligationsQuery>, QueryRejection>,
+    q: Result<ApiQuery<ObligationsQuery>, ApiError>,
 ) -> ApiResult<Json<ObligationList>> {
     let q = query(q)?;
     let wanted = match q.state.as_deref() {
@@ -275,7 +277,7 @@ fn month(field: &str, text: Option<&str>) -> ApiResult<Option<Month>> {
 async fn get_incident_statistics(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<StatisticsQuery>, QueryRejection>,
+    q: Result<ApiQuery<StatisticsQuery>, ApiError>,
 ) -> ApiResult<Json<IncidentStatistics>> {
     let q = query(q)?;
     let (from, to) = (month("from", q.from.as_deref())?, month("to", q.to.as_deref())?);

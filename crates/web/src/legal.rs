@@ -2,8 +2,8 @@
 //! a person's legal record, and the alerts.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use service::staff::Role;
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::routes::{body, instant, open_person, parse, person_in_scope, query};
+use crate::routes::{body, instant, open_person, parse, person_in_scope, query, ApiQuery};
 use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -264,7 +264,7 @@ struct AlertsQuery {
 async fn list_alerts(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Query<AlertsQuery>, QueryRejection>,
+    params: Result<ApiQuery<AlertsQuery>, ApiError>,
 ) -> ApiResult<Json<Vec<Alert>>> {
     let params = query(params)?;
     let at = instant(params.at.as_deref())?;
@@ -297,11 +297,11 @@ struct NoticesQuery {
 async fn list_family_notices(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    params: Result<Query<NoticesQuery>, QueryRejection>,
+    params: Result<ApiQuery<NoticesQuery>, ApiError>,
 ) -> ApiResult<Json<Vec<FamilyNotice>>> {
     let params = query(params)?;
     let since = match params.since.as_deref() {
-        Some(text) => instant(Some(text))?,
+        Some(text) => crate::routes::instant_named("since", text)?,
         None => now() - chrono::Duration::days(30),
     };
     let limit = crate::routes::limit(params.limit)? as u32;

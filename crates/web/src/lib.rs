@@ -163,6 +163,21 @@ impl AppState {
         durable.await.map_err(ApiError::internal)?.map_err(ApiError::internal)
     }
 
+    /// Log reads of several people's records (a list or search that shows their names); returns
+    /// once all are durable. They are queued together, so they share one commit.
+    pub async fn log_reads(&self, reads: Vec<NewRead>) -> ApiResult<()> {
+        let mut waiting = Vec::with_capacity(reads.len());
+        for read in reads {
+            let (done, durable) = tokio::sync::oneshot::channel();
+            self.reads.send((read, done)).map_err(ApiError::internal)?;
+            waiting.push(durable);
+        }
+        for durable in waiting {
+            durable.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+        }
+        Ok(())
+    }
+
     /// Run a service call on the blocking pool (the service and SQLite are synchronous).
     pub async fn run<T, F>(&self, work: F) -> ApiResult<T>
     where
@@ -204,6 +219,7 @@ pub fn app(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authorise))
+        .layer(axum::middleware::map_response(problem::finish))
         .merge(ui::router(state.clone()).layer(axum::middleware::map_response(ui::finish)))
         .fallback(|uri: axum::http::Uri| async move { ApiError::not_found("route", uri.path()) })
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))

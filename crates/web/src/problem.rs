@@ -149,5 +149,39 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Every answer of the API: never kept by a cache (they show people's records); an error axum's
+/// own extractors answered in plain text (a path segment that is not a number, say) becomes a
+/// problem document like every other; a 401 says how to authenticate (RFC 9110).
+pub(crate) async fn finish(response: Response) -> Response {
+    let status = response.status();
+    let problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let mut response = if (status.is_client_error() || status.is_server_error()) && !problem {
+        let text = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+        let name = match status {
+            StatusCode::BAD_REQUEST => "bad-request",
+            StatusCode::NOT_FOUND => "not-found",
+            StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+            _ if status.is_server_error() => "internal",
+            _ => "refused",
+        };
+        let detail = String::from_utf8_lossy(&text).trim().to_string();
+        let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { detail };
+        ApiError::new(status, name, detail).into_response()
+    } else {
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"custodia\""));
+    }
+    response
+}
+
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,8 +1,8 @@
 //! The routes: each handler parses, checks scope, calls the service, and answers JSON.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -78,8 +78,10 @@ pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     })
 }
 
-/// Parse JSON: 400 when it is not JSON at all, 422 naming the field when it does not fit.
+/// Parse JSON: 400 when it is not JSON at all, 422 naming the field when it does not fit or
+/// when an object repeats a key.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    no_repeated_keys(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -93,6 +95,79 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// 422 naming the first key an object repeats. JSON parsers disagree on which of two values they
+/// keep (serde keeps the last, others the first), so a body that says two things is refused.
+/// A body that is not JSON passes here and is refused by the parse that follows.
+pub(crate) fn no_repeated_keys(bytes: &[u8]) -> ApiResult<()> {
+    use serde::de::{DeserializeSeed, Error, MapAccess, SeqAccess, Visitor};
+    use std::cell::RefCell;
+
+    struct Walk<'a> {
+        path: String,
+        repeated: &'a RefCell<Option<String>>,
+    }
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while items
+                .next_element_seed(Walk { path: format!("{}[{i}]", self.path), repeated: self.repeated })?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = fields.next_key::<String>()? {
+                let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+                if !seen.insert(key) {
+                    *self.repeated.borrow_mut() = Some(path);
+                    return Err(A::Error::custom("repeated key"));
+                }
+                fields.next_value_seed(Walk { path, repeated: self.repeated })?;
+            }
+            Ok(())
+        }
+    }
+
+    let repeated = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let _ = Walk { path: String::new(), repeated: &repeated }.deserialize(&mut de);
+    match repeated.into_inner() {
+        Some(field) => Err(ApiError::validation(vec![domain::FieldError::new(field, "is given more than once")])),
+        None => Ok(()),
+    }
+}
+
 /// Deserialise an already parsed value, naming the field that does not fit.
 pub(crate) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -102,8 +177,26 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiRe
     })
 }
 
-pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
-    query.map(|Query(q)| q).map_err(|e| ApiError::bad_request("bad-query", e.body_text()))
+/// Query parameters, read as strictly as a body: 422 naming the parameter that does not fit, so
+/// that `limit=-1` (not a number this API takes) is answered as `limit=0` is.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        let text = parts.uri.query().unwrap_or("");
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
+        serde_path_to_error::deserialize(pairs).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "query".to_string() } else { path };
+            ApiError::validation(vec![domain::FieldError::new(field, e.into_inner().to_string())])
+        })
+    }
+}
+
+pub(crate) fn query<T>(query: Result<ApiQuery<T>, ApiError>) -> ApiResult<T> {
+    query.map(|ApiQuery(q)| q)
 }
 
 pub(crate) fn limit(limit: Option<u32>) -> ApiResult<usize> {
@@ -142,12 +235,18 @@ pub(crate) fn seq_cursor(cursor: Option<&str>) -> ApiResult<i64> {
     }
 }
 
+/// The instant of an `at` parameter; now when absent.
 pub(crate) fn instant(at: Option<&str>) -> ApiResult<Instant> {
     match at {
         None => Ok(chrono::Utc::now()),
-        Some(text) => domain::time::parse_rfc3339(text)
-            .map_err(|problem| ApiError::validation(vec![domain::FieldError::new("at", problem)])),
+        Some(text) => instant_named("at", text),
     }
+}
+
+/// An RFC 3339 instant given as the parameter `field`, a refusal naming that field otherwise.
+pub(crate) fn instant_named(field: &str, text: &str) -> ApiResult<Instant> {
+    domain::time::parse_rfc3339(text)
+        .map_err(|problem| ApiError::validation(vec![domain::FieldError::new(field, problem)]))
 }
 
 /// A person outside the caller's facilities answers exactly as one that does not exist.
@@ -402,7 +501,7 @@ async fn get_facility(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    q: Result<Query<AtQuery>, QueryRejection>,
+    q: Result<ApiQuery<AtQuery>, ApiError>,
 ) -> ApiResult<Json<FacilityOccupancy>> {
     let q = query(q)?;
     let (at, detail) = (instant(q.at.as_deref())?, detail(q.detail.as_deref())?);
@@ -487,13 +586,16 @@ async fn list_occupants(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    q: Result<Query<OccupantsQuery>, QueryRejection>,
+    q: Result<ApiQuery<OccupantsQuery>, ApiError>,
 ) -> ApiResult<Json<OccupantPage>> {
     let q = query(q)?;
     let (at, after, limit) = (instant(q.at.as_deref())?, decode_cursor(q.after.as_deref())?, limit(q.limit)?);
     in_scope(&caller, std::slice::from_ref(&code), "facility", &code)?;
     let all = state.run(move |s| s.occupants(&code, q.unit.as_deref(), q.cell.as_deref(), at)).await?;
-    Ok(Json(occupant_page(all, after, limit)))
+    let page = occupant_page(all, after, limit);
+    let route = "GET /api/v1/facilities/{code}/occupants";
+    log_reads_of(&state, &caller, page.items.iter().map(|o| o.number.as_str()), route).await?;
+    Ok(Json(page))
 }
 
 /// Occupancy against declared, operational, beds, ICRC and CPT capacity for the facilities the caller sees.
@@ -502,7 +604,7 @@ async fn list_occupants(
 async fn get_occupancy(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<AtQuery>, QueryRejection>,
+    q: Result<ApiQuery<AtQuery>, ApiError>,
 ) -> ApiResult<Json<OccupancyReport>> {
     let q = query(q)?;
     let (at, detail) = (instant(q.at.as_deref())?, detail(q.detail.as_deref())?);
@@ -548,7 +650,7 @@ struct PopulationView {
 async fn get_population(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<AtQuery>, QueryRejection>,
+    q: Result<ApiQuery<AtQuery>, ApiError>,
 ) -> ApiResult<Json<PopulationView>> {
     let q = query(q)?;
     let at = instant(q.at.as_deref())?;
@@ -611,7 +713,7 @@ enum PeoplePage {
 async fn list_people(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<PeopleQuery>, QueryRejection>,
+    q: Result<ApiQuery<PeopleQuery>, ApiError>,
 ) -> ApiResult<Json<PeoplePage>> {
     let q = query(q)?;
     let (at, after, limit) = (instant(q.at.as_deref())?, decode_cursor(q.after.as_deref())?, limit(q.limit)?);
@@ -619,13 +721,16 @@ async fn list_people(
         (Some(facility), None) => {
             in_scope(&caller, std::slice::from_ref(&facility), "facility", &facility)?;
             let all = state.run(move |s| s.occupants(&facility, None, None, at)).await?;
-            Ok(Json(PeoplePage::Held(occupant_page(all, after, limit))))
+            let page = occupant_page(all, after, limit);
+            log_reads_of(&state, &caller, page.items.iter().map(|o| o.number.as_str()), "GET /api/v1/people").await?;
+            Ok(Json(PeoplePage::Held(page)))
         }
         (None, Some(words)) => {
             let after = after.unwrap_or_default();
             let staff = caller.staff.clone();
             let items = state.run(move |s| s.search_people(&words, &after, limit as u32, |f| staff.sees(f))).await?;
             let next = (items.len() == limit).then(|| items.last().map(|h| encode_cursor(&h.number))).flatten();
+            log_reads_of(&state, &caller, items.iter().map(|h| h.number.as_str()), "GET /api/v1/people").await?;
             Ok(Json(PeoplePage::Found(SearchPage { items, next })))
         }
         _ => Err(ApiError::validation(vec![domain::FieldError::new(
@@ -669,6 +774,29 @@ pub(crate) async fn log_read(state: &AppState, caller: &Caller, number: &str, ro
         at: chrono::Utc::now(),
     };
     state.log_read(read).await
+}
+
+/// Log as reads the people a list, a search or an incident shows by name (Mandela Rule 9): a name
+/// beside a number is part of the record. Each person once, however often the answer names them.
+pub(crate) async fn log_reads_of<'a>(
+    state: &AppState,
+    caller: &Caller,
+    numbers: impl IntoIterator<Item = &'a str>,
+    route: &'static str,
+) -> ApiResult<()> {
+    let at = chrono::Utc::now();
+    let mut seen = std::collections::HashSet::new();
+    let reads = numbers
+        .into_iter()
+        .filter(|number| seen.insert(*number))
+        .map(|number| NewRead {
+            reader: caller.staff.name.clone(),
+            person: number.to_string(),
+            route: route.to_string(),
+            at,
+        })
+        .collect();
+    state.log_reads(reads).await
 }
 
 fn etag(version: i64) -> String {
@@ -731,7 +859,7 @@ async fn get_whereabouts(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
-    q: Result<Query<WhenQuery>, QueryRejection>,
+    q: Result<ApiQuery<WhenQuery>, ApiError>,
 ) -> ApiResult<Json<Option<Whereabouts>>> {
     let at = instant(query(q)?.at.as_deref())?;
     open_person(&state, &caller, &number, "GET /api/v1/people/{number}/whereabouts").await?;
@@ -747,7 +875,7 @@ struct MovementBody {
     #[schema(value_type = Option<String>, format = DateTime)]
     at: Option<Instant>,
     /// Free-text note.
-    note: Option<String>,
+    note: Option<domain::text::LongText>,
 }
 
 impl MovementBody {
@@ -757,7 +885,7 @@ impl MovementBody {
         #[derive(Deserialize)]
         struct When {
             at: Option<Instant>,
-            note: Option<String>,
+            note: Option<domain::text::LongText>,
         }
         let mut value: serde_json::Value = parse(bytes)?;
         let fields = value
@@ -873,6 +1001,7 @@ async fn admit(
         std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("malformed-json", "the body is not UTF-8"))?;
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}")))?;
+    no_repeated_keys(&bytes)?;
     let request = AdmitRequest::from_json(text)?;
     in_scope(&caller, std::slice::from_ref(&request.facility), "facility", &request.facility)?;
     if let Some(number) = &request.person {
@@ -913,7 +1042,7 @@ struct EventPage {
 async fn list_audit_events(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    q: Result<Query<PageQuery>, QueryRejection>,
+    q: Result<ApiQuery<PageQuery>, ApiError>,
 ) -> ApiResult<Json<EventPage>> {
     let q = query(q)?;
     let (after, limit) = (seq_cursor(q.after.as_deref())?, limit(q.limit)?);
@@ -987,7 +1116,7 @@ struct ReadPage {
     responses((status = 200, body = ReadPage), (status = 400, body = Problem)))]
 async fn list_reads(
     State(state): State<AppState>,
-    q: Result<Query<ReadsQuery>, QueryRejection>,
+    q: Result<ApiQuery<ReadsQuery>, ApiError>,
 ) -> ApiResult<Json<ReadPage>> {
     let q = query(q)?;
     let (after, limit) = (seq_cursor(q.after.as_deref())?, limit(q.limit)?);

@@ -35,7 +35,7 @@ async fn start() -> Api {
     // The demo's overcrowding override ran out with its history; a director renews it.
     let renewal = service::housing::OverrideRequest {
         cell: None,
-        reason: "population above declared capacity".into(),
+        reason: "population above declared capacity".parse().unwrap(),
         expires_at: Utc::now() + Duration::days(1),
     };
     service.record_override(&ctx, "PEQ-A", &renewal).unwrap();
@@ -190,6 +190,7 @@ async fn an_admission_replayed_with_the_same_key_creates_nothing_new_and_a_chang
             .post(format!("{}/api/v1/admissions", api.base))
             .bearer_auth(&api.tokens[&Role::Records])
             .header("idempotency-key", key)
+            .header("content-type", "application/json")
             .body(body);
         async move {
             let r = request.send().await.unwrap();
@@ -223,6 +224,7 @@ async fn a_movement_with_a_stale_if_match_is_refused() {
             .post(format!("{}{path}/movements", api.base))
             .bearer_auth(&api.tokens[&Role::Officer])
             .header("if-match", tag)
+            .header("content-type", "application/json")
             .body(body);
         async move { request.send().await.unwrap().status() }
     };
@@ -308,6 +310,7 @@ async fn repeated_failed_logins_slow_down_and_never_reveal_whether_the_name_exis
         let request = api
             .client
             .post(format!("{}/api/v1/session", api.base))
+            .header("content-type", "application/json")
             .body(json!({"name": name, "password": password}).to_string());
         async move {
             let r = request.send().await.unwrap();
@@ -388,6 +391,7 @@ async fn a_browser_session_uses_a_strict_http_only_cookie() {
     let response = api
         .client
         .post(format!("{}/api/v1/session", api.base))
+        .header("content-type", "application/json")
         .body(json!({"name": "records", "password": "correct horse battery"}).to_string())
         .send()
         .await
@@ -509,6 +513,7 @@ async fn concurrent_retries_with_one_key_admit_once_and_a_key_reused_on_another_
             .post(format!("{}/api/v1/admissions", api.base))
             .bearer_auth(&api.tokens[&Role::Records])
             .header("idempotency-key", "same")
+            .header("content-type", "application/json")
             .body(admission("PEQ-A", "Ayala"));
         sends.push(tokio::spawn(async move { request.send().await.unwrap().status() }));
     }
@@ -523,6 +528,7 @@ async fn concurrent_retries_with_one_key_admit_once_and_a_key_reused_on_another_
             .post(format!("{}/api/v1/people/{number}/movements", api.base))
             .bearer_auth(&api.tokens[&Role::Officer])
             .header("idempotency-key", "k-out")
+            .header("content-type", "application/json")
             .body(out.clone());
         async move { request.send().await.unwrap().status() }
     };
@@ -546,6 +552,7 @@ async fn two_clerks_holding_the_same_version_cannot_both_record() {
             .post(format!("{}{path}/movements", api.base))
             .bearer_auth(&api.tokens[&Role::Officer])
             .header("if-match", tag.clone())
+            .header("content-type", "application/json")
             .body(json!({"kind": "move", "cell": cell}).to_string());
         sends.push(tokio::spawn(async move { request.send().await.unwrap().status() }));
     }
@@ -631,6 +638,7 @@ async fn officers_report_incidents_medical_staff_document_injuries_and_only_they
             .post(format!("{}/api/v1/incidents", api.base))
             .bearer_auth(&api.tokens[&Role::Officer])
             .header("idempotency-key", key)
+            .header("content-type", "application/json")
             .body(report.clone());
         async move {
             let r = request.send().await.unwrap();
@@ -1067,4 +1075,347 @@ async fn staff_of_one_facility_never_learn_who_a_rule_names_elsewhere() {
     assert_eq!(api.post(Role::Director, &format!("/api/v1/keep-apart/{id}/end"), &end).await.0, StatusCode::NOT_FOUND);
     let groups = json!({"a": {"group": "X"}, "b": {"group": "Y"}, "scope": "cell", "reason": "rivals"}).to_string();
     assert_eq!(api.post(Role::Director, "/api/v1/keep-apart", &groups).await.0, StatusCode::FORBIDDEN);
+    // A transfer to where the other person is held is refused without naming them or the rule's parties.
+    let path = format!("/api/v1/people/{}/movements", api.inside);
+    let (status, problem) =
+        api.post(Role::Records, &path, &json!({"kind": "transfer", "to": "PEQ-M"}).to_string()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("rule {id}")) && !detail.contains(&api.outside), "{detail}");
+    assert!(!detail.contains("witness"), "nor the reason, which may say who: {detail}");
+}
+
+/// Every route that takes a person number, in the path or the body, answers a person held in
+/// another facility exactly as a number that does not exist: same status, same body.
+#[tokio::test]
+async fn every_route_naming_a_person_answers_one_held_elsewhere_as_one_that_does_not_exist() {
+    let api = start().await;
+    let missing = "SV-2026-999999";
+    assert_eq!(api.outside.len(), missing.len(), "numbers of one length, so no body differs by padding alone");
+    let group = "MS13";
+    let (status, _) =
+        api.post(Role::Admin, "/api/v1/groups", &json!({"code": group, "name": "Mara Salvatrucha"}).to_string()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let here = incident("PEQ-A", "fight", json!([{"person": api.inside, "role": "involved"}]));
+    let (status, recorded) = api.post(Role::Officer, "/api/v1/incidents", &here).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let incident_number = recorded["number"].as_str().unwrap().to_string();
+    let started = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    let sentences =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/sentence-example.json")).unwrap();
+    let mut readmission: Value = serde_json::from_str(&admission("PEQ-A", "Otra")).unwrap();
+    readmission["person"] = json!("{n}");
+
+    // (role, method, path, body); `{n}` is the person number tried.
+    let mut routes: Vec<(Role, Method, String, Option<String>)> = Vec::new();
+    for read in ["", "/housing", "/legal", "/lineage", "/timeline", "/whereabouts"] {
+        routes.push((Role::Records, Method::GET, format!("/api/v1/people/{{n}}{read}"), None));
+    }
+    let writes: Vec<(Role, &str, Value)> = vec![
+        (Role::Records, "affiliations", json!({"group": group, "source": "tattoo", "assessed_on": "2026-05-01"})),
+        (Role::Records, "charges", json!({"offence": "robo", "seriousness": "serious"})),
+        (
+            Role::Records,
+            "classification",
+            json!({"legal_status": "untried", "regime": "criminal", "security_level": "medium"}),
+        ),
+        (Role::Records, "court-records", json!({"kind": "hearing", "on": "2026-07-01"})),
+        (
+            Role::Records,
+            "holds",
+            json!({"kind": "produce_at_court", "on_date": "2026-07-01", "authority": "Juzgado", "order_reference": "X-1"}),
+        ),
+        (
+            Role::Records,
+            "legal-visits",
+            json!({"counsel": "Lic. Pérez", "capacity": "defence lawyer", "started_at": started, "minutes": 30}),
+        ),
+        (Role::Records, "merge", json!({"into": api.inside, "reason": "same fingerprints"})),
+        (Role::Records, "unmerge", json!({"reason": "fingerprints differ"})),
+        (Role::Officer, "movements", json!({"kind": "move", "cell": "M1-02"})),
+        (Role::Records, "notification-preference", json!({"declines": true})),
+        (Role::Records, "sentences", serde_json::from_str(&sentences).unwrap()),
+    ];
+    for (role, route, body) in writes {
+        routes.push((role, Method::POST, format!("/api/v1/people/{{n}}/{route}"), Some(body.to_string())));
+    }
+    let bodies: Vec<(Role, String, Value)> = vec![
+        (Role::Records, "/api/v1/admissions".into(), readmission),
+        (
+            Role::Officer,
+            "/api/v1/incidents".into(),
+            serde_json::from_str(&incident("PEQ-A", "fight", json!([{"person": "{n}", "role": "involved"}]))).unwrap(),
+        ),
+        (
+            Role::Medical,
+            format!("/api/v1/incidents/{incident_number}/injuries"),
+            json!({"person": "{n}", "severity": "minor", "description": "cut"}),
+        ),
+        (
+            Role::Director,
+            "/api/v1/keep-apart".into(),
+            json!({"a": {"person": api.inside}, "b": {"person": "{n}"}, "scope": "facility", "reason": "witness"}),
+        ),
+        (
+            Role::Records,
+            format!("/api/v1/people/{}/merge", api.inside),
+            json!({"into": "{n}", "reason": "same fingerprints"}),
+        ),
+        (Role::Director, "/api/v1/facilities/PEQ-A/allocation".into(), json!({"people": ["{n}"], "dry_run": true})),
+    ];
+    for (role, path, body) in bodies {
+        routes.push((role, Method::POST, path, Some(body.to_string())));
+    }
+
+    for (role, method, path, body) in routes {
+        let mut answers = Vec::new();
+        for number in [api.outside.as_str(), missing] {
+            let path = path.replace("{n}", number);
+            let body = body.as_ref().map(|b| b.replace("{n}", number));
+            let (status, answer) = api.call(Some(role), method.clone(), &path, body.as_deref()).await;
+            assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path}: pick a role the route allows");
+            answers.push((status, answer.to_string().replace(number, "{n}")));
+        }
+        assert_eq!(answers[0], answers[1], "{method} {path}: held elsewhere (left) vs does not exist (right)");
+    }
+}
+
+#[tokio::test]
+async fn unbounded_input_is_refused_with_422_naming_the_field_and_a_long_search_is_answered() {
+    let api = start().await;
+    let mut body: Value = serde_json::from_str(&admission("PEQ-A", "Larga")).unwrap();
+    body["identity"]["given_names"] = json!("x".repeat(100_000));
+    let (status, problem) = api.post(Role::Records, "/api/v1/admissions", &body.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["fields"][0]["field"], "identity.given_names", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("the limit is 100"), "{problem}");
+
+    let words = vec!["rosa"; 995].join("%20");
+    let (status, problem) = api.get(Role::Records, &format!("/api/v1/people?q={words}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["fields"][0]["field"], "q", "{problem}");
+}
+
+/// A session cookie for a role, as a browser would hold it after logging in.
+async fn session_cookie(api: &Api, role: Role) -> String {
+    let response = api
+        .client
+        .post(format!("{}/api/v1/session", api.base))
+        .header("content-type", "application/json")
+        .body(json!({"name": role.as_str(), "password": "correct horse battery"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_api_takes_only_json_and_refuses_writes_a_page_on_another_site_sends_with_the_cookie() {
+    let api = start().await;
+    let cookie = session_cookie(&api, Role::Records).await;
+    let url = format!("{}/api/v1/admissions", api.base);
+    let events = api.audit_count().await;
+    let send =
+        |kind: Option<&'static str>, auth: (&'static str, String), extra: Option<(&'static str, &'static str)>| {
+            let mut request = api.client.post(&url).header(auth.0, auth.1).body(admission("PEQ-A", "Cañas"));
+            if let Some(kind) = kind {
+                request = request.header("content-type", kind);
+            }
+            if let Some((name, value)) = extra {
+                request = request.header(name, value);
+            }
+            async move {
+                let r = request.send().await.unwrap();
+                let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+                (r.status(), kind, r.json::<Value>().await.unwrap())
+            }
+        };
+    let with_cookie = || ("cookie", cookie.clone());
+    let with_token = || ("authorization", format!("Bearer {}", api.tokens[&Role::Records]));
+    // What a form or a `fetch` without preflight on another site can send: not JSON.
+    for kind in [Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data"), None] {
+        let (status, media, problem) = send(kind, with_cookie(), None).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{kind:?}: {problem}");
+        assert_eq!(media, "application/problem+json");
+        assert!(problem["detail"].as_str().unwrap().contains("application/json"), "{problem}");
+    }
+    // JSON with the cookie, but from another site.
+    for header in [("origin", "https://evil.example"), ("origin", "null"), ("sec-fetch-site", "cross-site")] {
+        let (status, _, problem) = send(Some("application/json"), with_cookie(), Some(header)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{header:?}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("session cookie"), "{problem}");
+    }
+    assert_eq!(api.audit_count().await, events, "nothing refused was written");
+    // From this site with the cookie, and with a bearer token from anywhere: admitted.
+    let here = api.base.clone().leak() as &'static str;
+    let (status, _, _) = send(Some("application/json"), with_cookie(), Some(("origin", here))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, answer) =
+        send(Some("application/json; charset=utf-8"), with_token(), Some(("origin", "https://evil.example"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // A token client still has to send JSON as JSON.
+    let (status, _, _) = send(Some("text/plain"), with_token(), None).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+/// The reads of a person's record a monitor sees: (reader, route) each.
+async fn reads_of(api: &Api, person: &str) -> Vec<(String, String)> {
+    let (_, page) = api.get(Role::Monitor, &format!("/api/v1/reads?person={person}&limit=500")).await;
+    let items = page["items"].as_array().unwrap().iter();
+    items.map(|r| (r["reader"].as_str().unwrap().to_string(), r["route"].as_str().unwrap().to_string())).collect()
+}
+
+/// A page of the web interface with a session cookie: status and HTML.
+async fn page(api: &Api, cookie: &str, path: &str) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    let answer = api.client.get(format!("{}{path}", api.base)).header("cookie", cookie).send().await.unwrap();
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    (status, answer.text().await.unwrap(), headers)
+}
+
+#[tokio::test]
+async fn an_incident_a_search_and_a_list_that_show_names_are_logged_as_reads_of_each_person() {
+    let api = start().await;
+    let report = incident("PEQ-A", "assault", json!([{"person": api.inside, "role": "victim"}]));
+    let (status, recorded) = api.post(Role::Officer, "/api/v1/incidents", &report).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let number = recorded["number"].as_str().unwrap();
+    assert!(reads_of(&api, &api.inside).await.is_empty(), "recording is not reading");
+
+    assert_eq!(api.get(Role::Officer, &format!("/api/v1/incidents/{number}")).await.0, StatusCode::OK);
+    let cookie = session_cookie(&api, Role::Director).await;
+    assert_eq!(page(&api, &cookie, &format!("/incidents/{number}")).await.0, StatusCode::OK);
+    let reads = reads_of(&api, &api.inside).await;
+    assert!(reads.contains(&("officer".into(), "GET /api/v1/incidents/{number}".into())), "{reads:?}");
+    assert!(reads.contains(&("director".into(), "GET /incidents/{number}".into())), "{reads:?}");
+
+    // A list by facility and a search by name show names beside numbers: each person shown is read.
+    let (_, held) = api.get(Role::Records, "/api/v1/people?facility=PEQ-A&limit=3").await;
+    let shown: Vec<&str> = held["items"].as_array().unwrap().iter().map(|o| o["number"].as_str().unwrap()).collect();
+    assert_eq!(shown.len(), 3);
+    for number in &shown {
+        assert!(reads_of(&api, number).await.contains(&("records".into(), "GET /api/v1/people".into())), "{number}");
+    }
+    let (_, all) = api.get(Role::Officer, "/api/v1/people?facility=PEQ-A&limit=500").await;
+    let inside = all["items"].as_array().unwrap().iter().find(|o| o["number"] == api.inside.as_str()).unwrap();
+    let surname = inside["name"].as_str().unwrap().split(' ').next_back().unwrap().to_string();
+    let (_, found) = api.get(Role::Medical, &format!("/api/v1/people?q={surname}")).await;
+    let found = found["items"].as_array().unwrap();
+    assert!(!found.is_empty());
+    for hit in found {
+        let reads = reads_of(&api, hit["number"].as_str().unwrap()).await;
+        assert!(reads.contains(&("medical".into(), "GET /api/v1/people".into())), "{hit}");
+    }
+    let (_, csv, _) = page(&api, &cookie, &format!("/search?q={surname}&format=csv")).await;
+    assert!(csv.contains(&api.inside), "{csv}");
+    assert!(reads_of(&api, &api.inside).await.contains(&("director".into(), "GET /search?format=csv".into())));
+}
+
+#[tokio::test]
+async fn smaller_holes_bad_ids_and_parameters_repeated_keys_empty_counts_and_caching() {
+    let api = start().await;
+    // A path id that is not a number: a problem document naming it, like every other refusal.
+    let answer = api.client.get(format!("{}/api/v1/counts/abc", api.base)).bearer_auth(&api.tokens[&Role::Officer]);
+    let answer = answer.send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(answer.headers()["content-type"], "application/problem+json");
+    assert!(answer.json::<Value>().await.unwrap()["detail"].as_str().unwrap().contains("abc"));
+    // The parameter refused is the one named.
+    let (status, problem) = api.get(Role::Records, "/api/v1/family-notices?since=bad").await;
+    assert_eq!((status, problem["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("since")));
+    // limit=0 and limit=-1: the same kind of answer, naming `limit`.
+    for limit in ["0", "-1", "x"] {
+        let (status, problem) = api.get(Role::Monitor, &format!("/api/v1/audit/events?limit={limit}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{limit}: {problem}");
+        assert_eq!(problem["fields"][0]["field"], "limit", "{limit}");
+    }
+    // A key given twice, at the top or inside: refused by name, nothing written.
+    let events = api.audit_count().await;
+    let body = admission("PEQ-A", "Duarte");
+    let twice = body.replacen("{", "{\"facility\": \"PEQ-M\", ", 1);
+    let (status, problem) = api.post(Role::Admin, "/api/v1/admissions", &twice).await;
+    assert_eq!((status, problem["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("facility")));
+    let inner = body.replacen("\"sex\":\"female\"", "\"sex\":\"female\",\"sex\":\"male\"", 1);
+    assert_ne!(inner, body);
+    let (status, problem) = api.post(Role::Records, "/api/v1/admissions", &inner).await;
+    assert_eq!(
+        (status, problem["fields"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("identity.sex")),
+        "{problem}"
+    );
+    let movement = r#"{"kind": "move", "cell": "M1-02", "cell": "M1-04"}"#;
+    let (status, problem) =
+        api.post(Role::Officer, &format!("/api/v1/people/{}/movements", api.inside), movement).await;
+    assert_eq!((status, problem["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("cell")));
+    // An entry that counts nothing is refused and leaves no audit event.
+    let (_, count) =
+        api.post(Role::Officer, "/api/v1/counts", &json!({"facility": "PEQ-A", "unit": "M1"}).to_string()).await;
+    let events = events + 1;
+    assert_eq!(api.audit_count().await, events, "only the count was started");
+    let entries = format!("/api/v1/counts/{}/entries", count["id"]);
+    let (status, problem) = api.post(Role::Officer, &entries, r#"{"counts": []}"#).await;
+    assert_eq!((status, problem["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("counts")));
+    assert_eq!(api.audit_count().await, events, "nothing written");
+    // No cache keeps an answer of the API, nor a page that shows people.
+    let answer = api.client.get(format!("{}/api/v1/people/{}", api.base, api.inside));
+    let answer = answer.bearer_auth(&api.tokens[&Role::Officer]).send().await.unwrap();
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    let cookie = session_cookie(&api, Role::Officer).await;
+    let (status, _, headers) = page(&api, &cookie, &format!("/people/{}", api.inside)).await;
+    assert_eq!((status, &headers["cache-control"]), (StatusCode::OK, &"no-store".parse().unwrap()));
+    // A 401 says how to authenticate.
+    let answer = api.client.get(format!("{}/api/v1/people", api.base)).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.headers()["www-authenticate"], "Bearer realm=\"custodia\"");
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+}
+
+/// The form token of a page.
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn a_count_form_with_one_bad_value_comes_back_with_every_value_typed_and_the_bad_one_marked() {
+    let api = start().await;
+    let (_, count) =
+        api.post(Role::Officer, "/api/v1/counts", &json!({"facility": "PEQ-A", "unit": "M1"}).to_string()).await;
+    let id = count["id"].as_i64().unwrap();
+    let cookie = session_cookie(&api, Role::Officer).await;
+    let (_, html, _) = page(&api, &cookie, &format!("/counts/{id}")).await;
+    let events = api.audit_count().await;
+    let form = [("csrf", csrf_of(&html)), ("cell:M1-01", "7".into()), ("cell:M1-02", "two".into())];
+    let answer = api.client.post(format!("{}/counts/{id}/entries", api.base)).header("cookie", &cookie).form(&form);
+    let answer = answer.send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = answer.text().await.unwrap();
+    let input = |cell: &str| {
+        let at = html.find(&format!("name=\"cell:{cell}\"")).unwrap();
+        html[at..at + html[at..].find('>').unwrap()].to_string()
+    };
+    assert!(input("M1-01").contains("value=\"7\"") && !input("M1-01").contains("aria-invalid"), "{}", input("M1-01"));
+    assert!(input("M1-02").contains("value=\"two\"") && input("M1-02").contains("aria-invalid=\"true\""));
+    assert!(html.contains("data-testid=\"count-problem-M1-02\">`two` is not a number of people"), "{html}");
+    assert_eq!(api.audit_count().await, events, "nothing saved");
+}
+
+#[tokio::test]
+async fn the_audit_csv_has_the_whole_range_asked_for_not_the_page_shown() {
+    let api = start().await;
+    let cookie = session_cookie(&api, Role::Monitor).await;
+    let events = api.audit_count().await;
+    assert!(events > 300, "the demo has more events than a page shows: {events}");
+    let (status, csv, headers) = page(&api, &cookie, "/audit?format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "seq,at,actor,action,subject,hash");
+    assert_eq!(lines.len(), events + 1, "every event of the chain");
+    let seqs: Vec<&str> = lines[1..].iter().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!((seqs[0], seqs[events - 1]), ("1", events.to_string().as_str()));
+    let (_, csv, _) = page(&api, &cookie, "/audit?format=csv&from=5&to=250").await;
+    let seqs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(seqs.len(), 246);
+    assert_eq!((seqs[0], seqs[245]), ("5", "250"));
 }

@@ -102,6 +102,23 @@ struct CountPage {
     discrepancies: usize,
     /// For each cell short of people: who was expected there (number, name).
     expected_in_short: Vec<(String, Vec<(String, String)>)>,
+    /// What was typed per cell when the entries were refused, so that nothing typed is lost.
+    typed: Vec<(String, String)>,
+}
+
+impl CountPage {
+    /// What a cell's box shows: what was typed when the form came back refused, else the count on record.
+    fn entry(&self, cell: &str, counted: &Option<u32>) -> String {
+        match self.typed.iter().find(|(c, _)| c == cell) {
+            Some((_, text)) => text.clone(),
+            None => counted.map(|n| n.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// What is wrong with what was typed for a cell.
+    fn problem(&self, cell: &str) -> Option<&str> {
+        self.refusal.as_ref()?.on(&format!("cell {cell}"))
+    }
 }
 
 async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>) -> UiResult<CountPage> {
@@ -111,7 +128,7 @@ async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>
     }
     let short: Vec<String> =
         count.cells.iter().filter(|c| c.discrepancy.is_some_and(|d| d < 0)).map(|c| c.cell.clone()).collect();
-    let expected_in_short = state
+    let expected_in_short: Vec<(String, Vec<(String, String)>)> = state
         .run(move |s| {
             short
                 .into_iter()
@@ -122,6 +139,9 @@ async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>
                 .collect()
         })
         .await?;
+    let named: Vec<&str> =
+        expected_in_short.iter().flat_map(|(_, people)| people.iter().map(|p| p.0.as_str())).collect();
+    crate::routes::log_reads_of(state, &ui.caller, named, "GET /counts/{id}").await?;
     Ok(CountPage {
         chrome: ui.chrome("/counts"),
         expected_in_short,
@@ -129,6 +149,7 @@ async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>
         may_count: ui.may("POST", "/counts/{id}/entries") && count.state != "cleared",
         count,
         refusal,
+        typed: Vec::new(),
     })
 }
 
@@ -184,8 +205,10 @@ pub(crate) async fn enter(
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let mut counts = Vec::new();
     let mut problems = Vec::new();
+    let mut typed = Vec::new();
     for (name, value) in pairs {
         let Some(cell) = name.strip_prefix("cell:") else { continue };
+        typed.push((cell.to_string(), value.trim().to_string()));
         match value.trim() {
             "" => {}
             text => match text.parse() {
@@ -198,9 +221,12 @@ pub(crate) async fn enter(
         }
     }
     if !problems.is_empty() {
-        // Nothing saved: the count page again, naming each cell whose number was not one.
+        // Nothing saved: the count page again with everything as typed, marking each cell whose
+        // number was not one.
         let refusal = Refusal::of(&ApiError::validation(problems));
-        return page_status(StatusCode::UNPROCESSABLE_ENTITY, count_page(&state, &ui, id, Some(refusal)).await?);
+        let mut again = count_page(&state, &ui, id, Some(refusal)).await?;
+        again.typed = typed;
+        return page_status(StatusCode::UNPROCESSABLE_ENTITY, again);
     }
     change(&state, &ui, id, move |s, ctx| s.enter_counts(ctx, id, &counts)).await
 }
@@ -233,8 +259,8 @@ pub(crate) async fn resolve(
             )])))
         }
     };
-    let request =
-        Resolve { person: form.person.trim().to_string(), explanation, note: form.note.filter(|n| !n.is_empty()) };
+    let note = super::form_optional("note", form.note)?;
+    let request = Resolve { person: form.person.trim().to_string(), explanation, note };
     change(&state, &ui, id, move |s, ctx| s.resolve_count(ctx, id, &request)).await
 }
 

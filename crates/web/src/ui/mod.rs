@@ -533,24 +533,58 @@ impl Format {
     }
 }
 
-/// A CSV download. Cells that a spreadsheet would run as a formula are prefixed with `'`
+/// One CSV line. Cells that a spreadsheet would run as a formula are prefixed with `'`
 /// ([`service::csv::cell`], shared with the command line).
+fn csv_line(row: &[String]) -> String {
+    let mut line = row.iter().map(|c| service::csv::cell(c)).collect::<Vec<_>>().join(",");
+    line.push_str("\r\n");
+    line
+}
+
+fn csv_headers(name: &str) -> [(header::HeaderName, String); 2] {
+    [
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+        (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+    ]
+}
+
+/// A CSV download.
 pub(crate) fn csv(name: &str, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Response {
-    use service::csv::cell;
     let mut out = header.join(",");
     out.push_str("\r\n");
     for row in rows {
-        out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
+        out.push_str(&csv_line(&row));
     }
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
-        ],
-        out,
-    )
-        .into_response()
+    (csv_headers(name), out).into_response()
+}
+
+/// Rows of a streamed CSV read after a cursor, and the cursor of the last; `None` when done.
+pub(crate) type CsvPage = Option<(Vec<Vec<String>>, i64)>;
+
+/// A CSV download of any length, written page by page as it is read: a range of the whole audit
+/// chain is sent complete without being held in memory. `next` reads the page after a cursor.
+pub(crate) fn csv_stream<F, Fut>(name: &str, header: &[&str], first: i64, next: F) -> Response
+where
+    F: FnMut(i64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<CsvPage, ApiError>> + Send + 'static,
+{
+    use futures_util::StreamExt;
+    let head = format!("{}\r\n", header.join(","));
+    let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(axum::body::Bytes::from(head)) });
+    let pages = futures_util::stream::unfold((Some(first), next), |(cursor, mut next)| async move {
+        let cursor = cursor?;
+        match next(cursor).await {
+            Ok(None) => None,
+            Ok(Some((rows, last))) => {
+                let text: String = rows.iter().map(|row| csv_line(row)).collect();
+                Some((Ok(axum::body::Bytes::from(text)), (Some(last), next)))
+            }
+            // The status has been sent: all that is left is to cut the download short, which the
+            // browser reports as failed rather than saving a partial file as if whole.
+            Err(e) => Some((Err(std::io::Error::other(e.problem().detail.clone())), (None, next))),
+        }
+    });
+    (csv_headers(name), Body::from_stream(head.chain(pages))).into_response()
 }
 
 /// An instant as staff read it: `2026-06-01 14:05 UTC`. Pages show UTC (one clock for the whole
@@ -562,6 +596,19 @@ pub(crate) fn when(at: domain::time::Instant) -> String {
 /// An instant to the second: `2026-06-01 14:05:09 UTC`.
 pub(crate) fn when_exact(at: domain::time::Instant) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A form value of a type with rules (`domain::text`); a problem is a field error beside it.
+pub(crate) fn form_text<T: TryFrom<String, Error = String>>(field: &str, value: String) -> Result<T, ApiError> {
+    T::try_from(value).map_err(|problem| ApiError::validation(vec![domain::FieldError::new(field, problem)]))
+}
+
+/// An optional form value of a type with rules: left empty, it is absent.
+pub(crate) fn form_optional<T: TryFrom<String, Error = String>>(
+    field: &str,
+    value: Option<String>,
+) -> Result<Option<T>, ApiError> {
+    value.filter(|v| !v.trim().is_empty()).map(|v| form_text(field, v)).transpose()
 }
 
 /// A `datetime-local` form value, read in the facility's time zone (what the officer's clock

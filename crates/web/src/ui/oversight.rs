@@ -3,6 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Extension, Query, State};
+use axum::response::Response;
 use serde::Deserialize;
 
 use service::legal::Alert;
@@ -10,7 +11,7 @@ use store::staff::ReadRecord;
 use store::{AuditEvent, AuditVerification};
 
 use super::estate::{kinds_shown, visible_alerts, ALERT_KINDS};
-use super::{csv, page, when_exact, Chrome, Ui, UiResult};
+use super::{csv, csv_stream, page, when_exact, Chrome, Ui, UiResult};
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -89,6 +90,9 @@ pub(crate) struct AuditQuery {
     person: Option<String>,
     /// Reads after this one (the previous page's last).
     reads_after: Option<i64>,
+    /// With `format=csv`: the first and last event of the range to download (the whole chain when absent).
+    from: Option<i64>,
+    to: Option<i64>,
     format: Option<String>,
 }
 
@@ -112,6 +116,47 @@ struct AuditPage {
 const EVENTS_SHOWN: u32 = 100;
 /// Reads of a person shown per page, oldest first.
 const READS_SHOWN: u32 = 500;
+/// Rows read from the database at a time for a streamed CSV download.
+const CSV_PAGE: u32 = 2_000;
+
+/// The audit events `from`..=`to` (the whole chain by default), or every read of a person from
+/// `reads_after` on, as CSV streamed page by page.
+fn audit_csv(state: &AppState, person: String, q: &AuditQuery) -> Response {
+    let state = state.clone();
+    if !person.is_empty() {
+        let name = format!("reads-{person}");
+        return csv_stream(&name, &["at", "reader", "person", "route"], q.reads_after.unwrap_or(0), move |after| {
+            let (state, person) = (state.clone(), person.clone());
+            async move {
+                let reads = state.run(move |s| s.reads(Some(&person), None, after, CSV_PAGE)).await?;
+                let last = reads.last().map(|r| r.id);
+                let rows = reads.into_iter().map(|r| vec![r.at.to_rfc3339(), r.reader, r.person, r.route]).collect();
+                Ok(last.map(|last| (rows, last)))
+            }
+        });
+    }
+    let (from, to) = (q.from.unwrap_or(1).max(1), q.to.unwrap_or(i64::MAX));
+    let name = match (q.from, q.to) {
+        (None, None) => "audit".to_string(),
+        _ => format!("audit-{from}-{}", q.to.map(|t| t.to_string()).unwrap_or_else(|| "end".into())),
+    };
+    csv_stream(&name, &["seq", "at", "actor", "action", "subject", "hash"], from - 1, move |after| {
+        let state = state.clone();
+        async move {
+            if after >= to {
+                return Ok(None);
+            }
+            let events = state.run(move |s| s.audit_events(after, CSV_PAGE)).await?;
+            let events: Vec<AuditEvent> = events.into_iter().take_while(|e| e.seq <= to).collect();
+            let last = events.last().map(|e| e.seq);
+            let rows = events
+                .into_iter()
+                .map(|e| vec![e.seq.to_string(), e.at.to_rfc3339(), e.actor, e.action, e.subject, e.hash])
+                .collect();
+            Ok(last.map(|last| (rows, last)))
+        }
+    })
+}
 
 pub(crate) async fn audit(
     State(state): State<AppState>,
@@ -121,7 +166,9 @@ pub(crate) async fn audit(
     // Person numbers are upper case; a number typed in lower case means the same person.
     let person = q.person.clone().unwrap_or_default().trim().to_uppercase();
     let reads_after = q.reads_after.unwrap_or(0);
-    let csv_wanted = q.format.as_deref() == Some("csv");
+    if q.format.as_deref() == Some("csv") {
+        return Ok(audit_csv(&state, person, &q));
+    }
     let (last, events, reads) = {
         let person = person.clone();
         state
@@ -138,24 +185,6 @@ pub(crate) async fn audit(
             })
             .await?
     };
-    if csv_wanted {
-        if let Some(reads) = &reads {
-            let rows =
-                reads.iter().map(|r| vec![r.at.to_rfc3339(), r.reader.clone(), r.person.clone(), r.route.clone()]);
-            return Ok(csv("reads", &["at", "reader", "person", "route"], rows));
-        }
-        let rows = events.iter().map(|e| {
-            vec![
-                e.seq.to_string(),
-                e.at.to_rfc3339(),
-                e.actor.clone(),
-                e.action.clone(),
-                e.subject.clone(),
-                e.hash.clone(),
-            ]
-        });
-        return Ok(csv("audit", &["seq", "at", "actor", "action", "subject", "hash"], rows));
-    }
     let verification =
         if q.verify.is_some() { Some(state.run(|s| s.verify_audit(&mut |_, _| {})).await?) } else { None };
     let after = events.first().map(|e| e.seq - 1).unwrap_or(last);

@@ -62,6 +62,8 @@ pub(crate) async fn search(
             }
         }
     }
+    let route = if q.format.is_some() { "GET /search?format=csv" } else { "GET /search" };
+    crate::routes::log_reads_of(&state, &ui.caller, hits.iter().map(|h| h.number.as_str()), route).await?;
     if q.format.as_deref() == Some("csv") {
         let rows = hits
             .iter()
