@@ -123,7 +123,7 @@ enum Command {
     Where {
         /// Person number.
         person: String,
-        /// The instant (RFC 3339); now when absent.
+        /// The instant (RFC 3339), not in the future; now when absent.
         #[arg(long)]
         at: Option<String>,
     },
@@ -138,7 +138,7 @@ enum Command {
         /// Cell code.
         #[arg(long)]
         cell: Option<String>,
-        /// The instant (RFC 3339); now when absent.
+        /// The instant (RFC 3339), not in the future; now when absent.
         #[arg(long)]
         at: Option<String>,
         /// Output format.
@@ -432,7 +432,7 @@ fn release_reason(text: &str) -> Result<ReleaseReason, String> {
 enum ReportCommand {
     /// Population and occupancy against declared, operational, beds, ICRC and CPT capacity.
     Occupancy {
-        /// The instant (RFC 3339); now when absent.
+        /// The instant (RFC 3339), not in the future; now when absent.
         #[arg(long)]
         at: Option<String>,
         /// Output format.

@@ -646,11 +646,15 @@ impl<S: Store> Service<S> {
         self.store().read()?.staff_by_session_hash(&sha256_hex(secret), now)?.map(staff_of).transpose()
     }
 
-    /// End a session; an unknown or ended one is left as it is.
+    /// End a session (audit event `session.logout`, by its owner); an unknown or ended one is
+    /// left as it is.
     pub fn logout(&self, secret: &str) -> ServiceResult<()> {
         let hash = sha256_hex(secret);
+        let now = chrono::Utc::now();
         self.batch(|tx| {
-            tx.end_session(&hash, chrono::Utc::now())?;
+            if let Some((id, name)) = tx.end_session(&hash, now)? {
+                audit(tx, &Context::new(name.as_str(), now), "session.logout", &name, &json!({ "session_id": id }))?;
+            }
             Ok(())
         })
     }
@@ -712,8 +716,11 @@ impl<S: Store> Service<S> {
         if domain::time::to_micros(now) - last >= READ_ANCHOR_SECONDS * 1_000_000 {
             self.read_anchor.store(domain::time::to_micros(now), std::sync::atomic::Ordering::SeqCst);
             // A separate commit after the reads': the two files do not commit atomically together,
-            // and an anchor must never name reads that are not durable.
-            self.anchor_reads(&Context::new("custodia", now))?;
+            // and an anchor must never name reads that are not durable. The reads are logged
+            // whatever happens to it; an anchor that fails is tried again with the next batch.
+            if self.anchor_reads(&Context::new("custodia", now)).is_err() {
+                self.read_anchor.store(last, std::sync::atomic::Ordering::SeqCst);
+            }
         }
         Ok(())
     }

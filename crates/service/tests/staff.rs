@@ -478,6 +478,9 @@ fn estate_of_accounts() -> Fixture {
     f.service.create_token(&f.ctx, "ana", Duration::days(1)).unwrap();
     f.service.create_token(&f.ctx, "bea", Duration::days(1)).unwrap();
     f.service.revoke_tokens(&f.ctx, "bea").unwrap();
+    let session = f.service.login("ana", PASSWORD, t(NOW)).unwrap();
+    f.service.logout(&session.secret).unwrap();
+    f.service.login("ana", PASSWORD, t(NOW)).unwrap();
     for minute in 0..4 {
         let at = t(NOW) + Duration::minutes(minute);
         f.service.log_read("ana", "SV-2026-000001", "/api/v1/people/SV-2026-000001", at).unwrap();
@@ -536,6 +539,22 @@ fn a_token_row_edited_or_added_by_hand_fails_verification() {
          SELECT id, 'aa', 0, 9000000000000000 FROM staff_user WHERE name = 'bea'",
     );
     f.caught("has no audited history");
+}
+
+#[test]
+fn a_session_added_or_reopened_by_hand_fails_verification() {
+    let f = estate_of_accounts();
+    let events = f.service.audit_events(0, 1000).unwrap();
+    let logout = events.iter().find(|e| e.action == "session.logout").expect("logging out is audited");
+    assert_eq!((logout.actor.as_str(), logout.subject.as_str()), ("ana", "ana"));
+    f.sql("UPDATE session SET ended_at = NULL");
+    f.caught("session 1 differs from its audited history");
+    let f = estate_of_accounts();
+    f.sql(
+        "INSERT INTO session (user_id, secret_sha256, created_at, expires_at)
+         SELECT id, 'aa', 0, 9000000000000000 FROM staff_user WHERE name = 'bea'",
+    );
+    f.caught("session 3 has no audited history");
 }
 
 #[test]

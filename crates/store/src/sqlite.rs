@@ -26,10 +26,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_identity.sql"),
     include_str!("../migrations/sqlite/0008_legal.sql"),
     include_str!("../migrations/sqlite/0009_staff_audited.sql"),
+    include_str!("../migrations/sqlite/0010_session_audited.sql"),
 ];
 
 /// The migration that puts staff accounts and tokens under the chain; those on record are adopted.
 const STAFF_AUDIT_MIGRATION: usize = 9;
+
+/// The migration that puts sessions under the chain; those on record are adopted.
+const SESSION_AUDIT_MIGRATION: usize = 10;
 
 /// The migration that creates `person_name_token`, which is then filled from the people on record.
 const NAME_TOKENS_MIGRATION: usize = 4;
@@ -83,6 +87,7 @@ const AUDITED_TABLES: &[&str] = &[
     "legal_visit",
     "staff_user_version",
     "api_token_version",
+    "session_version",
 ];
 
 /// End of an interval that has not ended.
@@ -305,6 +310,9 @@ impl Store for SqliteStore {
             }
             if i + 1 == STAFF_AUDIT_MIGRATION {
                 crate::staff::adopt_staff(&tx)?;
+            }
+            if i + 1 == SESSION_AUDIT_MIGRATION {
+                crate::staff::adopt_sessions(&tx)?;
             }
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         }

@@ -1,11 +1,11 @@
 //! Staff accounts, API tokens, sessions, login throttling, the log of record reads and stored
 //! responses of idempotent requests. No secret is stored in the clear.
 //!
-//! Accounts (`staff_user`, `staff_facility`) and tokens (`api_token`) are projections: every
-//! change also writes an audited, insert-only version row (`staff_user_version`,
-//! `api_token_version`) holding the whole new state, which `audit verify` compares with the
-//! projection ([`staff_problems`]). Sessions, login failures and idempotent responses are not
-//! audited. The read register is a hash chain of its own ([`read_log_problems`]).
+//! Accounts (`staff_user`, `staff_facility`), tokens (`api_token`) and sessions (`session`) are
+//! projections: every change also writes an audited, insert-only version row
+//! (`staff_user_version`, `api_token_version`, `session_version`) holding the whole new state,
+//! which `audit verify` compares with the projection ([`staff_problems`]). Login failures and
+//! idempotent responses are not audited. The read register is a hash chain of its own ([`read_log_problems`]).
 
 use std::collections::HashMap;
 
@@ -120,8 +120,8 @@ pub trait StaffTx {
     ) -> StoreResult<i64>;
     /// The enabled account of a session that has neither ended nor expired at `now`.
     fn staff_by_session_hash(&mut self, secret_sha256: &str, now: Instant) -> StoreResult<Option<StaffRow>>;
-    /// End one session; false if it was unknown or had already ended.
-    fn end_session(&mut self, secret_sha256: &str, now: Instant) -> StoreResult<bool>;
+    /// End one session; its id and its account's name, or None if it was unknown or had already ended.
+    fn end_session(&mut self, secret_sha256: &str, now: Instant) -> StoreResult<Option<(i64, String)>>;
     /// End every open session of an account; returns how many were ended.
     fn end_sessions_of(&mut self, user: UserId, now: Instant) -> StoreResult<u64>;
 
@@ -165,6 +165,40 @@ pub trait StaffTx {
         created_at: Instant,
     ) -> StoreResult<()>;
 }
+
+/// A table of credentials (tokens, sessions) and the audited table of its versions.
+#[derive(Clone, Copy)]
+struct CredentialTable {
+    projection: &'static str,
+    versions: &'static str,
+    /// The stored row id's column in the versions table.
+    id: &'static str,
+    /// The column of the secret's SHA-256.
+    secret: &'static str,
+    /// The column of the revocation or end.
+    ended: &'static str,
+    /// How a problem names one.
+    what: &'static str,
+}
+
+const CREDENTIAL_TABLES: [CredentialTable; 2] = [
+    CredentialTable {
+        projection: "api_token",
+        versions: "api_token_version",
+        id: "token_id",
+        secret: "token_sha256",
+        ended: "revoked_at",
+        what: "API token",
+    },
+    CredentialTable {
+        projection: "session",
+        versions: "session_version",
+        id: "session_id",
+        secret: "secret_sha256",
+        ended: "ended_at",
+        what: "session",
+    },
+];
 
 /// Columns of `staff_user` read by [`SqliteTx::staff_where`], in order.
 const USER_COLUMNS: &str = "u.id, u.name, u.role, u.password_hash, u.disabled";
@@ -218,14 +252,29 @@ impl SqliteTx<'_> {
 
     /// Write a token's state, as just written to `api_token`, as an audited version row.
     fn record_token_version(&mut self, token: i64) -> StoreResult<()> {
+        self.record_credential_version(CREDENTIAL_TABLES[0], token)
+    }
+
+    /// Write a session's state, as just written to `session`, as an audited version row.
+    fn record_session_version(&mut self, session: i64) -> StoreResult<()> {
+        self.record_credential_version(CREDENTIAL_TABLES[1], session)
+    }
+
+    /// Copy a token's or session's row, as just written, into its audited version table.
+    fn record_credential_version(&mut self, table: CredentialTable, id: i64) -> StoreResult<()> {
+        let sql = format!(
+            "SELECT user_id, {secret}, created_at, expires_at, {ended} FROM {projection} WHERE id = ?1",
+            secret = table.secret,
+            ended = table.ended,
+            projection = table.projection
+        );
         let (user, hash, created, expires, revoked): (i64, String, i64, i64, Option<i64>) = self
             .conn()
-            .prepare_cached(
-                "SELECT user_id, token_sha256, created_at, expires_at, revoked_at FROM api_token WHERE id = ?1",
-            )?
-            .query_row([token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            .prepare_cached(&sql)?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        let token = id;
         self.insert_audited(
-            "api_token_version",
+            table.versions,
             &[
                 Value::Int(token),
                 Value::Int(user),
@@ -339,7 +388,9 @@ impl StaffTx for SqliteTx<'_> {
             "INSERT INTO session (user_id, secret_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
             &[&user, &secret_sha256, &to_micros(created_at), &to_micros(expires_at)],
         )?;
-        Ok(self.conn().last_insert_rowid())
+        let id = self.conn().last_insert_rowid();
+        self.record_session_version(id)?;
+        Ok(id)
     }
 
     fn staff_by_session_hash(&mut self, secret_sha256: &str, now: Instant) -> StoreResult<Option<StaffRow>> {
@@ -352,20 +403,33 @@ impl StaffTx for SqliteTx<'_> {
         )
     }
 
-    fn end_session(&mut self, secret_sha256: &str, now: Instant) -> StoreResult<bool> {
-        let ended = self.exec(
-            "UPDATE session SET ended_at = ?1 WHERE secret_sha256 = ?2 AND ended_at IS NULL",
-            &[&to_micros(now), &secret_sha256],
-        )?;
-        Ok(ended > 0)
+    fn end_session(&mut self, secret_sha256: &str, now: Instant) -> StoreResult<Option<(i64, String)>> {
+        let ended: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "UPDATE session SET ended_at = ?1 WHERE secret_sha256 = ?2 AND ended_at IS NULL RETURNING id",
+            )?
+            .query_row(params![to_micros(now), secret_sha256], |r| r.get(0))
+            .optional()?;
+        let Some(id) = ended else { return Ok(None) };
+        self.record_session_version(id)?;
+        let name: String = self
+            .conn()
+            .prepare_cached("SELECT u.name FROM session s JOIN staff_user u ON u.id = s.user_id WHERE s.id = ?1")?
+            .query_row([id], |r| r.get(0))?;
+        Ok(Some((id, name)))
     }
 
     fn end_sessions_of(&mut self, user: UserId, now: Instant) -> StoreResult<u64> {
-        let ended = self.exec(
-            "UPDATE session SET ended_at = ?1 WHERE user_id = ?2 AND ended_at IS NULL",
-            &[&to_micros(now), &user],
-        )?;
-        Ok(ended as u64)
+        let ended: Vec<i64> = self
+            .conn()
+            .prepare_cached("UPDATE session SET ended_at = ?1 WHERE user_id = ?2 AND ended_at IS NULL RETURNING id")?
+            .query_map(params![to_micros(now), user], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in &ended {
+            self.record_session_version(*id)?;
+        }
+        Ok(ended.len() as u64)
     }
 
     fn login_failures(&mut self, key: &str) -> StoreResult<Option<(u32, Instant)>> {
@@ -660,25 +724,44 @@ pub(crate) fn staff_problems(conn: &Connection) -> StoreResult<Vec<String>> {
         problems.push(format!("staff account `{name}` of the audited history is gone from the accounts"));
     }
 
-    type Token = (i64, String, i64, i64, Option<i64>);
-    let mut audited: HashMap<i64, Token> = HashMap::new();
-    let mut stmt = conn.prepare(
-        "SELECT token_id, user_id, token_sha256, created_at, expires_at, revoked_at FROM api_token_version ORDER BY id",
-    )?;
+    for table in CREDENTIAL_TABLES {
+        credential_problems(conn, table, &mut problems)?;
+    }
+    Ok(problems)
+}
+
+/// Differences between a credentials table and the latest of its audited versions.
+fn credential_problems(conn: &Connection, table: CredentialTable, problems: &mut Vec<String>) -> StoreResult<()> {
+    type Credential = (i64, String, i64, i64, Option<i64>);
+    let what = table.what;
+    let mut audited: HashMap<i64, Credential> = HashMap::new();
+    let sql = format!(
+        "SELECT {id}, user_id, {secret}, created_at, expires_at, {ended} FROM {versions} ORDER BY id",
+        id = table.id,
+        secret = table.secret,
+        ended = table.ended,
+        versions = table.versions
+    );
+    let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         audited.insert(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?));
     }
-    let mut stmt = conn
-        .prepare("SELECT id, user_id, token_sha256, created_at, expires_at, revoked_at FROM api_token ORDER BY id")?;
+    let sql = format!(
+        "SELECT id, user_id, {secret}, created_at, expires_at, {ended} FROM {projection} ORDER BY id",
+        secret = table.secret,
+        ended = table.ended,
+        projection = table.projection
+    );
+    let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
-        let stored: Token = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+        let stored: Credential = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
         match audited.remove(&id) {
-            None => problems.push(format!("API token {id} has no audited history: it was added outside Custodia")),
+            None => problems.push(format!("{what} {id} has no audited history: it was added outside Custodia")),
             Some(expected) if expected != stored => {
-                problems.push(format!("API token {id} differs from its audited history: edited outside Custodia"))
+                problems.push(format!("{what} {id} differs from its audited history: edited outside Custodia"))
             }
             Some(_) => {}
         }
@@ -686,15 +769,14 @@ pub(crate) fn staff_problems(conn: &Connection) -> StoreResult<Vec<String>> {
     let mut missing: Vec<i64> = audited.into_keys().collect();
     missing.sort_unstable();
     for id in missing {
-        problems.push(format!("API token {id} of the audited history is gone from the tokens"));
+        problems.push(format!("{what} {id} of the audited history is gone"));
     }
-    Ok(problems)
+    Ok(())
 }
 
 /// Put the accounts and tokens already on record under the chain: one version row each, written
 /// by one audit event (`staff.adopt`). Run by the migration that creates the version tables.
 pub(crate) fn adopt_staff(conn: &Connection) -> StoreResult<()> {
-    use domain::audit::{event_hash, EventBody, RowsDigest};
     let count = |sql: &str| -> StoreResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
     let (users, tokens) = (count("SELECT count(*) FROM staff_user")?, count("SELECT count(*) FROM api_token")?);
     if users + tokens == 0 {
@@ -726,9 +808,47 @@ pub(crate) fn adopt_staff(conn: &Connection) -> StoreResult<()> {
          SELECT id, user_id, token_sha256, created_at, expires_at, revoked_at, ?1 FROM api_token ORDER BY id",
         [seq],
     )?;
-    // The digest is taken from the rows as stored, exactly as the verifier reads them.
+    let payload = serde_json::json!({ "users": users, "tokens": tokens }).to_string();
+    let tables = ["staff_user_version", "api_token_version"];
+    append_adoption(conn, (seq, &previous), now, "staff.adopt", "staff accounts", &payload, &tables)
+}
+
+/// Put the sessions already on record under the chain: one version row each, written by one
+/// audit event (`session.adopt`). Run by the migration that creates `session_version`.
+pub(crate) fn adopt_sessions(conn: &Connection) -> StoreResult<()> {
+    let sessions: i64 = conn.query_row("SELECT count(*) FROM session", [], |r| r.get(0))?;
+    if sessions == 0 {
+        return Ok(());
+    }
+    let (last, previous): (i64, Vec<u8>) = conn
+        .query_row("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, GENESIS.to_vec()));
+    let seq = last + 1;
+    conn.execute(
+        "INSERT INTO session_version (session_id, user_id, secret_sha256, created_at, expires_at, ended_at, audit_seq)
+         SELECT id, user_id, secret_sha256, created_at, expires_at, ended_at, ?1 FROM session ORDER BY id",
+        [seq],
+    )?;
+    let payload = serde_json::json!({ "sessions": sessions }).to_string();
+    let now = to_micros(chrono::Utc::now());
+    append_adoption(conn, (seq, &previous), now, "session.adopt", "sessions", &payload, &["session_version"])
+}
+
+/// Append the audit event `seq` (after the event whose hash is `previous`) covering the rows of
+/// `tables` that name it, digested from the rows as stored, exactly as the verifier reads them.
+fn append_adoption(
+    conn: &Connection,
+    (seq, previous): (i64, &[u8]),
+    now: i64,
+    action: &str,
+    subject: &str,
+    payload: &str,
+    tables: &[&'static str],
+) -> StoreResult<()> {
+    use domain::audit::{event_hash, EventBody, RowsDigest};
     let mut digest = RowsDigest::default();
-    for table in ["staff_user_version", "api_token_version"] {
+    for table in tables.iter().copied() {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} WHERE audit_seq = ?1 ORDER BY id"))?;
         let columns = stmt.column_count();
         let mut rows = stmt.query([seq])?;
@@ -741,17 +861,8 @@ pub(crate) fn adopt_staff(conn: &Connection) -> StoreResult<()> {
         }
     }
     let rows = digest.finish();
-    let payload = serde_json::json!({ "users": users, "tokens": tokens }).to_string();
-    let body = EventBody {
-        seq,
-        at_micros: now,
-        actor: "custodia",
-        action: "staff.adopt",
-        subject: "staff accounts",
-        payload: &payload,
-        rows_sha256: &rows,
-    };
-    let hash = event_hash(&previous, &body);
+    let body = EventBody { seq, at_micros: now, actor: "custodia", action, subject, payload, rows_sha256: &rows };
+    let hash = event_hash(previous, &body);
     conn.execute(
         "INSERT INTO audit_event (seq, at, actor, action, subject, payload, rows_sha256, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

@@ -15,7 +15,7 @@ const BEFORE_STAFF_AUDIT: &[&str] = &[
     include_str!("../migrations/sqlite/0008_legal.sql"),
 ];
 
-/// A version-8 database holding an admin account with one token, and a register of three reads
+/// A version-8 database holding an admin account with one token and one session, and a register of three reads
 /// in the old form (no chain).
 fn old_database(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("old.db");
@@ -26,7 +26,8 @@ fn old_database(dir: &std::path::Path) -> std::path::PathBuf {
     conn.execute_batch(
         "PRAGMA user_version = 8;
          INSERT INTO staff_user (name, role, password_hash, disabled, created_at) VALUES ('root', 'admin', '$argon2id$x', 0, 1);
-         INSERT INTO api_token (user_id, token_sha256, created_at, expires_at) VALUES (1, 'ab', 1, 9000000000000000);",
+         INSERT INTO api_token (user_id, token_sha256, created_at, expires_at) VALUES (1, 'ab', 1, 9000000000000000);
+         INSERT INTO session (user_id, secret_sha256, created_at, expires_at) VALUES (1, 'cd', 1, 9000000000000000);",
     )
     .unwrap();
     let reads = rusqlite::Connection::open(store::sqlite::read_log_path(&path)).unwrap();
@@ -56,8 +57,14 @@ fn accounts_and_reads_on_record_are_adopted_and_then_verified() {
     db.migrate().unwrap();
     assert_eq!(problems(&db), (None, vec![], 3));
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let action: String = conn.query_row("SELECT action FROM audit_event WHERE seq = 1", [], |r| r.get(0)).unwrap();
-    assert_eq!(action, "staff.adopt");
+    let actions: Vec<String> = conn
+        .prepare("SELECT action FROM audit_event ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(actions, ["staff.adopt", "session.adopt"]);
 
     conn.execute("UPDATE staff_user SET role = 'monitor'", []).unwrap();
     let (_, found, _) = problems(&db);
@@ -67,6 +74,10 @@ fn accounts_and_reads_on_record_are_adopted_and_then_verified() {
     let (_, found, _) = problems(&db);
     assert_eq!(found, ["API token 1 differs from its audited history: edited outside Custodia"]);
     conn.execute("UPDATE api_token SET expires_at = expires_at - 1", []).unwrap();
+    conn.execute("UPDATE session SET ended_at = 5", []).unwrap();
+    let (_, found, _) = problems(&db);
+    assert_eq!(found, ["session 1 differs from its audited history: edited outside Custodia"]);
+    conn.execute("UPDATE session SET ended_at = NULL", []).unwrap();
 
     let reads = rusqlite::Connection::open(store::sqlite::read_log_path(&path)).unwrap();
     reads.execute("DELETE FROM person_read WHERE id = 2", []).unwrap();
