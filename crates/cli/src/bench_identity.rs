@@ -205,28 +205,27 @@ fn perturb(kind: &str, on_record: &Identity, rng: &mut ChaCha8Rng) -> Identity {
             let dropped = name.second_surname.take();
             // Without a second surname to drop, the accents go instead.
             if dropped.is_none() {
-                name.first_surname = fold(&name.first_surname);
+                name.first_surname = part(fold(&name.first_surname));
             }
         }
         "accents_stripped" => {
             *name = PersonName {
-                given_names: fold(&name.given_names).to_uppercase(),
-                first_surname: fold(&name.first_surname).to_uppercase(),
-                second_surname: name.second_surname.as_deref().map(|s| fold(s).to_uppercase()),
+                given_names: part(fold(&name.given_names).to_uppercase()),
+                first_surname: part(fold(&name.first_surname).to_uppercase()),
+                second_surname: name.second_surname.as_deref().map(|s| part(fold(s).to_uppercase())),
             }
         }
         "spelling_variants" => {
-            name.given_names = respell_all(&name.given_names);
-            name.first_surname = respell_all(&name.first_surname);
+            name.given_names = part(respell_all(&name.given_names));
+            name.first_surname = part(respell_all(&name.first_surname));
         }
         "names_reordered" => {
-            name.given_names = name.given_names.split_whitespace().rev().collect::<Vec<_>>().join(" ");
+            name.given_names = part(name.given_names.split_whitespace().rev().collect::<Vec<_>>().join(" "));
             if let Some(second) = name.second_surname.take() {
                 name.second_surname = Some(std::mem::replace(&mut name.first_surname, second));
             } else {
                 // Surname first, as on some foreign documents.
-                let given = std::mem::take(&mut name.given_names);
-                name.given_names = std::mem::replace(&mut name.first_surname, given);
+                std::mem::swap(&mut name.given_names, &mut name.first_surname);
             }
         }
         "day_month_swapped" => {
@@ -237,8 +236,8 @@ fn perturb(kind: &str, on_record: &Identity, rng: &mut ChaCha8Rng) -> Identity {
         "one_digit_off" => intake.date_of_birth = slip(intake.date_of_birth, rng),
         "document_only" => {
             *name = PersonName {
-                given_names: NEW_GIVEN.choose(rng).expect("names").to_string(),
-                first_surname: NEW_SURNAMES.choose(rng).expect("names").to_string(),
+                given_names: part(*NEW_GIVEN.choose(rng).expect("names")),
+                first_surname: part(*NEW_SURNAMES.choose(rng).expect("names")),
                 second_surname: None,
             };
             intake.date_of_birth = random_birth(rng);
@@ -251,6 +250,11 @@ fn perturb(kind: &str, on_record: &Identity, rng: &mut ChaCha8Rng) -> Identity {
     intake
 }
 
+/// A name part the benchmark makes from valid names (folding and respelling keep them valid).
+fn part(text: impl Into<String>) -> domain::text::NamePart {
+    domain::text::NamePart::try_from(text.into()).expect("benchmark names are valid")
+}
+
 fn random_birth(rng: &mut ChaCha8Rng) -> NaiveDate {
     NaiveDate::from_ymd_opt(1960, 1, 1).expect("valid") + chrono::Duration::days(rng.random_range(0..42 * 365))
 }
@@ -258,19 +262,19 @@ fn random_birth(rng: &mut ChaCha8Rng) -> NaiveDate {
 fn new_person(rng: &mut ChaCha8Rng) -> Identity {
     Identity {
         name: PersonName {
-            given_names: NEW_GIVEN.choose(rng).expect("names").to_string(),
-            first_surname: NEW_SURNAMES.choose(rng).expect("names").to_string(),
-            second_surname: Some(NEW_SURNAMES.choose(rng).expect("names").to_string()),
+            given_names: part(*NEW_GIVEN.choose(rng).expect("names")),
+            first_surname: part(*NEW_SURNAMES.choose(rng).expect("names")),
+            second_surname: Some(part(*NEW_SURNAMES.choose(rng).expect("names"))),
         },
         date_of_birth: random_birth(rng),
         sex: domain::person::Sex::Male,
         gender_identity: None,
-        nationality: "SV".into(),
+        nationality: "SV".parse().unwrap(),
         // A foreign passport: no number of the demo's DUIs can match it by chance.
         documents: vec![IdentityDocument {
-            kind: "passport".into(),
-            number: format!("P{:08}", rng.random_range(0..100_000_000u32)),
-            issuing_country: "GT".into(),
+            kind: "passport".parse().unwrap(),
+            number: format!("P{:08}", rng.random_range(0..100_000_000u32)).parse().expect("a valid document number"),
+            issuing_country: "GT".parse().unwrap(),
         }],
     }
 }

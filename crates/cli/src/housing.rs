@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 
 use domain::person::Sex;
 use domain::separation::{AgeGroup, CapacityLine, Designation, LegalStatus, Regime, Scope, SecurityLevel};
+use domain::text::{Code, LongText, ShortText};
 use domain::time::{parse_rfc3339, rfc3339};
 use service::allocate::{AllocateRequest, Allocation};
 use service::count::{CellCount, CountView, Explanation, Resolve, StartCount};
@@ -83,7 +84,7 @@ pub enum HousingCommand {
         facility: String,
         /// Why it is necessary.
         #[arg(long)]
-        reason: String,
+        reason: LongText,
         /// Until when (RFC 3339), at most a year ahead.
         #[arg(long, value_parser = instant)]
         until: domain::time::Instant,
@@ -134,10 +135,10 @@ pub struct ClassifyArgs {
     security: SecurityLevel,
     /// A vulnerability flag (repeatable), for example `elderly`.
     #[arg(long = "vulnerability")]
-    vulnerabilities: Vec<String>,
+    vulnerabilities: Vec<Code>,
     /// Note.
     #[arg(long)]
-    note: Option<String>,
+    note: Option<LongText>,
 }
 
 /// Security threat groups and affiliations.
@@ -146,9 +147,9 @@ pub enum GroupCommand {
     /// Record a group.
     Add {
         /// Short code, for example MS13.
-        code: String,
+        code: Code,
         /// Name.
-        name: String,
+        name: ShortText,
     },
     /// List groups.
     List,
@@ -157,10 +158,10 @@ pub enum GroupCommand {
         /// Person number.
         person: String,
         /// Group code.
-        group: String,
+        group: Code,
         /// Where the information comes from.
         #[arg(long)]
-        source: String,
+        source: ShortText,
         /// Date of the assessment (YYYY-MM-DD).
         #[arg(long)]
         assessed: NaiveDate,
@@ -184,10 +185,10 @@ pub enum KeepApartCommand {
         scope: Scope,
         /// Why.
         #[arg(long)]
-        reason: String,
+        reason: LongText,
         /// Who authorised it (default: the recording user).
         #[arg(long)]
-        authorised_by: Option<String>,
+        authorised_by: Option<ShortText>,
         /// Until when (RFC 3339); indefinite when absent.
         #[arg(long, value_parser = instant)]
         until: Option<domain::time::Instant>,
@@ -267,7 +268,7 @@ pub enum CountCommand {
         arrived_in: Option<String>,
         /// Note.
         #[arg(long)]
-        note: Option<String>,
+        note: Option<LongText>,
     },
     /// Clear a count once every cell is counted and reconciled.
     Clear {
@@ -393,7 +394,7 @@ pub fn run_group(db: &str, ctx: &Context, command: GroupCommand) -> anyhow::Resu
 fn party(text: &str) -> anyhow::Result<PartyRef> {
     match text.split_once(':') {
         Some(("P", number)) => Ok(PartyRef { person: Some(number.to_string()), group: None }),
-        Some(("G", code)) => Ok(PartyRef { person: None, group: Some(code.to_string()) }),
+        Some(("G", code)) => Ok(PartyRef { person: None, group: Some(code.parse().map_err(anyhow::Error::msg)?) }),
         _ => anyhow::bail!("`{text}` is neither P:NUMBER (a person) nor G:CODE (a group)"),
     }
 }

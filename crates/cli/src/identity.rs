@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use domain::text::LongText;
 
 use domain::time::rfc3339;
 use service::identity::{intake_from_json, Candidate, Lineage, MergeRequest, UnmergeRequest};
@@ -36,7 +37,7 @@ pub enum IdentityCommand {
         into: String,
         /// Why they are the same person.
         #[arg(long)]
-        reason: String,
+        reason: LongText,
     },
     /// Undo the merge of a record, with the reason.
     Unmerge {
@@ -44,7 +45,7 @@ pub enum IdentityCommand {
         duplicate: String,
         /// Why the merge was wrong.
         #[arg(long)]
-        reason: String,
+        reason: LongText,
     },
     /// A person's merges: whom they are merged into, who is merged into them, every merge and un-merge.
     Lineage {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use domain::incident::{IncidentKind, InjurySeverity, Month, NotificationMethod};
+use domain::text::{LongText, ShortText};
 use domain::time::{parse_rfc3339, rfc3339};
 use service::incident::{
     IncidentRecord, IncidentReport, IncidentStatistics, IncidentSummary, InjuryReport, NotificationPreference,
@@ -56,7 +57,7 @@ pub enum IncidentCommand {
         severity: InjurySeverity,
         /// What was found.
         #[arg(long)]
-        description: String,
+        description: LongText,
     },
 }
 
@@ -84,10 +85,10 @@ pub enum ObligationCommand {
         id: String,
         /// Name of the person told.
         #[arg(long)]
-        notified: String,
+        notified: ShortText,
         /// In what capacity they were told (mother, duty judge…).
         #[arg(long)]
-        capacity: String,
+        capacity: ShortText,
         /// When they were told (RFC 3339).
         #[arg(long)]
         at: String,
@@ -96,7 +97,7 @@ pub enum ObligationCommand {
         method: NotificationMethod,
         /// Anything worth keeping.
         #[arg(long)]
-        note: Option<String>,
+        note: Option<LongText>,
     },
 }
 
@@ -112,7 +113,7 @@ pub enum NotificationCommand {
         date: Option<chrono::NaiveDate>,
         /// How the wish was expressed.
         #[arg(long)]
-        note: Option<String>,
+        note: Option<LongText>,
     },
     /// Record that the person withdraws a refusal: their family is notified again.
     Accept {
@@ -123,7 +124,7 @@ pub enum NotificationCommand {
         date: Option<chrono::NaiveDate>,
         /// How the wish was expressed.
         #[arg(long)]
-        note: Option<String>,
+        note: Option<LongText>,
     },
 }
 

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use domain::incident::NotificationMethod;
 use domain::legal::{HoldKind, Seriousness};
+use domain::text::{CountryCode, LongText, ShortText};
 use domain::time::{parse_rfc3339, rfc3339, Instant};
 use service::legal::{
     Alert, ChargeRequest, CourtRecordKind, CourtRecordRequest, HoldRequest, HoldView, NoticeDone, OverriddenMovement,
@@ -50,7 +51,7 @@ pub struct ChargeArgs {
     person: String,
     /// The offence.
     #[arg(long)]
-    offence: String,
+    offence: ShortText,
     /// less-serious or serious.
     #[arg(long, value_parser = choice::<Seriousness>)]
     seriousness: Seriousness,
@@ -59,7 +60,7 @@ pub struct ChargeArgs {
     max_penalty_years: Option<f64>,
     /// Court case number.
     #[arg(long)]
-    case: Option<String>,
+    case: Option<ShortText>,
 }
 
 /// Record a hearing, the reasons given, counsel, a production order or a pretrial extension.
@@ -75,16 +76,16 @@ pub struct CourtArgs {
     on: NaiveDate,
     /// The court.
     #[arg(long)]
-    court: Option<String>,
+    court: Option<ShortText>,
     /// Ruling, order or case reference; the counsel's name for counsel.
     #[arg(long)]
-    reference: Option<String>,
+    reference: Option<ShortText>,
     /// Months added (extensions).
     #[arg(long)]
     months: Option<u32>,
     /// Note.
     #[arg(long)]
-    note: Option<String>,
+    note: Option<LongText>,
 }
 
 /// Legal holds and their overrides.
@@ -99,16 +100,16 @@ pub enum HoldCommand {
         kind: HoldKind,
         /// Country removal to which is forbidden (do-not-remove).
         #[arg(long)]
-        country: Option<String>,
+        country: Option<CountryCode>,
         /// Day of the court appearance (produce-at-court).
         #[arg(long)]
         on_date: Option<NaiveDate>,
         /// The court or authority.
         #[arg(long)]
-        authority: String,
+        authority: ShortText,
         /// The order's reference.
         #[arg(long)]
-        order: String,
+        order: ShortText,
         /// Until when (RFC 3339).
         #[arg(long, value_parser = parse_rfc3339)]
         until: Option<Instant>,
@@ -125,7 +126,7 @@ pub enum HoldCommand {
         id: i64,
         /// Why.
         #[arg(long)]
-        reason: String,
+        reason: LongText,
     },
     /// Ask to allow one movement despite a hold (a second person must approve).
     Override {
@@ -136,7 +137,7 @@ pub enum HoldCommand {
         movement: OverriddenMovement,
         /// Why.
         #[arg(long)]
-        reason: String,
+        reason: LongText,
     },
     /// Approve an override asked for by someone else.
     Approve {
@@ -163,7 +164,7 @@ pub enum FamilyCommand {
         movement: i64,
         /// Who was told (name and relationship).
         #[arg(long)]
-        notified: String,
+        notified: ShortText,
         /// phone, in-person, letter, email or other.
         #[arg(long, value_parser = choice::<NotificationMethod>)]
         method: NotificationMethod,
@@ -180,10 +181,10 @@ pub struct VisitArgs {
     person: String,
     /// Counsel's name.
     #[arg(long)]
-    counsel: String,
+    counsel: ShortText,
     /// In what capacity (defence lawyer, public defender, consular officer…).
     #[arg(long)]
-    capacity: String,
+    capacity: ShortText,
     /// When it began (RFC 3339).
     #[arg(long, value_parser = parse_rfc3339)]
     at: Instant,

@@ -39,7 +39,9 @@ struct Cli {
     /// Database URL.
     #[arg(long, global = true, env = "CUSTODIA_DB", default_value = "sqlite://custodia.db")]
     db: String,
-    /// Who is recording (until staff accounts exist, the operating-system user).
+    /// Who is recording, as the audit history names them. The command line has no login (staff
+    /// accounts are for the web interface and the API): whoever can open the database file acts
+    /// here. Defaults to the operating-system user ($USER); required when that is not set.
     #[arg(long, global = true, env = "CUSTODIA_ACTOR")]
     actor: Option<String>,
     #[command(subcommand)]
@@ -107,7 +109,7 @@ enum Command {
         at: Option<String>,
         /// Free-text note.
         #[arg(long, global = true)]
-        note: Option<String>,
+        note: Option<domain::text::LongText>,
     },
     /// A person's record: identity, whereabouts, timeline.
     Person {
@@ -265,6 +267,37 @@ enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// List staff accounts: name, role, facilities, disabled or not.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Disable an account: it cannot log in, its sessions end and its tokens are revoked.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+    /// Enable a disabled account again (its old sessions and tokens stay ended).
+    Enable {
+        /// Login name.
+        name: String,
+    },
+    /// Set an account's password, read from the first line of standard input (at least 12
+    /// characters); its sessions end and its tokens are revoked.
+    ResetPassword {
+        /// Login name.
+        name: String,
+    },
+    /// Replace the facilities an account works in (at least one for facility roles, none for
+    /// national ones).
+    SetFacilities {
+        /// Login name.
+        name: String,
+        /// Facility code (repeat for several).
+        #[arg(long = "facility")]
+        facilities: Vec<String>,
     },
 }
 
@@ -450,6 +483,7 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -475,11 +509,34 @@ fn main() -> ExitCode {
     }
 }
 
-fn instant(at: &Option<String>) -> anyhow::Result<Instant> {
-    match at {
-        None => Ok(chrono::Utc::now()),
-        Some(text) => parse_rfc3339(text).map_err(|e| anyhow::anyhow!("--at: {e}")),
+/// A closed pipe (`custodia audit list | head -1`) ends the command quietly, as it ends other
+/// Unix tools: `println!` panics when standard output is gone, and this hook turns exactly that
+/// panic into a plain exit instead of a panic message and exit code 101.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message =
+            payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe")) {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
+}
+
+/// An instant for a report: a future one is refused, since a report tells what is on record
+/// and the future is not (a projection would look like a fact).
+fn report_instant(at: &Option<String>, now: Instant) -> anyhow::Result<Instant> {
+    let Some(text) = at else { return Ok(now) };
+    let at = parse_rfc3339(text).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
+    if at > now {
+        anyhow::bail!(
+            "--at: {} is in the future; reports describe what is on record up to now",
+            domain::time::rfc3339(at)
+        );
     }
+    Ok(at)
 }
 
 /// 24 hex digits (96 bits) from the operating system's generator.
@@ -487,8 +544,16 @@ fn generated_password() -> String {
     rand::random::<[u8; 12]>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Take the address to serve on, before any work that would be wasted if it is busy.
+fn listen(bind: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listener =
+        std::net::TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("--bind: cannot listen on {bind}: {e}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 /// Serve the API until Ctrl-C or SIGTERM, then finish the requests in flight.
-fn serve(service: Service<SqliteStore>, bind: &str) -> anyhow::Result<()> {
+fn serve(service: Service<SqliteStore>, listener: std::net::TcpListener) -> anyhow::Result<()> {
     let json = !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG").unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -499,7 +564,7 @@ fn serve(service: Service<SqliteStore>, bind: &str) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let address = listener.local_addr()?;
         println!("serving the staff web interface at http://{address}/ and the API at http://{address}/api/v1");
         println!("(API description at /api/docs; browsers keep the login cookie only over HTTPS or on localhost); Ctrl-C stops");
@@ -527,8 +592,10 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// Open an existing database. A missing file is refused and nothing is created: only `init`
+/// (and `demo`, which builds a new one) create a database.
 fn open(db: &str) -> anyhow::Result<Service<SqliteStore>> {
-    Ok(Service::new(SqliteStore::open(db)?))
+    Ok(Service::new(SqliteStore::open_existing(db)?))
 }
 
 /// A progress bar on a terminal; nothing in logs (indicatif hides itself when stderr is not a terminal).
@@ -544,15 +611,25 @@ pub(crate) fn progress_bar(label: &str) -> ProgressBar {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let actor = cli.actor.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_string());
+    let given = cli.actor.clone().or_else(|| std::env::var("USER").ok()).filter(|a| !a.trim().is_empty());
+    // Every record names who made it: without a name there is no one to name.
+    let needs_actor = !matches!(cli.command, Command::Init | Command::Sentence { .. } | Command::Bench { .. });
+    let actor = match given {
+        Some(actor) => actor,
+        None if needs_actor => {
+            anyhow::bail!("--actor: say who is recording (the USER environment variable is not set)")
+        }
+        None => String::new(),
+    };
     let ctx = Context::now(actor);
     match cli.command {
         Command::Init => {
-            open(&cli.db)?.init()?;
+            Service::new(SqliteStore::open(&cli.db)?).init()?;
             println!("initialised {}", cli.db);
         }
         Command::Demo { scale, seed, no_serve, bind } => {
-            let service = open(&cli.db)?;
+            let listener = if no_serve { None } else { Some(listen(&bind)?) };
+            let service = Service::new(SqliteStore::open(&cli.db)?);
             service.init()?;
             let scale = match scale {
                 DemoScale::Small => Scale::Small,
@@ -561,11 +638,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let bar = progress_bar("demo");
             let started = std::time::Instant::now();
-            let summary = service.demo(scale, seed, &mut |stage, done, total| {
+            let summary = match service.demo(scale, seed, &mut |stage, done, total| {
                 bar.set_prefix(stage.to_string());
                 bar.set_length(total);
                 bar.set_position(done);
-            })?;
+            }) {
+                Err(ServiceError::Refused { rule: "demo.empty_database", detail }) => {
+                    bar.finish_and_clear();
+                    let message = format!(
+                        "refused (demo.empty_database), nothing was written: {detail}\n\
+                         to serve this database as it is: custodia serve --db {}",
+                        cli.db
+                    );
+                    return Err(Exit(1, message).into());
+                }
+                other => other?,
+            };
             bar.finish_and_clear();
             let report = service.occupancy(summary.history_to, Detail::Facility)?;
             output::demo_summary(&summary, &report, started.elapsed());
@@ -575,14 +663,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for login in &logins {
                 println!("  {:<9} {:<9} {}", login.role.as_str(), login.name, login.password);
             }
-            if !no_serve {
-                serve(service, &bind)?;
+            if let Some(listener) = listener {
+                serve(service, listener)?;
+            } else {
+                println!("\nto serve it: custodia serve --db {}", cli.db);
             }
         }
         Command::Serve { bind } => {
             let service = open(&cli.db)?;
             service.init()?;
-            serve(service, &bind)?;
+            serve(service, listen(&bind)?)?;
         }
         Command::User { command: UserCommand::Add { name, role, facilities, password_stdin } } => {
             let (password, generated) = if password_stdin {
@@ -598,6 +688,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if generated {
                 println!("password: {password}");
             }
+        }
+        Command::User { command: UserCommand::List { format } } => {
+            let users = open(&cli.db)?.users()?;
+            output::users(&users, format)?;
+        }
+        Command::User { command: UserCommand::Disable { name } } => {
+            let changed = open(&cli.db)?.set_user_disabled(&ctx, &name, true)?;
+            let done = if changed {
+                "disabled; its sessions ended and its tokens were revoked"
+            } else {
+                "was already disabled"
+            };
+            println!("{name} {done}");
+        }
+        Command::User { command: UserCommand::Enable { name } } => {
+            let changed = open(&cli.db)?.set_user_disabled(&ctx, &name, false)?;
+            println!("{name} {}", if changed { "enabled" } else { "was not disabled" });
+        }
+        Command::User { command: UserCommand::ResetPassword { name } } => {
+            let service = open(&cli.db)?;
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            service.reset_password(&ctx, &name, line.trim_end_matches(['\r', '\n']))?;
+            println!("password of {name} reset; its sessions ended and its tokens were revoked");
+        }
+        Command::User { command: UserCommand::SetFacilities { name, facilities } } => {
+            let account = open(&cli.db)?.set_user_facilities(&ctx, &name, &facilities)?;
+            let scope =
+                if account.role.national() { "all facilities".to_string() } else { account.facilities.join(", ") };
+            println!("{} ({}) now works in {scope}", account.name, account.role.as_str());
         }
         Command::Token { command: TokenCommand::Create { user, days } } => {
             let token = open(&cli.db)?.create_token(&ctx, &user, chrono::Duration::days(days))?;
@@ -684,19 +804,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output::person(&record, format)?;
         }
         Command::Where { person, at } => {
-            let at = instant(&at)?;
+            let at = report_instant(&at, ctx.now)?;
             match open(&cli.db)?.whereabouts(&person, at)? {
                 None => println!("{person} was not in custody at {}", domain::time::rfc3339(at)),
                 Some(w) => println!("{}", output::whereabouts_line(&person, at, &w)),
             }
         }
         Command::Who { facility, unit, cell, at, format } => {
-            let at = instant(&at)?;
+            let at = report_instant(&at, ctx.now)?;
             let occupants = open(&cli.db)?.occupants(&facility, unit.as_deref(), cell.as_deref(), at)?;
             output::occupants(&occupants, format)?;
         }
         Command::Report { command: ReportCommand::Occupancy { at, format, detail } } => {
-            let at = instant(&at)?;
+            let at = report_instant(&at, ctx.now)?;
             let detail = match detail {
                 DetailArg::Facility => Detail::Facility,
                 DetailArg::Unit => Detail::Unit,
@@ -719,8 +839,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return Err(Exit(3, format!("audit: BROKEN at event {}: {}", broken.seq, broken.reason)).into());
             }
             if !result.projection_problems.is_empty() {
-                let mut message =
-                    "audit: the chain holds, but the derived records do not follow from the movements:".to_string();
+                let mut message = "audit: the chain holds, but records outside it do not follow from it:".to_string();
                 for p in &result.projection_problems {
                     message.push_str(&format!("\n  - {p}"));
                 }
@@ -745,9 +864,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             println!(
-                "audit: OK, {} events and {} rows verified in {seconds:.2} s ({:.0} events/s)",
+                "audit: OK, {} events, {} rows and {} reads verified in {seconds:.2} s ({:.0} events/s)",
                 result.events,
                 result.rows,
+                result.reads,
                 result.events as f64 / seconds.max(1e-9)
             );
             println!("head: {}:{}", result.events, result.head_hash);

@@ -30,13 +30,7 @@ fn pct(p: Option<f64>) -> String {
     p.map(|p| format!("{p:.1}%")).unwrap_or_else(|| "–".into())
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
+use service::csv::cell as csv_field;
 
 fn table_row(label: &str, m: &Measure) -> String {
     let mut line = format!("{label:<28} {:>8}", m.population);
@@ -217,7 +211,40 @@ pub fn demo_summary(summary: &DemoSummary, report: &OccupancyReport, took: std::
     let _ = occupancy(report, Format::Table);
 }
 
-/// A text as one CSV field, quoted when it needs to be.
-pub fn csv_cell(text: &str) -> String {
-    csv_field(text)
+/// A text as one CSV field, quoted when it needs to be and neutralised when a spreadsheet would
+/// run it as a formula (the same code as the pages' downloads).
+pub use service::csv::cell as csv_cell;
+
+/// Staff accounts as a table, JSON or CSV.
+pub fn users(users: &[service::staff::Account], format: Format) -> anyhow::Result<()> {
+    let scope = |u: &service::staff::Account| {
+        if u.role.national() {
+            "all facilities".to_string()
+        } else {
+            u.facilities.join(" ")
+        }
+    };
+    match format {
+        Format::Json => println!("{}", serde_json::to_string(users)?),
+        Format::Csv => {
+            println!("name,role,facilities,disabled");
+            for u in users {
+                println!(
+                    "{},{},{},{}",
+                    csv_cell(&u.name),
+                    u.role.as_str(),
+                    csv_cell(&u.facilities.join(" ")),
+                    u.disabled
+                );
+            }
+        }
+        Format::Table => {
+            for u in users {
+                let state = if u.disabled { "disabled" } else { "" };
+                println!("{:<24} {:<9} {:<32} {state}", u.name, u.role.as_str(), scope(u));
+            }
+            println!("{} account(s)", users.len());
+        }
+    }
+    Ok(())
 }

@@ -99,6 +99,14 @@ impl Db {
         self.ok(&["facility", "add", "--layout", path_str(&file)])
     }
 
+    /// Run with `input` on standard input; returns the output.
+    fn with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child =
+            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     fn sql(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path()).expect("open db with rusqlite")
     }
@@ -298,6 +306,8 @@ fn demo_occupancy_report_in_csv_has_a_header_and_a_line_per_facility_and_the_tot
 fn audit_verify_passes_after_the_demo_and_exits_3_naming_the_event_after_a_person_is_edited() {
     let db = Db::new();
     db.ok(&["demo", "--scale", "small", "--no-serve"]);
+    // The newest event writes one cell_status row.
+    db.ok(&["cell", "out-of-order", "PEQ-A", "M1-01", "--reason", "flooded"]);
     let ok = db.ok(&["audit", "verify"]);
     assert!(ok.contains("audit: OK"), "{ok}");
     let seq: i64 = {
@@ -325,7 +335,7 @@ fn audit_verify_exits_3_when_a_projection_no_longer_follows_from_the_movements()
     assert_eq!(changed, 1);
     let (code, err) = db.fails(&["audit", "verify"]);
     assert_eq!(code, Some(3), "{err}");
-    assert!(err.contains("do not follow from the movements"), "{err}");
+    assert!(err.contains("does not follow from their movements"), "{err}");
 }
 
 #[test]
@@ -498,6 +508,8 @@ fn a_movement_with_an_unreadable_time_fails_naming_the_option() {
 fn a_noted_head_hash_catches_a_history_cut_off_at_the_end() {
     let db = Db::new();
     db.ok(&["demo", "--scale", "small", "--no-serve"]);
+    // The newest event writes one cell_status row.
+    db.ok(&["cell", "out-of-order", "PEQ-A", "M1-01", "--reason", "flooded"]);
     let ok = db.ok(&["audit", "verify"]);
     let head = ok.lines().find_map(|l| l.strip_prefix("head: ")).expect("verify prints the head").to_string();
     assert!(db.ok(&["audit", "verify", "--expect", &head]).contains("audit: OK"));
@@ -746,4 +758,149 @@ fn a_hold_refuses_a_transfer_and_alerts_list_people_held_past_their_deadline() {
     assert_eq!(alerts[0]["person"], p.as_str());
     let (_, err) = db.fails(&["ruleset", "load", path_str(&db.file("bad.toml", "code = \"xx\"\nname = 3\n"))]);
     assert!(err.contains("line 2") && err.contains("name"), "{err}");
+}
+
+#[test]
+fn csv_from_the_command_line_neutralises_cells_a_spreadsheet_would_run() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let report = serde_json::json!({
+        "facility": "NORTE", "kind": "assault", "at": "2024-03-05T06:00:00Z",
+        "description": "=HYPERLINK(\"http://example.invalid\",\"open\")", "location": "@yard"
+    });
+    let file = db.file("incident.json", &report.to_string());
+    db.ok(&["incident", "report", path_str(&file)]);
+    let csv = db.ok(&["incident", "list", "--format", "csv"]);
+    assert!(csv.contains("\"'=HYPERLINK(\"\"http://example.invalid\"\",\"\"open\"\")\""), "{csv}");
+    assert!(csv.contains("'@yard"), "{csv}");
+    assert!(!csv.contains(",=") && !csv.contains(",@"), "{csv}");
+}
+
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    for args in [&["audit", "list"][..], &["report", "occupancy", "--detail", "cell"][..]] {
+        let mut child = db.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // As `| head -0` would: the reader is gone before anything is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}
+
+#[test]
+fn demo_checks_the_address_before_filling_the_database_and_says_how_to_serve_one_in_use() {
+    let db = Db::new();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let (code, err) = db.fails(&["demo", "--bind", &address]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--bind") && err.contains(&address), "{err}");
+    assert!(!db.path().exists(), "nothing was created");
+
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    let (_, err) = db.fails(&["demo", "--no-serve"]);
+    assert!(err.contains("demo.empty_database") && err.contains("custodia serve --db sqlite://"), "{err}");
+}
+
+#[test]
+fn serve_and_reading_commands_on_a_missing_database_say_so_and_create_nothing() {
+    let db = Db::new();
+    for args in [&["serve", "--bind", "127.0.0.1:0"][..], &["report", "occupancy"][..], &["audit", "verify"][..]] {
+        let (code, err) = db.fails(args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(err.contains("no database at") && err.contains("custodia init"), "{args:?}: {err}");
+    }
+    let left: Vec<_> = std::fs::read_dir(db.dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    db.ok(&["init"]);
+    assert!(db.path().exists(), "init creates");
+}
+
+#[test]
+fn without_a_user_name_the_actor_must_be_given() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    let command = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_custodia"));
+        c.arg("--db").arg(format!("sqlite://{}", db.path().display())).env_remove("CUSTODIA_ACTOR").env_remove("USER");
+        c
+    };
+    let out = command().args(["facility", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--actor"), "{}", stderr(&out));
+    let out = command().args(["--actor", "ana", "facility", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = String::from_utf8(command().args(["--help"]).output().unwrap().stdout).unwrap();
+    assert!(!help.contains("until staff accounts exist"), "{help}");
+}
+
+#[test]
+fn a_report_at_a_future_instant_is_refused() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    let (code, err) = db.fails(&["report", "occupancy", "--at", "2999-01-01T00:00:00Z"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--at") && err.contains("future"), "{err}");
+    db.ok(&["report", "occupancy", "--at", "2024-01-01T00:00:00Z"]);
+}
+
+#[test]
+fn user_accounts_are_listed_disabled_enabled_reset_and_rescoped_under_the_audit_chain() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    db.add_facility(GOOD_LAYOUT);
+    db.add_facility(&sur_layout());
+    let out = db.with_stdin(
+        &["user", "add", "ana", "--role", "records", "--facility", "NORTE", "--password-stdin"],
+        "a long passphrase\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    db.ok(&["user", "add", "mon", "--role", "monitor"]);
+
+    let listed: Value = serde_json::from_str(&db.ok(&["user", "list", "--format", "json"])).unwrap();
+    assert_eq!(listed[0]["name"], "ana");
+    assert_eq!((listed[0]["facilities"][0].as_str(), listed[0]["disabled"].as_bool()), (Some("NORTE"), Some(false)));
+    assert!(db.ok(&["user", "disable", "ana"]).contains("ana disabled"));
+    assert!(db.ok(&["user", "disable", "ana"]).contains("already disabled"));
+    assert!(db.ok(&["user", "list"]).lines().any(|l| l.starts_with("ana ") && l.ends_with("disabled")));
+    db.ok(&["user", "enable", "ana"]);
+
+    let short = db.with_stdin(&["user", "reset-password", "ana"], "short\n");
+    assert_eq!(short.status.code(), Some(1));
+    assert!(stderr(&short).contains("password: must be at least 12 characters"), "{}", stderr(&short));
+    let reset = db.with_stdin(&["user", "reset-password", "ana"], "another long passphrase\n");
+    assert!(reset.status.success(), "{}", stderr(&reset));
+
+    let out = db.ok(&["user", "set-facilities", "ana", "--facility", "SUR", "--facility", "NORTE"]);
+    assert!(out.contains("now works in NORTE, SUR"), "{out}");
+    let (_, err) = db.fails(&["user", "set-facilities", "mon", "--facility", "SUR"]);
+    assert!(err.contains("facilities: the monitor role sees every facility"), "{err}");
+    let (_, err) = db.fails(&["user", "set-facilities", "ana", "--facility", "ESTE"]);
+    assert!(err.contains("ESTE"), "{err}");
+    let (_, err) = db.fails(&["user", "disable", "nobody"]);
+    assert!(err.contains("nobody"), "{err}");
+
+    let actions: Vec<String> = db
+        .audit_lines()
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].as_str().unwrap().to_string())
+        .filter(|a| a.starts_with("user."))
+        .collect();
+    assert_eq!(
+        actions,
+        ["user.add", "user.add", "user.disable", "user.enable", "user.reset_password", "user.facilities"]
+    );
+    db.ok(&["audit", "verify"]);
+
+    // A role raised by hand in the database file is caught.
+    db.sql().execute("UPDATE staff_user SET role = 'admin' WHERE name = 'ana'", []).unwrap();
+    let (code, err) = db.fails(&["audit", "verify"]);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("staff account `ana` differs from its audited history (role)"), "{err}");
 }

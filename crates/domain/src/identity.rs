@@ -478,7 +478,11 @@ mod tests {
     use crate::person::Sex;
 
     fn name(given: &str, first: &str, second: Option<&str>) -> PersonName {
-        PersonName { given_names: given.into(), first_surname: first.into(), second_surname: second.map(Into::into) }
+        PersonName {
+            given_names: given.parse().unwrap(),
+            first_surname: first.parse().unwrap(),
+            second_surname: second.map(|s| s.parse().unwrap()),
+        }
     }
 
     fn identity(given: &str, first: &str, second: Option<&str>, born: &str) -> Identity {
@@ -487,7 +491,7 @@ mod tests {
             date_of_birth: born.parse().unwrap(),
             sex: Sex::Male,
             gender_identity: None,
-            nationality: "SV".into(),
+            nationality: "SV".parse().unwrap(),
             documents: Vec::new(),
         }
     }
@@ -598,13 +602,19 @@ mod tests {
     #[test]
     fn scores_rank_documents_then_names_and_dates() {
         let mut on_record = identity("José Luis", "Hernández", Some("Pérez"), "1990-02-03");
-        on_record.documents =
-            vec![IdentityDocument { kind: "dui".into(), number: "01234567-8".into(), issuing_country: "SV".into() }];
+        on_record.documents = vec![IdentityDocument {
+            kind: "dui".parse().unwrap(),
+            number: "01234567-8".parse().unwrap(),
+            issuing_country: "SV".parse().unwrap(),
+        }];
         let score = |intake: &Identity| resemblance(intake, &on_record).map(|r| r.score).unwrap_or(0.0);
 
         let mut by_document = identity("Pedro", "Gómez", None, "1970-01-01");
-        by_document.documents =
-            vec![IdentityDocument { kind: "DUI".into(), number: "012345678".into(), issuing_country: "SV".into() }];
+        by_document.documents = vec![IdentityDocument {
+            kind: "DUI".parse().unwrap(),
+            number: "012345678".parse().unwrap(),
+            issuing_country: "SV".parse().unwrap(),
+        }];
         let same = identity("JOSE LUIS", "HERNANDEZ", Some("PEREZ"), "1990-02-03");
         let missing = identity("José Luis", "Hernández", None, "1990-02-03");
         let variants = identity("Jose Luiz", "Ernandes", Some("Peres"), "1990-02-03");

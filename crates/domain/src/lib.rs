@@ -11,6 +11,7 @@ pub mod legal;
 pub mod person;
 pub mod sentence;
 pub mod separation;
+pub mod text;
 pub mod time;
 
 /// One field of an input that is wrong, and what is wrong with it.

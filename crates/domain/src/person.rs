@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::text::{at_most, Code, CountryCode, DocumentNumber, LongText, NamePart, ShortText};
 use crate::time::Instant;
 use crate::FieldError;
 
@@ -66,12 +67,12 @@ impl LegalBasisKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonName {
     /// Given names, for example `José Luis`.
-    pub given_names: String,
+    pub given_names: NamePart,
     /// First (paternal) surname.
-    pub first_surname: String,
+    pub first_surname: NamePart,
     /// Second (maternal) surname, when the person has one.
     #[serde(default)]
-    pub second_surname: Option<String>,
+    pub second_surname: Option<NamePart>,
 }
 
 impl PersonName {
@@ -90,16 +91,16 @@ impl PersonName {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityDocument {
     /// Kind, for example `dui`, `passport`.
-    pub kind: String,
+    pub kind: Code,
     /// Document number as printed.
-    pub number: String,
-    /// ISO 3166 code of the issuing country.
-    pub issuing_country: String,
+    pub number: DocumentNumber,
+    /// ISO 3166-1 alpha-2 code of the issuing country.
+    pub issuing_country: CountryCode,
 }
 
 /// Identity of a person, lasting across custody episodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "IdentityFields")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Identity {
     /// Names.
@@ -111,12 +112,47 @@ pub struct Identity {
     pub sex: Sex,
     /// Gender identity where self-declared (Rule 7a).
     #[serde(default)]
-    pub gender_identity: Option<String>,
-    /// Nationality, ISO 3166 code.
-    pub nationality: String,
-    /// Identity documents.
+    pub gender_identity: Option<ShortText>,
+    /// Nationality, ISO 3166-1 alpha-2 code.
+    pub nationality: CountryCode,
+    /// Identity documents, at most 10, each once.
     #[serde(default)]
     pub documents: Vec<IdentityDocument>,
+}
+
+/// The fields of an [`Identity`] as sent, one level: read through this so that a refused name
+/// part is named by its own path (`identity.given_names`), which `flatten` would lose.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityFields {
+    given_names: NamePart,
+    first_surname: NamePart,
+    #[serde(default)]
+    second_surname: Option<NamePart>,
+    date_of_birth: NaiveDate,
+    sex: Sex,
+    #[serde(default)]
+    gender_identity: Option<ShortText>,
+    nationality: CountryCode,
+    #[serde(default)]
+    documents: Vec<IdentityDocument>,
+}
+
+impl From<IdentityFields> for Identity {
+    fn from(f: IdentityFields) -> Self {
+        Identity {
+            name: PersonName {
+                given_names: f.given_names,
+                first_surname: f.first_surname,
+                second_surname: f.second_surname,
+            },
+            date_of_birth: f.date_of_birth,
+            sex: f.sex,
+            gender_identity: f.gender_identity,
+            nationality: f.nationality,
+            documents: f.documents,
+        }
+    }
 }
 
 /// The legal basis of a detention (Rule 7b).
@@ -127,9 +163,9 @@ pub struct LegalBasis {
     /// What kind of order it is.
     pub kind: LegalBasisKind,
     /// Who issued it, for example a court.
-    pub issuing_authority: String,
+    pub issuing_authority: ShortText,
     /// The order's reference.
-    pub reference: String,
+    pub reference: ShortText,
     /// The date it was issued.
     pub date: NaiveDate,
 }
@@ -140,10 +176,10 @@ pub struct LegalBasis {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Injury {
     /// What was seen.
-    pub description: String,
+    pub description: LongText,
     /// Where on the body.
     #[serde(default)]
-    pub location: Option<String>,
+    pub location: Option<ShortText>,
 }
 
 /// One item of the property inventory.
@@ -152,8 +188,8 @@ pub struct Injury {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PropertyItem {
     /// The item.
-    pub description: String,
-    /// How many.
+    pub description: ShortText,
+    /// How many, 1 to 10,000.
     #[serde(default = "one")]
     pub quantity: u32,
 }
@@ -168,15 +204,15 @@ fn one() -> u32 {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contact {
     /// Full name.
-    pub name: String,
+    pub name: ShortText,
     /// Relationship to the person held.
-    pub relationship: String,
+    pub relationship: ShortText,
     /// Telephone number.
     #[serde(default)]
-    pub phone: Option<String>,
+    pub phone: Option<ShortText>,
     /// Postal address.
     #[serde(default)]
-    pub address: Option<String>,
+    pub address: Option<ShortText>,
 }
 
 /// A dependant of the person held (a child, an elderly parent…).
@@ -185,15 +221,15 @@ pub struct Contact {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Dependant {
     /// Full name.
-    pub name: String,
+    pub name: ShortText,
     /// Relationship to the person held.
-    pub relationship: String,
+    pub relationship: ShortText,
     /// Date of birth, when known.
     #[serde(default)]
     pub date_of_birth: Option<NaiveDate>,
     /// Who cares for them now.
     #[serde(default)]
-    pub care_arrangement: Option<String>,
+    pub care_arrangement: Option<LongText>,
 }
 
 /// Everything Mandela Rule 7 asks to be recorded on admission.
@@ -209,13 +245,13 @@ pub struct Admission {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub arrested_at: Instant,
     /// Where they were arrested.
-    pub arrest_place: String,
+    pub arrest_place: ShortText,
     /// Visible injuries; each opens a medical-examination task.
     #[serde(default)]
     pub injuries: Vec<Injury>,
     /// Complaints of prior ill-treatment; each opens a medical-examination task.
     #[serde(default)]
-    pub complaints: Vec<String>,
+    pub complaints: Vec<LongText>,
     /// Property taken into safekeeping.
     #[serde(default)]
     pub property: Vec<PropertyItem>,
@@ -230,76 +266,80 @@ pub struct Admission {
     pub dependants: Vec<Dependant>,
 }
 
-fn required(errors: &mut Vec<FieldError>, field: &str, value: &str) {
-    if value.trim().is_empty() {
-        errors.push(FieldError::new(field, "is required"));
-    }
+/// The earliest date of birth (or other date about a living person) accepted.
+pub fn earliest_plausible_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date")
 }
 
-fn country(errors: &mut Vec<FieldError>, field: &str, value: &str) {
-    let ok = (2..=3).contains(&value.len()) && value.chars().all(|c| c.is_ascii_uppercase());
-    if !ok {
-        errors.push(FieldError::new(
-            field,
-            format!("`{value}` is not an ISO 3166 country code in capitals such as SV or SLV"),
-        ));
+/// The most entries each list of an admission may have.
+pub mod limits {
+    /// Identity documents.
+    pub const DOCUMENTS: usize = 10;
+    /// Visible injuries.
+    pub const INJURIES: usize = 50;
+    /// Complaints of ill-treatment.
+    pub const COMPLAINTS: usize = 50;
+    /// Property items.
+    pub const PROPERTY: usize = 200;
+    /// Quantity of one property item.
+    pub const PROPERTY_QUANTITY: u32 = 10_000;
+    /// Next of kin.
+    pub const NEXT_OF_KIN: usize = 20;
+    /// Dependants.
+    pub const DEPENDANTS: usize = 30;
+}
+
+fn plausible_date(errors: &mut Vec<FieldError>, field: &str, date: NaiveDate, admitted_at: Instant) {
+    if date < earliest_plausible_date() {
+        errors.push(FieldError::new(field, format!("{date} is before 1900-01-01, the earliest date accepted")));
+    } else if date > admitted_at.date_naive() {
+        errors.push(FieldError::new(field, "is after the admission"));
     }
 }
 
 impl Admission {
-    /// Check every field; returns all the problems at once so the officer can fix them together.
-    /// `admitted_at` is when the admission happens: arrest and orders cannot be later.
+    /// Check what the types alone cannot: dates against the admission and each other, list sizes,
+    /// repeated documents. Returns all the problems at once so the officer can fix them together.
+    /// `admitted_at` is when the admission happens: birth, arrest and orders cannot be later.
     pub fn validate(&self, admitted_at: Instant) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         let id = &self.identity;
-        required(&mut errors, "identity.given_names", &id.name.given_names);
-        required(&mut errors, "identity.first_surname", &id.name.first_surname);
-        if let Some(second) = &id.name.second_surname {
-            required(&mut errors, "identity.second_surname", second);
-        }
-        country(&mut errors, "identity.nationality", &id.nationality);
-        if id.date_of_birth > admitted_at.date_naive() {
-            errors.push(FieldError::new("identity.date_of_birth", "is after the admission"));
-        }
+        plausible_date(&mut errors, "identity.date_of_birth", id.date_of_birth, admitted_at);
+        at_most(&mut errors, "identity.documents", &id.documents, limits::DOCUMENTS);
         for (i, doc) in id.documents.iter().enumerate() {
-            required(&mut errors, &format!("identity.documents[{i}].kind"), &doc.kind);
-            required(&mut errors, &format!("identity.documents[{i}].number"), &doc.number);
-            country(&mut errors, &format!("identity.documents[{i}].issuing_country"), &doc.issuing_country);
+            if id.documents[..i].contains(doc) {
+                errors.push(FieldError::new(format!("identity.documents[{i}]"), "repeats an earlier document"));
+            }
         }
         match &self.legal_basis {
             None => errors.push(FieldError::new(
                 "legal_basis",
                 "is required: no one is admitted without a legal basis (Mandela Rule 7)",
             )),
-            Some(basis) => {
-                required(&mut errors, "legal_basis.issuing_authority", &basis.issuing_authority);
-                required(&mut errors, "legal_basis.reference", &basis.reference);
-                if basis.date > admitted_at.date_naive() {
-                    errors.push(FieldError::new("legal_basis.date", "is after the admission"));
-                }
-            }
+            Some(basis) => plausible_date(&mut errors, "legal_basis.date", basis.date, admitted_at),
         }
         if self.arrested_at > admitted_at {
             errors.push(FieldError::new("arrested_at", "is after the admission"));
+        } else if self.arrested_at.date_naive() < earliest_plausible_date() {
+            errors.push(FieldError::new("arrested_at", "is before 1900-01-01, the earliest date accepted"));
         }
-        required(&mut errors, "arrest_place", &self.arrest_place);
-        for (i, injury) in self.injuries.iter().enumerate() {
-            required(&mut errors, &format!("injuries[{i}].description"), &injury.description);
-        }
-        for (i, complaint) in self.complaints.iter().enumerate() {
-            required(&mut errors, &format!("complaints[{i}]"), complaint);
-        }
+        at_most(&mut errors, "injuries", &self.injuries, limits::INJURIES);
+        at_most(&mut errors, "complaints", &self.complaints, limits::COMPLAINTS);
+        at_most(&mut errors, "property", &self.property, limits::PROPERTY);
         for (i, item) in self.property.iter().enumerate() {
-            required(&mut errors, &format!("property[{i}].description"), &item.description);
+            if !(1..=limits::PROPERTY_QUANTITY).contains(&item.quantity) {
+                errors.push(FieldError::new(
+                    format!("property[{i}].quantity"),
+                    format!("is {}; it must be 1 to {}", item.quantity, limits::PROPERTY_QUANTITY),
+                ));
+            }
         }
-        for (i, kin) in self.next_of_kin.iter().enumerate() {
-            required(&mut errors, &format!("next_of_kin[{i}].name"), &kin.name);
-        }
-        if let Some(contact) = &self.emergency_contact {
-            required(&mut errors, "emergency_contact.name", &contact.name);
-        }
+        at_most(&mut errors, "next_of_kin", &self.next_of_kin, limits::NEXT_OF_KIN);
+        at_most(&mut errors, "dependants", &self.dependants, limits::DEPENDANTS);
         for (i, d) in self.dependants.iter().enumerate() {
-            required(&mut errors, &format!("dependants[{i}].name"), &d.name);
+            if let Some(born) = d.date_of_birth {
+                plausible_date(&mut errors, &format!("dependants[{i}].date_of_birth"), born, admitted_at);
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -406,22 +446,55 @@ mod tests {
     #[test]
     fn all_problems_are_reported_together() {
         let mut a = admission();
-        a.identity.name.given_names = " ".into();
-        a.identity.nationality = "el salvador".into();
-        a.arrest_place.clear();
+        a.identity.date_of_birth = NaiveDate::from_ymd_opt(1, 1, 1).unwrap();
+        a.identity.documents.push(a.identity.documents[0].clone());
+        a.property = vec![PropertyItem { description: "watch".parse().unwrap(), quantity: 0 }];
+        a.dependants = vec![Dependant {
+            name: "Ana".parse().unwrap(),
+            relationship: "daughter".parse().unwrap(),
+            date_of_birth: NaiveDate::from_ymd_opt(0, 6, 1),
+            care_arrangement: None,
+        }];
+        a.complaints = vec!["x".parse().unwrap(); 51];
         let now = chrono::Utc.with_ymd_and_hms(2025, 12, 1, 0, 0, 0).unwrap();
         let fields: Vec<String> = a.validate(now).unwrap_err().into_iter().map(|e| e.field).collect();
         assert_eq!(
             fields,
-            ["identity.given_names", "identity.nationality", "legal_basis.date", "arrested_at", "arrest_place"]
+            [
+                "identity.date_of_birth",
+                "identity.documents[1]",
+                "legal_basis.date",
+                "arrested_at",
+                "complaints",
+                "property[0].quantity",
+                "dependants[0].date_of_birth"
+            ]
         );
+    }
+
+    #[test]
+    fn values_with_rules_are_refused_when_parsed() {
+        for (field, value) in [
+            ("/identity/given_names", serde_json::json!("a".repeat(100_000))),
+            ("/identity/given_names", serde_json::json!("Jos\u{0}e")),
+            ("/identity/first_surname", serde_json::json!("\u{202E}zednanreH")),
+            ("/identity/nationality", serde_json::json!("el salvador")),
+            ("/arrest_place", serde_json::json!("x".repeat(201))),
+        ] {
+            let mut v = serde_json::to_value(admission()).unwrap();
+            *v.pointer_mut(field).unwrap() = value;
+            assert!(serde_json::from_value::<Admission>(v).is_err(), "{field} accepted");
+        }
     }
 
     #[test]
     fn name_words_ignore_case_accents_and_hyphens() {
         assert_eq!(name_tokens("José-Luis  NÚÑEZ"), ["jose", "luis", "nunez"]);
-        let name =
-            PersonName { given_names: "María José".into(), first_surname: "Peña".into(), second_surname: None };
+        let name = PersonName {
+            given_names: "María José".parse().unwrap(),
+            first_surname: "Peña".parse().unwrap(),
+            second_surname: None,
+        };
         assert_eq!(name.tokens(), ["jose", "maria", "pena"]);
     }
 

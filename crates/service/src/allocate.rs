@@ -211,7 +211,7 @@ pub fn allocate_in<T: Tx>(
             person: placement.person.clone(),
             kind: MovementKind::Place { cell: placement.cell.clone(), bed: None },
             at: Some(ctx.now),
-            note: Some("allocated".into()),
+            note: Some(crate::composed("note", "allocated".to_string())?),
         };
         record_movement_in(tx, ctx, &request)?;
     }

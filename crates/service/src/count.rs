@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use domain::text::LongText;
 use domain::time::Instant;
 use store::housing::{HousingTx, NewResolution, RollCountRow};
 use store::{Store, Tx};
@@ -74,7 +75,7 @@ pub struct Resolve {
     pub explanation: Explanation,
     /// Free-text note.
     #[serde(default)]
-    pub note: Option<String>,
+    pub note: Option<LongText>,
 }
 
 /// One resolved absence, as staff read it.
@@ -280,7 +281,7 @@ pub fn resolve_in<T: Tx>(tx: &mut T, ctx: &Context, id: i64, request: &Resolve) 
                         person: request.person.clone(),
                         kind: MovementKind::Move { cell: cell.clone(), bed: None },
                         at: None,
-                        note: Some(format!("found in cell {cell} at roll count {id}")),
+                        note: Some(crate::composed("cell", format!("found in cell {cell} at roll count {id}"))?),
                     },
                 )?;
             }
@@ -303,12 +304,15 @@ pub fn resolve_in<T: Tx>(tx: &mut T, ctx: &Context, id: i64, request: &Resolve) 
                         role: domain::incident::InvolvementRole::Missing,
                         injured: false,
                     }],
-                    staff: vec![ctx.actor.clone()],
-                    description: format!(
-                        "Unaccounted for at roll count {id}: expected in cell {}.{}",
-                        cell.unwrap_or_default(),
-                        request.note.as_deref().map(|n| format!(" {n}")).unwrap_or_default()
-                    ),
+                    staff: vec![crate::composed("actor", ctx.actor.clone())?],
+                    description: crate::composed(
+                        "note",
+                        format!(
+                            "Unaccounted for at roll count {id}: expected in cell {}.{}",
+                            cell.unwrap_or_default(),
+                            request.note.as_deref().map(|n| format!(" {n}")).unwrap_or_default()
+                        ),
+                    )?,
                 },
             )?;
             (expected_cell, None, Some(opened.number))

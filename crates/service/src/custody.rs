@@ -7,6 +7,7 @@ use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, P
 use domain::identity::{compare_documents, DocumentAgreement};
 use domain::legal::Restricted;
 use domain::person::{human_number, Admission};
+use domain::text::{CountryCode, LongText, ShortText};
 use domain::time::{rfc3339, Instant};
 use store::{NewBooking, NewMovement, NewPerson, Store, Tx};
 
@@ -47,7 +48,7 @@ pub struct AdmitRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DifferentPerson {
     /// Why the records officer is sure this is not the person on record.
-    pub reason: String,
+    pub reason: LongText,
 }
 
 /// A person received from a foreign authority: who hands them over, and how their identity was
@@ -57,9 +58,9 @@ pub struct DifferentPerson {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForeignReception {
     /// The authority handing the person over.
-    pub authority: String,
+    pub authority: ShortText,
     /// ISO code of its country.
-    pub country: String,
+    pub country: CountryCode,
     /// How the identity was checked.
     pub identity_check: IdentityCheck,
 }
@@ -70,9 +71,9 @@ pub struct ForeignReception {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityCheck {
     /// How: fingerprints, document inspection, photograph comparison…
-    pub method: String,
+    pub method: ShortText,
     /// Who checked.
-    pub checked_by: String,
+    pub checked_by: ShortText,
     /// The person is who the documents say.
     pub confirmed: bool,
 }
@@ -82,16 +83,6 @@ impl ForeignReception {
     /// basis and a confirmed identity check.
     fn check(&self, admission: &Admission) -> ServiceResult<()> {
         let mut errors = Vec::new();
-        for (field, value) in [
-            ("foreign.authority", &self.authority),
-            ("foreign.country", &self.country),
-            ("foreign.identity_check.method", &self.identity_check.method),
-            ("foreign.identity_check.checked_by", &self.identity_check.checked_by),
-        ] {
-            if value.trim().is_empty() {
-                errors.push(domain::FieldError::new(field, "is required"));
-            }
-        }
         if admission.identity.documents.is_empty() {
             errors.push(domain::FieldError::new(
                 "identity.documents",
@@ -238,7 +229,7 @@ pub struct MovementRequest {
     pub at: Option<Instant>,
     /// Free-text note.
     #[serde(default)]
-    pub note: Option<String>,
+    pub note: Option<LongText>,
 }
 
 /// A recorded movement.
@@ -293,7 +284,7 @@ pub fn admit_in<T: Tx>(tx: &mut T, ctx: &Context, request: &AdmitRequest) -> Ser
     check_documents(tx, ctx, request, known.as_ref().map(|p| p.id))?;
     let state = match &known {
         Some(person) => {
-            housing::check_facility_entry(tx, person.id, facility.id, at, ctx.now)?;
+            housing::check_facility_entry(tx, ctx, person.id, facility.id, at)?;
             tx.custody_state(person.id)?.0
         }
         None => CustodyState::FREE,
@@ -359,11 +350,6 @@ fn check_documents<T: Tx>(
     request: &AdmitRequest,
     known: Option<store::PersonId>,
 ) -> ServiceResult<()> {
-    if let Some(different) = &request.different_person {
-        if different.reason.trim().is_empty() {
-            return Err(ServiceError::field("different_person.reason", "is required"));
-        }
-    }
     for (i, document) in request.admission.identity.documents.iter().enumerate() {
         let mut holders = Vec::new();
         for number in crate::identity::number_spellings(&document.number) {
@@ -491,12 +477,12 @@ pub fn record_movement_in<T: Tx>(
         }
         MovementKind::Transfer { to } => {
             let to = facility_open_at(tx, to, at)?.id;
-            housing::check_facility_entry(tx, person, to, at, ctx.now)?;
+            housing::check_facility_entry(tx, ctx, person, to, at)?;
             Movement::TransferOut { to }
         }
         MovementKind::Receive { facility: code } => {
             facility = facility_open_at(tx, code, at)?.id;
-            housing::check_facility_entry(tx, person, facility, at, ctx.now)?;
+            housing::check_facility_entry(tx, ctx, person, facility, at)?;
             Movement::Receipt { facility }
         }
         other => unresolved(other, &state),

@@ -531,7 +531,7 @@ fn renew_overrides<T: Tx>(tx: &mut T, at: Instant, plans: &[FacilityPlan]) -> Se
     for plan in plans.iter().filter(|p| overcrowded(p)) {
         let request = crate::housing::OverrideRequest {
             cell: None,
-            reason: "Régimen de excepción: population above declared capacity".into(),
+            reason: valid("Régimen de excepción: population above declared capacity"),
             expires_at: at + Duration::days(OVERRIDE_RENEWAL_DAYS + 1),
         };
         crate::housing::record_override_in(tx, &director, plan.code, &request)?;
@@ -771,63 +771,76 @@ fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant, serial: usize) -> Admi
     let family = SURNAMES.choose(rng).expect("names");
     Admission {
         identity: Identity {
-            name: PersonName { given_names, first_surname: first_surname.clone(), second_surname },
+            name: PersonName {
+                given_names: valid(given_names),
+                first_surname: valid(first_surname.clone()),
+                second_surname: second_surname.map(valid),
+            },
             date_of_birth: born,
             sex: if woman { Sex::Female } else { Sex::Male },
             gender_identity: None,
             nationality: if rng.random_bool(0.97) {
-                "SV".into()
+                valid("SV")
             } else {
-                ["GT", "HN", "NI"].choose(rng).expect("x").to_string()
+                valid(*["GT", "HN", "NI"].choose(rng).expect("x"))
             },
             documents: vec![IdentityDocument {
-                kind: "dui".into(),
+                kind: valid("dui"),
                 // 48271 is prime to 10^8, so distinct serials give distinct, scattered numbers.
-                number: format!("{:08}-{}", (serial as u64 * 48_271 + 12_345) % 100_000_000, rng.random_range(0..10)),
-                issuing_country: "SV".into(),
+                number: valid(format!(
+                    "{:08}-{}",
+                    (serial as u64 * 48_271 + 12_345) % 100_000_000,
+                    rng.random_range(0..10)
+                )),
+                issuing_country: valid("SV"),
             }],
         },
         legal_basis: Some(LegalBasis {
             kind: if untried { LegalBasisKind::RemandOrder } else { LegalBasisKind::Judgment },
-            issuing_authority: COURTS.choose(rng).expect("courts").to_string(),
-            reference: format!(
+            issuing_authority: valid(*COURTS.choose(rng).expect("courts")),
+            reference: valid(format!(
                 "{}-{}-{:05}",
                 if untried { "INS" } else { "SEN" },
                 at.format("%Y"),
                 rng.random_range(1..99_999)
-            ),
+            )),
             date: basis_date,
         }),
         arrested_at: at - Duration::hours(rng.random_range(6..96)),
-        arrest_place: PLACES.choose(rng).expect("places").to_string(),
+        arrest_place: valid(*PLACES.choose(rng).expect("places")),
         injuries: if rng.random_bool(0.04) {
-            vec![Injury { description: "hematoma".into(), location: Some("brazo izquierdo".into()) }]
+            vec![Injury { description: valid("hematoma"), location: Some(valid("brazo izquierdo")) }]
         } else {
             Vec::new()
         },
         complaints: Vec::new(),
         property: (0..rng.random_range(1..4))
-            .map(|_| PropertyItem { description: PROPERTY.choose(rng).expect("items").to_string(), quantity: 1 })
+            .map(|_| PropertyItem { description: valid(*PROPERTY.choose(rng).expect("items")), quantity: 1 })
             .collect(),
         next_of_kin: vec![Contact {
-            name: format!(
+            name: valid(format!(
                 "{} {first_surname} {family}",
                 (if rng.random_bool(0.5) { GIVEN_FEMALE } else { GIVEN_MALE }).choose(rng).expect("names")
-            ),
-            relationship: ["madre", "padre", "esposa", "hermano", "hermana"].choose(rng).expect("x").to_string(),
-            phone: Some(format!("+503 7{:03}-{:04}", rng.random_range(0..1000), rng.random_range(0..10_000))),
-            address: Some(PLACES.choose(rng).expect("places").to_string()),
+            )),
+            relationship: valid(*["madre", "padre", "esposa", "hermano", "hermana"].choose(rng).expect("x")),
+            phone: Some(valid(format!("+503 7{:03}-{:04}", rng.random_range(0..1000), rng.random_range(0..10_000)))),
+            address: Some(valid(*PLACES.choose(rng).expect("places"))),
         }],
         emergency_contact: None,
         dependants: if rng.random_bool(0.4) {
             vec![Dependant {
-                name: format!("{} {first_surname}", GIVEN_FEMALE.choose(rng).expect("names")),
-                relationship: "hija".into(),
+                name: valid(format!("{} {first_surname}", GIVEN_FEMALE.choose(rng).expect("names"))),
+                relationship: valid("hija"),
                 date_of_birth: Some(at.date_naive() - Duration::days(rng.random_range(365..(15 * 365)))),
-                care_arrangement: Some("con la abuela".into()),
+                care_arrangement: Some(valid("con la abuela")),
             }]
         } else {
             Vec::new()
         },
     }
+}
+
+/// A demo value of a type with rules; the demo's word lists keep to them.
+fn valid<T: TryFrom<String, Error = String>>(text: impl Into<String>) -> T {
+    T::try_from(text.into()).expect("demo values are valid")
 }

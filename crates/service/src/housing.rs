@@ -9,6 +9,7 @@ use domain::person::LegalBasisKind;
 use domain::separation::{
     AgeGroup, CapacityLine, Category, Designation, LegalStatus, Party, PersonId, Regime, Scope, SecurityLevel,
 };
+use domain::text::{Code, LongText, ShortText};
 use domain::time::{rfc3339, Instant};
 use store::housing::HousingTx;
 use store::housing::{
@@ -154,7 +155,8 @@ pub fn check_placement<T: Tx>(
             Scope::Facility => (cell.facility, "the facility".to_string()),
         };
         if let Some(found) = tx.party_within(other, rule.scope, place, at, person)? {
-            return Err(keep_apart_refusal(tx, &rule, found, &words)?);
+            // The other person shares the caller's cell, unit or facility: theirs to see.
+            return Err(keep_apart_refusal(tx, &rule, found, &words, true)?);
         }
     }
     Ok(PlacementAllowed { stay_class: mine.stay_class, capacity_override })
@@ -162,19 +164,22 @@ pub fn check_placement<T: Tx>(
 
 /// Refuse an admission, transfer or receipt at `at`, recorded at `now`, that would bring a person
 /// into the same facility as someone a facility-scope keep-apart rule keeps them from.
+/// The destination may be outside the caller's facilities: the refusal then names neither the
+/// person there nor the rule's parties, only that a rule forbids it.
 pub fn check_facility_entry<T: Tx>(
     tx: &mut T,
+    ctx: &Context,
     person: PersonId,
     facility: i64,
     at: Instant,
-    now: Instant,
 ) -> ServiceResult<()> {
-    for (rule, other) in rules_in_force(tx, person, at, now.max(at))? {
+    for (rule, other) in rules_in_force(tx, person, at, ctx.now.max(at))? {
         if rule.scope != Scope::Facility {
             continue;
         }
         if let Some(found) = tx.party_within(other, Scope::Facility, facility, at, person)? {
-            return Err(keep_apart_refusal(tx, &rule, found, "facility")?);
+            let visible = crate::person_visible(tx, ctx, found)?;
+            return Err(keep_apart_refusal(tx, &rule, found, "facility", visible)?);
         }
     }
     Ok(())
@@ -215,7 +220,17 @@ fn keep_apart_refusal<T: Tx>(
     rule: &KeepApartRow,
     other: PersonId,
     place: &str,
+    visible: bool,
 ) -> ServiceResult<ServiceError> {
+    if !visible {
+        return Ok(ServiceError::refused(
+            "housing.keep_apart",
+            format!(
+                "keep-apart rule {} keeps the person out of the {place} where someone it names is held (outside your facilities)",
+                rule.id
+            ),
+        ));
+    }
     let number = number_of(tx, other)?;
     Ok(ServiceError::refused(
         "housing.keep_apart",
@@ -232,7 +247,7 @@ fn keep_apart_refusal<T: Tx>(
 fn describe_party<T: Tx>(tx: &mut T, party: Party) -> ServiceResult<PartyRef> {
     Ok(match party {
         Party::Person(id) => PartyRef { person: Some(number_of(tx, id)?), group: None },
-        Party::Group(id) => PartyRef { person: None, group: Some(tx.group(id)?.map(|g| g.code).unwrap_or_default()) },
+        Party::Group(id) => PartyRef { person: None, group: tx.group(id)?.map(|g| Code::stored(g.code)) },
     })
 }
 
@@ -250,7 +265,7 @@ pub struct PartyRef {
     pub person: Option<String>,
     /// A security threat group code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub group: Option<Code>,
 }
 
 impl std::fmt::Display for PartyRef {
@@ -269,7 +284,7 @@ fn resolve_party<T: Tx>(tx: &mut T, party: &PartyRef, field: &str) -> ServiceRes
         (None, Some(code)) => tx
             .group_by_code(code)?
             .map(|g| Party::Group(g.id))
-            .ok_or_else(|| ServiceError::NotFound { what: "security threat group", key: code.clone() }),
+            .ok_or_else(|| ServiceError::NotFound { what: "security threat group", key: code.to_string() }),
         _ => Err(ServiceError::field(field, "name exactly one of `person` or `group`")),
     }
 }
@@ -310,7 +325,7 @@ pub struct OverrideRequest {
     #[serde(default)]
     pub cell: Option<String>,
     /// Why placing over the line is necessary.
-    pub reason: String,
+    pub reason: LongText,
     /// Until when (at most a year ahead).
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Instant,
@@ -329,10 +344,10 @@ pub struct ClassifyRequest {
     pub security_level: SecurityLevel,
     /// Vulnerability flags.
     #[serde(default)]
-    pub vulnerabilities: Vec<String>,
+    pub vulnerabilities: Vec<Code>,
     /// Free-text note.
     #[serde(default)]
-    pub note: Option<String>,
+    pub note: Option<LongText>,
 }
 
 /// A recorded classification, and anyone the person now shares a cell with against Rule 11.
@@ -355,12 +370,12 @@ pub struct Classified {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AffiliationRequest {
     /// Group code.
-    pub group: String,
+    pub group: Code,
     /// Affiliated (true), or no longer (false).
     #[serde(default = "yes")]
     pub affiliated: bool,
     /// Where the information comes from.
-    pub source: String,
+    pub source: ShortText,
     /// Date of the assessment.
     pub assessed_on: NaiveDate,
 }
@@ -381,10 +396,10 @@ pub struct KeepApartRequest {
     /// Cell, unit or facility.
     pub scope: Scope,
     /// Why.
-    pub reason: String,
+    pub reason: LongText,
     /// Who authorised it; the recording user when absent.
     #[serde(default)]
-    pub authorised_by: Option<String>,
+    pub authorised_by: Option<ShortText>,
     /// Until when; indefinite when absent.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
@@ -570,7 +585,7 @@ pub fn record_override_in<T: Tx>(
         id,
         facility: facility.code,
         cell: request.cell.clone(),
-        reason: request.reason.clone(),
+        reason: request.reason.to_string(),
         authorised_by: ctx.actor.clone(),
         effective_from: ctx.now,
         expires_at: request.expires_at,
@@ -594,6 +609,9 @@ pub fn designate_unit_in<T: Tx>(
     Ok(*designation)
 }
 
+/// The most vulnerability flags one classification may carry.
+pub const MAX_VULNERABILITIES: usize = 20;
+
 /// Classify a person inside the caller's transaction. The classification is a fact and is always
 /// recorded; cellmates it now conflicts with are listed so that staff move the person.
 pub fn classify_in<T: Tx>(
@@ -603,10 +621,11 @@ pub fn classify_in<T: Tx>(
     request: &ClassifyRequest,
 ) -> ServiceResult<Classified> {
     let person = crate::person_to_change(tx, number)?;
-    for (i, flag) in request.vulnerabilities.iter().enumerate() {
-        if flag.trim().is_empty() || flag.len() > 60 {
-            return Err(ServiceError::field(format!("vulnerabilities[{i}]"), "must be a short flag such as `elderly`"));
-        }
+    if request.vulnerabilities.len() > MAX_VULNERABILITIES {
+        return Err(ServiceError::field(
+            "vulnerabilities",
+            format!("has {} flags; the limit is {MAX_VULNERABILITIES}", request.vulnerabilities.len()),
+        ));
     }
     tx.insert_classification(
         person,
@@ -614,8 +633,8 @@ pub fn classify_in<T: Tx>(
             legal_status: request.legal_status,
             regime: request.regime,
             security_level: request.security_level,
-            vulnerabilities: request.vulnerabilities.clone(),
-            note: request.note.clone(),
+            vulnerabilities: request.vulnerabilities.iter().map(ToString::to_string).collect(),
+            note: request.note.as_deref().map(str::to_string),
             effective_from: ctx.now,
             recorded_by: ctx.actor.clone(),
         },
@@ -649,14 +668,12 @@ pub fn classify_in<T: Tx>(
 }
 
 /// Record a security threat group inside the caller's transaction.
-pub fn add_group_in<T: Tx>(tx: &mut T, ctx: &Context, code: &str, name: &str) -> ServiceResult<ThreatGroup> {
-    required("code", code)?;
-    required("name", name)?;
+pub fn add_group_in<T: Tx>(tx: &mut T, ctx: &Context, code: &Code, name: &ShortText) -> ServiceResult<ThreatGroup> {
     if tx.group_by_code(code)?.is_some() {
         return Err(ServiceError::Conflict(format!("a security threat group with code {code} already exists")));
     }
     let id = tx.insert_group(code, name)?;
-    audit(tx, ctx, "housing.group", code, &serde_json::json!({ "code": code, "name": name }))?;
+    audit(tx, ctx, "housing.group", code.as_str(), &serde_json::json!({ "code": code, "name": name }))?;
     Ok(ThreatGroup { id, code: code.to_string(), name: name.to_string() })
 }
 
@@ -674,7 +691,7 @@ pub fn affiliate_in<T: Tx>(
     let person = crate::person_to_change(tx, number)?;
     let group = tx
         .group_by_code(&request.group)?
-        .ok_or_else(|| ServiceError::NotFound { what: "security threat group", key: request.group.clone() })?;
+        .ok_or_else(|| ServiceError::NotFound { what: "security threat group", key: request.group.to_string() })?;
     tx.insert_affiliation(&NewAffiliation {
         person,
         group: group.id,
@@ -706,8 +723,7 @@ pub fn add_keep_apart_in<T: Tx>(
     if a == b {
         return Err(ServiceError::field("b", "is the same as `a`"));
     }
-    let authorised_by = request.authorised_by.clone().unwrap_or_else(|| ctx.actor.clone());
-    required("authorised_by", &authorised_by)?;
+    let authorised_by = request.authorised_by.as_deref().unwrap_or(&ctx.actor).to_string();
     let id = tx.insert_keep_apart(&NewKeepApart {
         a,
         b,
@@ -824,7 +840,7 @@ impl<S: Store> Service<S> {
     }
 
     /// Record a security threat group.
-    pub fn add_group(&self, ctx: &Context, code: &str, name: &str) -> ServiceResult<ThreatGroup> {
+    pub fn add_group(&self, ctx: &Context, code: &Code, name: &ShortText) -> ServiceResult<ThreatGroup> {
         self.batch(|tx| add_group_in(tx, ctx, code, name))
     }
 

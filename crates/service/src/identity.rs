@@ -13,6 +13,7 @@ use domain::identity::{
     NameWords,
 };
 use domain::person::{Identity, Sex};
+use domain::text::LongText;
 use domain::time::rfc3339;
 use store::identity::{IdentityTx, MergeRow, NewMerge, NewUnmerge};
 use store::{PersonId, Store, Tx};
@@ -72,7 +73,7 @@ pub struct MergeRequest {
     /// Number of the record that survives.
     pub into: String,
     /// Why they are the same person (which documents or facts were checked).
-    pub reason: String,
+    pub reason: LongText,
 }
 
 /// Undo the merge of a record.
@@ -81,7 +82,7 @@ pub struct MergeRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnmergeRequest {
     /// Why the merge was wrong.
-    pub reason: String,
+    pub reason: LongText,
 }
 
 /// A merge recorded.
@@ -250,7 +251,7 @@ pub fn candidates_in<T: Tx>(
             name: person.identity.name.full(),
             date_of_birth: person.identity.date_of_birth,
             sex: person.identity.sex,
-            nationality: person.identity.nationality,
+            nationality: person.identity.nationality.to_string(),
             facilities: answerable.into_iter().filter(|f| visible(f)).collect(),
             number: person.number,
             in_custody,

@@ -13,6 +13,7 @@ use domain::incident::{
     NotificationMethod, ObligationKind,
 };
 use domain::person::human_number;
+use domain::text::{LongText, ShortText};
 use domain::time::{rfc3339, Instant};
 use domain::FieldError;
 use store::incident::{
@@ -44,6 +45,11 @@ pub struct InvolvedPerson {
     pub injured: bool,
 }
 
+/// The most people on record one incident report may name.
+pub const MAX_PEOPLE: usize = 200;
+/// The most staff one incident report may name.
+pub const MAX_STAFF: usize = 100;
+
 /// An incident to record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,15 +68,15 @@ pub struct IncidentReport {
     pub cell: Option<String>,
     /// Where it happened, in words ("yard 2", "kitchen").
     #[serde(default)]
-    pub location: Option<String>,
-    /// People on record involved, with their roles.
+    pub location: Option<ShortText>,
+    /// People on record involved, with their roles (at most 200).
     #[serde(default)]
     pub people: Vec<InvolvedPerson>,
-    /// Names of staff involved.
+    /// Names of staff involved (at most 100).
     #[serde(default)]
-    pub staff: Vec<String>,
+    pub staff: Vec<ShortText>,
     /// What happened, in words.
-    pub description: String,
+    pub description: LongText,
 }
 
 impl IncidentReport {
@@ -111,7 +117,7 @@ pub struct InjuryReport {
     /// minor, serious or fatal.
     pub severity: InjurySeverity,
     /// What was found.
-    pub description: String,
+    pub description: LongText,
 }
 
 /// What documenting an injury did.
@@ -134,9 +140,9 @@ pub struct InjuryDocumented {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ObligationClosure {
     /// Name of the person told.
-    pub notified: String,
+    pub notified: ShortText,
     /// In what capacity they were told (mother, duty judge, ombudsman's office…).
-    pub capacity: String,
+    pub capacity: ShortText,
     /// When they were told (not in the future, not before the incident).
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Instant,
@@ -144,7 +150,7 @@ pub struct ObligationClosure {
     pub method: NotificationMethod,
     /// Anything worth keeping.
     #[serde(default)]
-    pub note: Option<String>,
+    pub note: Option<LongText>,
 }
 
 /// What closing an obligation did.
@@ -170,7 +176,7 @@ pub struct NotificationPreference {
     pub date: Option<NaiveDate>,
     /// Note, for example how the wish was expressed.
     #[serde(default)]
-    pub note: Option<String>,
+    pub note: Option<LongText>,
 }
 
 /// A notification preference as recorded.
@@ -399,10 +405,6 @@ fn occurred_at(ctx: &Context, at: Option<Instant>) -> Option<Instant> {
     (at <= ctx.now + chrono::Duration::seconds(FUTURE_TOLERANCE_SECONDS)).then_some(at)
 }
 
-fn blank(text: &str) -> bool {
-    text.trim().is_empty()
-}
-
 /// Whether a person declined that their family be notified (their latest preference on record).
 pub fn declines_family_notification<T: Tx>(tx: &mut T, person: PersonId) -> ServiceResult<bool> {
     Ok(tx.notification_preference(person)?.is_some_and(|p| p.declines_family))
@@ -429,17 +431,8 @@ pub fn record_incident_in<T: Tx>(
         let given = report.at.map(rfc3339).unwrap_or_default();
         errors.push(FieldError::new("at", format!("{given} is in the future")));
     }
-    if blank(&report.description) {
-        errors.push(FieldError::new("description", "is required: say what happened"));
-    }
-    if report.location.as_deref().is_some_and(blank) {
-        errors.push(FieldError::new("location", "is empty: say where, or leave it out"));
-    }
-    for (i, name) in report.staff.iter().enumerate() {
-        if blank(name) {
-            errors.push(FieldError::new(format!("staff[{i}]"), "is empty: give the staff member's name"));
-        }
-    }
+    domain::text::at_most(&mut errors, "people", &report.people, MAX_PEOPLE);
+    domain::text::at_most(&mut errors, "staff", &report.staff, MAX_STAFF);
     let facility = tx
         .facility_by_code(&report.facility)?
         .ok_or_else(|| ServiceError::NotFound { what: "facility", key: report.facility.clone() })?;
@@ -485,6 +478,7 @@ pub fn record_incident_in<T: Tx>(
         return Err(ServiceError::Invalid(errors));
     }
 
+    let staff: Vec<String> = report.staff.iter().map(ToString::to_string).collect();
     let sequence = tx.next_counter(&format!("incident:{}:{}", facility.code, at.year()))?;
     let number = human_number(&format!("INC-{}", facility.code), at.year(), sequence);
     let incident = tx.insert_incident(&NewIncident {
@@ -494,9 +488,9 @@ pub fn record_incident_in<T: Tx>(
         occurred_at: at,
         recorded_at: ctx.now,
         cell,
-        location: report.location.as_deref().map(str::trim),
-        staff: &report.staff,
-        description: report.description.trim(),
+        location: report.location.as_deref(),
+        staff: &staff,
+        description: &report.description,
         actor: &ctx.actor,
     })?;
     for (person, involved) in &people {
@@ -574,9 +568,6 @@ pub fn document_injury_in<T: Tx>(
 ) -> ServiceResult<InjuryDocumented> {
     let incident = incident_row(tx, number)?;
     let mut errors = Vec::new();
-    if blank(&injury.description) {
-        errors.push(FieldError::new("description", "is required: say what was found"));
-    }
     let person = tx.incident_people(incident.id)?.into_iter().find(|p| p.number == injury.person);
     if person.is_none() {
         errors.push(FieldError::new(
@@ -591,7 +582,7 @@ pub fn document_injury_in<T: Tx>(
         incident: incident.id,
         person: person.person,
         severity: injury.severity,
-        description: injury.description.trim(),
+        description: &injury.description,
         recorded_at: ctx.now,
         actor: &ctx.actor,
     })?;
@@ -619,12 +610,6 @@ pub fn close_obligation_in<T: Tx>(
         ));
     }
     let mut errors = Vec::new();
-    if blank(&closure.notified) {
-        errors.push(FieldError::new("notified", "is required: the name of the person told"));
-    }
-    if blank(&closure.capacity) {
-        errors.push(FieldError::new("capacity", "is required: in what capacity they were told"));
-    }
     if closure.at > ctx.now + chrono::Duration::seconds(FUTURE_TOLERANCE_SECONDS) {
         errors.push(FieldError::new("at", format!("{} is in the future", rfc3339(closure.at))));
     } else if closure.at < obligation.incident_occurred_at {

@@ -13,6 +13,7 @@ use domain::legal::{
 use domain::person::LegalBasisKind;
 use domain::sentence::{SentenceInput, SentenceReport};
 use domain::separation::{LegalStatus, PersonId};
+use domain::text::{CountryCode, LongText, ShortText};
 use domain::time::{local_day, rfc3339, Instant};
 use store::legal::{
     Charge, CourtRecord, FamilyNotice, HoldOverride, HoldRecord, LegalTx, LegalVisit, NewHold, PretrialFacts,
@@ -84,15 +85,16 @@ pub fn load_rule_set_in<T: Tx>(tx: &mut T, ctx: &Context, text: &str) -> Service
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChargeRequest {
     /// The offence.
-    pub offence: String,
+    pub offence: ShortText,
     /// less_serious or serious.
     pub seriousness: Seriousness,
-    /// Highest penalty the law sets, in years.
+    /// Highest penalty the law sets, in years (above 0, at most 200).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 200))]
     pub max_penalty_years: Option<f64>,
     /// Court case number.
     #[serde(default)]
-    pub court_case: Option<String>,
+    pub court_case: Option<ShortText>,
 }
 
 /// The kinds of court record.
@@ -135,16 +137,17 @@ pub struct CourtRecordRequest {
     pub on: NaiveDate,
     /// The court.
     #[serde(default)]
-    pub court: Option<String>,
+    pub court: Option<ShortText>,
     /// Ruling, order or case reference; the counsel's name for `counsel`.
     #[serde(default)]
-    pub reference: Option<String>,
-    /// Months added (extensions only).
+    pub reference: Option<ShortText>,
+    /// Months added (extensions only), 1 to 24.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 24))]
     pub months: Option<u32>,
     /// Note.
     #[serde(default)]
-    pub note: Option<String>,
+    pub note: Option<LongText>,
 }
 
 /// A legal hold to record.
@@ -156,14 +159,14 @@ pub struct HoldRequest {
     pub kind: HoldKind,
     /// The country removal to which is forbidden (do_not_remove).
     #[serde(default)]
-    pub country: Option<String>,
+    pub country: Option<CountryCode>,
     /// The day of the court appearance (produce_at_court).
     #[serde(default)]
     pub on_date: Option<NaiveDate>,
     /// The court or authority that ordered it.
-    pub authority: String,
+    pub authority: ShortText,
     /// The order's reference.
-    pub order_reference: String,
+    pub order_reference: ShortText,
     /// Until when, if it expires.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
@@ -209,7 +212,7 @@ pub struct OverrideAsk {
     /// The movement to allow once.
     pub movement: OverriddenMovement,
     /// Why.
-    pub reason: String,
+    pub reason: LongText,
 }
 
 /// That a family was told of an admission or transfer (Mandela Rule 68).
@@ -218,7 +221,7 @@ pub struct OverrideAsk {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NoticeDone {
     /// Who was told (name and relationship).
-    pub notified: String,
+    pub notified: ShortText,
     /// How.
     pub method: NotificationMethod,
     /// When; the time of recording when absent.
@@ -233,13 +236,14 @@ pub struct NoticeDone {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VisitRequest {
     /// Counsel's name.
-    pub counsel: String,
+    pub counsel: ShortText,
     /// In what capacity (defence lawyer, public defender, consular officer…).
-    pub capacity: String,
+    pub capacity: ShortText,
     /// When it began.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Instant,
     /// How long, in minutes.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1440))]
     pub minutes: u32,
 }
 
@@ -336,17 +340,16 @@ fn required(field: &str, text: &str) -> ServiceResult<()> {
 
 /// Record a charge inside the caller's transaction.
 pub fn record_charge_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, c: &ChargeRequest) -> ServiceResult<()> {
-    required("offence", &c.offence)?;
     if c.max_penalty_years.is_some_and(|y| !(y > 0.0 && y <= 200.0)) {
         return Err(ServiceError::field("max_penalty_years", "must be a number of years above 0"));
     }
     crate::person_to_change(tx, number)?;
     let (_, booking) = booking_of(tx, number)?;
     let charge = Charge {
-        offence: c.offence.clone(),
+        offence: c.offence.to_string(),
         seriousness: c.seriousness,
         max_penalty_years: c.max_penalty_years,
-        court_case: c.court_case.clone(),
+        court_case: c.court_case.as_deref().map(str::to_string),
         recorded_at: ctx.now,
         recorded_by: ctx.actor.clone(),
     };
@@ -355,11 +358,21 @@ pub fn record_charge_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, c: &Char
     Ok(())
 }
 
+/// The most months one court extension of pretrial detention may add: more than any law the
+/// rule sets describe allows, so a typing error (or 2,147,483,647) is refused.
+pub const MAX_EXTENSION_MONTHS: u32 = 24;
+
 /// Record a court record inside the caller's transaction.
 pub fn record_court_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, c: &CourtRecordRequest) -> ServiceResult<()> {
     match (c.kind, c.months) {
         (CourtRecordKind::Extension, None | Some(0)) => {
             return Err(ServiceError::field("months", "an extension adds at least one month"))
+        }
+        (CourtRecordKind::Extension, Some(months)) if months > MAX_EXTENSION_MONTHS => {
+            return Err(ServiceError::field(
+                "months",
+                format!("is {months}; one extension adds at most {MAX_EXTENSION_MONTHS} months"),
+            ))
         }
         (CourtRecordKind::Extension, _) => {}
         (_, Some(_)) => return Err(ServiceError::field("months", "only extensions add months")),
@@ -373,10 +386,10 @@ pub fn record_court_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, c: &Court
     let record = CourtRecord {
         kind: c.kind.as_str().to_string(),
         on_date: c.on,
-        court: c.court.clone(),
-        reference: c.reference.clone(),
+        court: c.court.as_deref().map(str::to_string),
+        reference: c.reference.as_deref().map(str::to_string),
         months: c.months,
-        note: c.note.clone(),
+        note: c.note.as_deref().map(str::to_string),
         recorded_at: ctx.now,
         recorded_by: ctx.actor.clone(),
     };
@@ -413,7 +426,6 @@ pub fn record_family_notice_in<T: Tx>(
     movement: i64,
     done: &NoticeDone,
 ) -> ServiceResult<()> {
-    required("notified", &done.notified)?;
     let at = done.at.unwrap_or(ctx.now);
     if at > ctx.now + chrono::Duration::minutes(5) {
         return Err(ServiceError::field("at", format!("{} is in the future", rfc3339(at))));
@@ -436,8 +448,6 @@ pub fn record_family_notice_in<T: Tx>(
 
 /// Record a legal visit inside the caller's transaction.
 pub fn record_legal_visit_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, v: &VisitRequest) -> ServiceResult<()> {
-    required("counsel", &v.counsel)?;
-    required("capacity", &v.capacity)?;
     if v.minutes == 0 || v.minutes > 24 * 60 {
         return Err(ServiceError::field("minutes", "must be between 1 and 1440"));
     }
@@ -446,8 +456,8 @@ pub fn record_legal_visit_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, v: 
     }
     let person = crate::person_to_change(tx, number)?;
     let visit = LegalVisit {
-        counsel: v.counsel.clone(),
-        capacity: v.capacity.clone(),
+        counsel: v.counsel.to_string(),
+        capacity: v.capacity.to_string(),
         started_at: v.started_at,
         minutes: v.minutes,
         monitored: false,
@@ -460,10 +470,8 @@ pub fn record_legal_visit_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, v: 
 
 /// Record a legal hold inside the caller's transaction.
 pub fn add_hold_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, h: &HoldRequest) -> ServiceResult<HoldRecord> {
-    required("authority", &h.authority)?;
-    required("order_reference", &h.order_reference)?;
     match h.kind {
-        HoldKind::DoNotRemove if h.country.as_deref().is_none_or(|c| c.trim().is_empty()) => {
+        HoldKind::DoNotRemove if h.country.is_none() => {
             return Err(ServiceError::field("country", "name the country removal to which is forbidden"))
         }
         HoldKind::ProduceAtCourt if h.on_date.is_none() => {
@@ -475,11 +483,10 @@ pub fn add_hold_in<T: Tx>(tx: &mut T, ctx: &Context, number: &str, h: &HoldReque
         return Err(ServiceError::field("expires_at", "is not in the future"));
     }
     let person = crate::person_to_change(tx, number)?;
-    let country = h.country.as_deref().map(str::to_ascii_uppercase);
     let id = tx.insert_hold(&NewHold {
         person,
         kind: h.kind,
-        country: country.as_deref(),
+        country: h.country.as_deref(),
         on_date: h.on_date,
         authority: &h.authority,
         order_reference: &h.order_reference,

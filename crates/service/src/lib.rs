@@ -6,6 +6,7 @@
 
 pub mod allocate;
 pub mod count;
+pub mod csv;
 pub mod custody;
 pub mod demo;
 pub mod error;
@@ -56,12 +57,17 @@ impl Context {
 /// Custodia's commands and queries over one store.
 pub struct Service<S> {
     store: S,
+    /// Bumped after every commit that revokes tokens or changes an account, so that callers
+    /// caching checked credentials (the web's token cache) drop them at once (see `staff`).
+    credentials: std::sync::atomic::AtomicU64,
+    /// Wall-clock microseconds of the last anchor of the read register in the audit chain.
+    read_anchor: std::sync::atomic::AtomicI64,
 }
 
 impl<S: Store> Service<S> {
     /// Wrap a store.
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self { store, credentials: Default::default(), read_anchor: Default::default() }
     }
 
     /// The underlying store.
@@ -132,6 +138,22 @@ pub(crate) fn audit<T: Tx>(
 
 /// The id of a person a command may change: on record and not merged away. A record merged into
 /// another is refused naming the surviving record, so that nothing is written on the duplicate.
+/// Whether the caller's facilities include one answerable for the person (see `Tx::person_facilities`).
+pub(crate) fn person_visible<T: Tx>(tx: &mut T, ctx: &Context, person: store::PersonId) -> ServiceResult<bool> {
+    for id in tx.person_facilities(person)? {
+        if tx.facility_by_id(id)?.is_some_and(|f| ctx.sees(&f.code)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Text the service composes from input, held to the same rules as input; `field` names the input
+/// a refusal should point at.
+pub(crate) fn composed<T: TryFrom<String, Error = String>>(field: &str, text: String) -> ServiceResult<T> {
+    T::try_from(text).map_err(|problem| ServiceError::field(field, problem))
+}
+
 pub(crate) fn person_to_change<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<store::PersonId> {
     let id = tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.to_string() })?;
     match tx.merge_in_force(id)? {

@@ -274,6 +274,9 @@ pub struct PersonScope {
     pub version: i64,
 }
 
+/// The most words a name search takes (a full name has far fewer).
+pub const MAX_SEARCH_WORDS: usize = 12;
+
 impl<S: Store> Service<S> {
     /// People by name, accents, case and word order ignored, a missing second surname no obstacle
     /// (every word given must be in the name; the last may be its start). By number, after `after`.
@@ -288,6 +291,13 @@ impl<S: Store> Service<S> {
         let words = domain::person::name_tokens(query);
         if words.is_empty() {
             return Err(ServiceError::field("q", "give at least one word of the name"));
+        }
+        // Each word is one condition of the query: bound them well below the database's limit.
+        if words.len() > MAX_SEARCH_WORDS {
+            return Err(ServiceError::field(
+                "q",
+                format!("has {} words; a name search takes at most {MAX_SEARCH_WORDS}", words.len()),
+            ));
         }
         let mut tx = self.store().read()?;
         let codes: std::collections::HashMap<i64, String> =

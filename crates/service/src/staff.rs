@@ -2,8 +2,18 @@
 //! record (Mandela Rule 9), and stored responses of requests made with an idempotency key.
 //!
 //! Secrets are never stored in the clear: passwords as Argon2id hashes, tokens and session
-//! secrets as SHA-256. Failed logins are counted per name given, whether or not it exists, so
-//! neither the answer nor the throttling tells which names exist.
+//! secrets as SHA-256. Every change of an account or a token writes an audited version row
+//! (the password hash included), so `audit verify` catches an account edited by hand.
+//!
+//! Failed logins are counted per name *and client address* given, whether or not the name
+//! exists, and per address across names: an attacker's address is slowed and then locked out
+//! of that name without locking its owner out from elsewhere, and an address trying many names
+//! is slowed too. Neither the answer nor the throttling tells which names exist.
+//!
+//! Revocation: every commit that revokes tokens or changes an account bumps
+//! [`Service::credentials_generation`], so a cache of checked tokens in the same process (the
+//! web's) drops them at once; another process
+//! sees the change within its cache's lifetime.
 
 use std::sync::OnceLock;
 
@@ -37,6 +47,17 @@ pub const THROTTLE_AFTER_FAILURES: u32 = 3;
 pub const LOCK_AFTER_FAILURES: u32 = 10;
 /// How long a name stays locked after [`LOCK_AFTER_FAILURES`] failed logins.
 pub const LOCK_MINUTES: i64 = 15;
+/// Failed logins from one client address, across names, from which its attempts must wait
+/// (1 s, then doubling, at most [`LOCK_MINUTES`]).
+pub const ADDRESS_THROTTLE_AFTER_FAILURES: u32 = 10;
+/// An address's count of failures starts again after this long without one.
+pub const ADDRESS_WINDOW_MINUTES: i64 = 15;
+/// A name's count of failures from one address starts again after this long without one.
+pub const NAME_WINDOW_HOURS: i64 = 24;
+/// Most throttle keys kept; past it the ones idle longest are forgotten.
+pub const LOGIN_FAILURE_KEYS: u32 = 10_000;
+/// Least time between two anchors of the read register's head in the audit chain.
+pub const READ_ANCHOR_SECONDS: i64 = 60;
 /// Length of the passwords [`Service::create_demo_logins`] makes.
 const DEMO_PASSWORD_CHARS: usize = 16;
 
@@ -121,6 +142,35 @@ impl Staff {
     }
 }
 
+/// A staff account as an administrator sees it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Account {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Codes of the facilities they work in (empty for national roles).
+    pub facilities: Vec<String>,
+    /// A disabled account cannot log in and its tokens and sessions do not work.
+    pub disabled: bool,
+}
+
+/// The throttle key of a client address: an IPv4 address, or the /64 network of an IPv6 one
+/// (one host commonly holds a whole /64, so single addresses would not slow it).
+pub fn client_key(address: std::net::IpAddr) -> String {
+    match address {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// A session opened by a login; the secret is given once and stored only as a hash.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -192,8 +242,7 @@ fn user_not_found(name: &str) -> ServiceError {
 }
 
 fn staff_of(row: StaffRow) -> ServiceResult<Staff> {
-    let role = Role::parse(&row.role)
-        .ok_or_else(|| ServiceError::Internal(format!("account `{}` has an unknown role `{}`", row.name, row.role)))?;
+    let role = role_of(&row)?;
     Ok(Staff { name: row.name, role, facilities: row.facilities })
 }
 
@@ -245,15 +294,7 @@ fn check_new_user(name: &str, role: Role, facilities: &[String], password: &str)
     if password.chars().count() < MIN_PASSWORD_CHARS {
         errors.push(short_password("password"));
     }
-    let mut codes = facilities.to_vec();
-    codes.sort_unstable();
-    codes.dedup();
-    if role.national() && !codes.is_empty() {
-        errors.push(FieldError::new("facilities", format!("the {role} role sees every facility: give none")));
-    }
-    if !role.national() && codes.is_empty() {
-        errors.push(FieldError::new("facilities", format!("the {role} role needs at least one facility")));
-    }
+    let codes = check_facilities(role, facilities).map_err(|e| errors.push(e)).unwrap_or_default();
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
@@ -282,22 +323,61 @@ fn add_user_in<T: Tx>(
     Ok(Staff { name: name.to_string(), role, facilities: facilities.to_vec() })
 }
 
-/// Refuse an attempt made too soon after consecutive failed logins.
-fn throttle(failures: Option<(u32, Instant)>, now: Instant) -> ServiceResult<()> {
-    let Some((failures, last)) = failures else { return Ok(()) };
-    let wait = if failures >= LOCK_AFTER_FAILURES {
-        Duration::minutes(LOCK_MINUTES)
+/// The throttle keys of an attempt: the name with the client address (names cannot hold a
+/// space), and the address alone (which starts with one). Without an address (the command line,
+/// tests) the name alone is the key and there is no address key.
+struct Keys {
+    name: String,
+    address: Option<String>,
+}
+
+impl Keys {
+    fn of(name: &str, client: Option<&str>) -> Self {
+        match client {
+            Some(client) => Keys { name: format!("{name} {client}"), address: Some(format!(" {client}")) },
+            None => Keys { name: name.to_string(), address: None },
+        }
+    }
+}
+
+/// How long to wait after `failures` of a name from one address: from the third, 1 s doubling;
+/// from the tenth, [`LOCK_MINUTES`].
+fn name_wait(failures: u32) -> Option<Duration> {
+    if failures >= LOCK_AFTER_FAILURES {
+        Some(Duration::minutes(LOCK_MINUTES))
     } else if failures >= THROTTLE_AFTER_FAILURES {
-        Duration::seconds(1 << (failures - THROTTLE_AFTER_FAILURES))
+        Some(Duration::seconds(1 << (failures - THROTTLE_AFTER_FAILURES)))
     } else {
-        return Ok(());
-    };
+        None
+    }
+}
+
+/// How long to wait after `failures` from one address, whatever the names: from the tenth,
+/// 1 s doubling, at most [`LOCK_MINUTES`].
+fn address_wait(failures: u32) -> Option<Duration> {
+    let over = failures.checked_sub(ADDRESS_THROTTLE_AFTER_FAILURES)?;
+    Some(Duration::seconds(1i64 << over.min(20)).min(Duration::minutes(LOCK_MINUTES)))
+}
+
+/// Refuse an attempt made too soon after failed logins.
+fn throttle(failures: Option<(u32, Instant)>, wait: fn(u32) -> Option<Duration>, now: Instant) -> ServiceResult<()> {
+    let Some((failures, last)) = failures else { return Ok(()) };
+    let Some(wait) = wait(failures) else { return Ok(()) };
     let until = last + wait;
     if now >= until {
         return Ok(());
     }
     let seconds = ((until - now).num_milliseconds() + 999) / 1000;
     Err(ServiceError::refused("auth.throttled", format!("too many failed logins; try again in {seconds} seconds")))
+}
+
+/// Apply both throttles to the failures on record.
+fn throttle_in<T: Tx>(tx: &mut T, keys: &Keys, now: Instant) -> ServiceResult<()> {
+    throttle(tx.login_failures(&keys.name)?, name_wait, now)?;
+    if let Some(address) = &keys.address {
+        throttle(tx.login_failures(address)?, address_wait, now)?;
+    }
+    Ok(())
 }
 
 /// A password checked outside any transaction (hashing is slow), to be confirmed in one.
@@ -309,16 +389,20 @@ struct Checked {
 }
 
 /// Confirm a checked password inside the write transaction: the throttle is applied again to
-/// the current state (attempts made at the same time count), a failure is recorded, a success
-/// clears the count. The outer result is the transaction's, the inner one the answer.
+/// the current state (attempts made at the same time count), a failure is recorded under both
+/// keys, a success clears the name's count from that address (not the address's: one account
+/// of its own must not let an address try other names for ever). The outer result is the
+/// transaction's, the inner one the answer.
 fn confirm_in<T: Tx>(
     tx: &mut T,
     name: &str,
+    keys: &Keys,
     checked: Checked,
     now: Instant,
 ) -> ServiceResult<Result<StaffRow, ServiceError>> {
-    if let Err(refused) = throttle(tx.login_failures(name)?, now) {
-        return Ok(Err(refused));
+    match throttle_in(tx, keys, now) {
+        Err(ServiceError::Refused { rule, detail }) => return Ok(Err(ServiceError::Refused { rule, detail })),
+        other => other?,
     }
     let current = tx.user_by_name(name)?;
     match (checked.user, current) {
@@ -326,25 +410,48 @@ fn confirm_in<T: Tx>(
         (Some(user), Some(current))
             if checked.matched && !current.disabled && current.password_hash == user.password_hash =>
         {
-            tx.clear_login_failures(name)?;
+            tx.clear_login_failures(&keys.name)?;
             Ok(Ok(current))
         }
         _ => {
-            tx.record_login_failure(name, now)?;
+            tx.record_login_failure(&keys.name, now, now - Duration::hours(NAME_WINDOW_HOURS), LOGIN_FAILURE_KEYS)?;
+            if let Some(address) = &keys.address {
+                let restart = now - Duration::minutes(ADDRESS_WINDOW_MINUTES);
+                tx.record_login_failure(address, now, restart, LOGIN_FAILURE_KEYS)?;
+            }
             Ok(Err(invalid_credentials()))
         }
     }
 }
 
+/// Check an account's facilities for its role; returns them sorted and without repeats.
+fn check_facilities(role: Role, facilities: &[String]) -> Result<Vec<String>, FieldError> {
+    let mut codes = facilities.to_vec();
+    codes.sort_unstable();
+    codes.dedup();
+    if role.national() && !codes.is_empty() {
+        return Err(FieldError::new("facilities", format!("the {role} role sees every facility: give none")));
+    }
+    if !role.national() && codes.is_empty() {
+        return Err(FieldError::new("facilities", format!("the {role} role needs at least one facility")));
+    }
+    Ok(codes)
+}
+
+fn role_of(row: &StaffRow) -> ServiceResult<Role> {
+    Role::parse(&row.role)
+        .ok_or_else(|| ServiceError::Internal(format!("account `{}` has an unknown role `{}`", row.name, row.role)))
+}
+
 impl<S: Store> Service<S> {
     /// Check a name and password without holding the write lock; throttled attempts are refused
     /// before the password is looked at.
-    fn check_password(&self, name: &str, password: &str, now: Instant) -> ServiceResult<Checked> {
-        let (failures, user) = {
+    fn check_password(&self, name: &str, password: &str, keys: &Keys, now: Instant) -> ServiceResult<Checked> {
+        let user = {
             let mut tx = self.store().read()?;
-            (tx.login_failures(name)?, tx.user_by_name(name)?)
+            throttle_in(&mut tx, keys, now)?;
+            tx.user_by_name(name)?
         };
-        throttle(failures, now)?;
         let matched = match &user {
             Some(user) => password_matches(password, &user.password_hash),
             None => {
@@ -393,12 +500,97 @@ impl<S: Store> Service<S> {
 
     /// Revoke every live token of a user; returns how many were revoked.
     pub fn revoke_tokens(&self, ctx: &Context, user: &str) -> ServiceResult<u64> {
-        self.batch(|tx| {
+        self.credentials_changed(self.batch(|tx| {
             let row = tx.user_by_name(user)?.ok_or_else(|| user_not_found(user))?;
             let revoked = tx.revoke_tokens(row.id, ctx.now)?;
             audit(tx, ctx, "token.revoke", user, &json!({ "user": user, "revoked": revoked }))?;
             Ok(revoked)
-        })
+        }))
+    }
+
+    /// A number that grows after every commit of this service that revokes tokens or changes an
+    /// account (password, disablement, facilities). A cache of checked credentials remembers it
+    /// from before its check and drops the entry when it has grown: revocation then takes effect
+    /// at once in this process.
+    pub fn credentials_generation(&self) -> u64 {
+        self.credentials.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Pass a committed result on, bumping [`Service::credentials_generation`] if it succeeded.
+    fn credentials_changed<T>(&self, result: ServiceResult<T>) -> ServiceResult<T> {
+        if result.is_ok() {
+            self.credentials.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// Every staff account, by name.
+    pub fn users(&self) -> ServiceResult<Vec<Account>> {
+        let rows = self.store().read()?.users()?;
+        rows.into_iter()
+            .map(|row| {
+                let role = role_of(&row)?;
+                Ok(Account { name: row.name, role, facilities: row.facilities, disabled: row.disabled })
+            })
+            .collect()
+    }
+
+    /// Disable (`true`) or enable an account. Disabling also ends its sessions and revokes its
+    /// tokens, so enabling it again brings none of them back. Returns false, writing nothing,
+    /// when the account already was so.
+    pub fn set_user_disabled(&self, ctx: &Context, name: &str, disabled: bool) -> ServiceResult<bool> {
+        self.credentials_changed(self.batch(|tx| {
+            let row = tx.user_by_name(name)?.ok_or_else(|| user_not_found(name))?;
+            if row.disabled == disabled {
+                return Ok(false);
+            }
+            tx.set_user_disabled(row.id, disabled, ctx.now)?;
+            let (action, payload) = if disabled {
+                let ended = tx.end_sessions_of(row.id, ctx.now)?;
+                let revoked = tx.revoke_tokens(row.id, ctx.now)?;
+                ("user.disable", json!({ "user": name, "sessions_ended": ended, "tokens_revoked": revoked }))
+            } else {
+                ("user.enable", json!({ "user": name }))
+            };
+            audit(tx, ctx, action, name, &payload)?;
+            Ok(true)
+        }))
+    }
+
+    /// Set another account's password (an administrator's reset): at least 12 characters; every
+    /// session of the account ends and every token is revoked.
+    pub fn reset_password(&self, ctx: &Context, name: &str, password: &str) -> ServiceResult<()> {
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(ServiceError::Invalid(vec![short_password("password")]));
+        }
+        let hash = hash_password(password)?;
+        self.credentials_changed(self.batch(|tx| {
+            let row = tx.user_by_name(name)?.ok_or_else(|| user_not_found(name))?;
+            tx.set_password_hash(row.id, &hash, ctx.now)?;
+            let ended = tx.end_sessions_of(row.id, ctx.now)?;
+            let revoked = tx.revoke_tokens(row.id, ctx.now)?;
+            let payload = json!({ "user": name, "sessions_ended": ended, "tokens_revoked": revoked });
+            audit(tx, ctx, "user.reset_password", name, &payload)?;
+            Ok(())
+        }))
+    }
+
+    /// Replace the facilities of an account, by the rules of [`Service::add_user`]: each on
+    /// record; at least one for a facility role, none for a national one.
+    pub fn set_user_facilities(&self, ctx: &Context, name: &str, facilities: &[String]) -> ServiceResult<Account> {
+        self.credentials_changed(self.batch(|tx| {
+            let row = tx.user_by_name(name)?.ok_or_else(|| user_not_found(name))?;
+            let role = role_of(&row)?;
+            let codes = check_facilities(role, facilities).map_err(|e| ServiceError::Invalid(vec![e]))?;
+            for code in &codes {
+                if tx.facility_by_code(code)?.is_none() {
+                    return Err(ServiceError::NotFound { what: "facility", key: code.clone() });
+                }
+            }
+            tx.set_user_facilities(row.id, &codes, ctx.now)?;
+            audit(tx, ctx, "user.facilities", name, &json!({ "user": name, "facilities": codes }))?;
+            Ok(Account { name: row.name, role, facilities: codes, disabled: row.disabled })
+        }))
     }
 
     /// The staff member a token belongs to, if it is known, not revoked, not expired and the
@@ -415,14 +607,28 @@ impl<S: Store> Service<S> {
     /// being checked; after ten in a row the name is locked for [`LOCK_MINUTES`]. A success
     /// resets the count and appends the audit event `session.login`.
     pub fn login(&self, name: &str, password: &str, now: Instant) -> ServiceResult<NewSession> {
+        self.login_from(name, password, None, now)
+    }
+
+    /// [`Service::login`] from a client address (see [`client_key`]): failures are counted per
+    /// name from that address, locking the name only there, and per address across names: from
+    /// the tenth failure within [`ADDRESS_WINDOW_MINUTES`], the address waits 1 s, doubling.
+    pub fn login_from(
+        &self,
+        name: &str,
+        password: &str,
+        client: Option<&str>,
+        now: Instant,
+    ) -> ServiceResult<NewSession> {
         // A name no account can have is refused before any hashing or bookkeeping (it reveals
         // nothing: such an account cannot exist), so junk names cannot cost work or rows.
         if !valid_name(name) || password.len() > 1024 {
             return Err(ServiceError::refused("auth.invalid_credentials", "wrong name or password"));
         }
-        let checked = self.check_password(name, password, now)?;
+        let keys = Keys::of(name, client);
+        let checked = self.check_password(name, password, &keys, now)?;
         self.batch(|tx| {
-            let user = match confirm_in(tx, name, checked, now)? {
+            let user = match confirm_in(tx, name, &keys, checked, now)? {
                 Ok(user) => user,
                 Err(refused) => return Ok(Err(refused)),
             };
@@ -456,14 +662,15 @@ impl<S: Store> Service<S> {
         if new.chars().count() < MIN_PASSWORD_CHARS {
             return Err(ServiceError::Invalid(vec![short_password("new_password")]));
         }
-        let checked = self.check_password(name, old, ctx.now)?;
+        let keys = Keys::of(name, None);
+        let checked = self.check_password(name, old, &keys, ctx.now)?;
         let hash = if checked.matched { hash_password(new)? } else { String::new() };
-        self.batch(|tx| {
-            let user = match confirm_in(tx, name, checked, ctx.now)? {
+        let changed = self.batch(|tx| {
+            let user = match confirm_in(tx, name, &keys, checked, ctx.now)? {
                 Ok(user) => user,
                 Err(refused) => return Ok(Err(refused)),
             };
-            tx.set_password_hash(user.id, &hash)?;
+            tx.set_password_hash(user.id, &hash, ctx.now)?;
             // A changed password usually means a suspected leak: every way in made with it ends.
             let ended = tx.end_sessions_of(user.id, ctx.now)?;
             let revoked = tx.revoke_tokens(user.id, ctx.now)?;
@@ -475,7 +682,11 @@ impl<S: Store> Service<S> {
                 &json!({ "user": name, "sessions_ended": ended, "tokens_revoked": revoked }),
             )?;
             Ok(Ok(()))
-        })?
+        })?;
+        if changed.is_ok() {
+            self.credentials_changed(Ok(()))?;
+        }
+        changed
     }
 
     /// Record that `reader` read the record of person `person_number` through `route`
@@ -485,13 +696,38 @@ impl<S: Store> Service<S> {
         self.log_reads(std::slice::from_ref(&read))
     }
 
-    /// Record many reads in one transaction (one commit for a burst of concurrent reads).
+    /// Record many reads in one transaction (one commit for a burst of concurrent reads). Reads
+    /// are chained (each row's hash covers the previous one); at most every
+    /// [`READ_ANCHOR_SECONDS`] the register's head is then anchored in the audit chain, so that
+    /// reads deleted from the end are caught too.
     pub fn log_reads(&self, reads: &[NewRead]) -> ServiceResult<()> {
         self.batch(|tx| {
             for read in reads {
                 tx.insert_read(read.at, &read.reader, &read.person, &read.route)?;
             }
             Ok(())
+        })?;
+        let now = chrono::Utc::now();
+        let last = self.read_anchor.load(std::sync::atomic::Ordering::SeqCst);
+        if domain::time::to_micros(now) - last >= READ_ANCHOR_SECONDS * 1_000_000 {
+            self.read_anchor.store(domain::time::to_micros(now), std::sync::atomic::Ordering::SeqCst);
+            // A separate commit after the reads': the two files do not commit atomically together,
+            // and an anchor must never name reads that are not durable.
+            self.anchor_reads(&Context::new("custodia", now))?;
+        }
+        Ok(())
+    }
+
+    /// Anchor the read register's head (newest read id and its chain link) in the audit chain;
+    /// returns the audit event, or None when no read is logged.
+    pub fn anchor_reads(&self, ctx: &Context) -> ServiceResult<Option<i64>> {
+        self.batch(|tx| {
+            let (read_id, link) = tx.read_log_head()?;
+            if read_id == 0 {
+                return Ok(None);
+            }
+            let payload = json!({ "read_id": read_id, "hash": store::staff::hex(&link) });
+            Ok(Some(audit(tx, ctx, store::staff::READ_ANCHOR_ACTION, "read register", &payload)?))
         })
     }
 

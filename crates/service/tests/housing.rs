@@ -55,7 +55,8 @@ impl Fixture {
     }
 
     fn rule(&self, a: PartyRef, b: PartyRef, scope: Scope, expires_at: Option<Instant>) -> i64 {
-        let request = KeepApartRequest { a, b, scope, reason: "threats".into(), authorised_by: None, expires_at };
+        let request =
+            KeepApartRequest { a, b, scope, reason: "threats".parse().unwrap(), authorised_by: None, expires_at };
         self.service.add_keep_apart(&self.ctx, &request).expect("rule recorded").rule.id
     }
 }
@@ -65,7 +66,7 @@ fn person(number: &str) -> PartyRef {
 }
 
 fn group(code: &str) -> PartyRef {
-    PartyRef { person: None, group: Some(code.into()) }
+    PartyRef { person: None, group: Some(code.parse().unwrap()) }
 }
 
 fn refusal(error: ServiceError) -> (&'static str, String) {
@@ -126,8 +127,8 @@ fn classification_is_kept_as_history_and_names_cellmates_to_separate() {
         legal_status: LegalStatus::Convicted,
         regime: Regime::Criminal,
         security_level: SecurityLevel::High,
-        vulnerabilities: vec!["elderly".into()],
-        note: Some("sentenced by Juzgado 1".into()),
+        vulnerabilities: vec!["elderly".parse().unwrap()],
+        note: Some("sentenced by Juzgado 1".parse().unwrap()),
     };
     let classified = f.service.classify(&f.ctx, &a, &convicted).unwrap();
     assert_eq!(classified.category.status, LegalStatus::Convicted);
@@ -188,16 +189,16 @@ fn a_facility_scope_rule_refuses_the_transfer_and_the_placement() {
 #[test]
 fn rival_groups_do_not_share_a_cell_and_an_ended_affiliation_no_longer_counts() {
     let f = fixture();
-    f.service.add_group(&f.ctx, "MS13", "Mara Salvatrucha").unwrap();
-    f.service.add_group(&f.ctx, "B18S", "Barrio 18 Sureños").unwrap();
+    f.service.add_group(&f.ctx, &"MS13".parse().unwrap(), &"Mara Salvatrucha".parse().unwrap()).unwrap();
+    f.service.add_group(&f.ctx, &"B18S".parse().unwrap(), &"Barrio 18 Sureños".parse().unwrap()).unwrap();
     let a = f.man("Ana");
     let b = f.man("Beto");
     let assessed = now().date_naive();
     for (who, code) in [(&a, "MS13"), (&b, "B18S")] {
         let request = AffiliationRequest {
-            group: code.into(),
+            group: code.parse().unwrap(),
             affiliated: true,
-            source: "intake interview".into(),
+            source: "intake interview".parse().unwrap(),
             assessed_on: assessed,
         };
         f.service.affiliate(&f.ctx, who, &request).unwrap();
@@ -208,9 +209,9 @@ fn rival_groups_do_not_share_a_cell_and_an_ended_affiliation_no_longer_counts() 
     assert_eq!(rule, "housing.keep_apart");
     assert!(detail.contains("group MS13") && detail.contains(&a), "{detail}");
     let left = AffiliationRequest {
-        group: "B18S".into(),
+        group: "B18S".parse().unwrap(),
         affiliated: false,
-        source: "renounced".into(),
+        source: "renounced".parse().unwrap(),
         assessed_on: assessed,
     };
     f.service.affiliate(&f.ctx, &b, &left).unwrap();
@@ -259,11 +260,11 @@ fn the_capacity_line_refuses_until_a_director_overrides_and_the_override_is_audi
     assert_eq!(rule, "housing.capacity_line");
     assert!(detail.contains("beds") && detail.contains("allows 2"), "{detail}");
 
-    let expired = OverrideRequest { cell: None, reason: "x".into(), expires_at: now() - Duration::hours(1) };
+    let expired = OverrideRequest { cell: None, reason: "x".parse().unwrap(), expires_at: now() - Duration::hours(1) };
     assert!(matches!(f.service.record_override(&f.ctx, "NORTE", &expired), Err(ServiceError::Invalid(_))));
     let request = OverrideRequest {
         cell: Some("A-1".into()),
-        reason: "storm damage in unit B".into(),
+        reason: "storm damage in unit B".parse().unwrap(),
         expires_at: now() + Duration::days(7),
     };
     let granted = f.service.record_override(&f.ctx, "NORTE", &request).unwrap();
@@ -356,7 +357,8 @@ fn a_person_unaccounted_for_at_a_count_opens_an_escape_incident() {
     let count = f.service.start_count(&ctx, &StartCount { facility: "NORTE".into(), unit: None }).unwrap();
     let entries: Vec<CellCount> = count.cells.iter().map(|c| CellCount { cell: c.cell.clone(), counted: 0 }).collect();
     f.service.enter_counts(&ctx, count.id, &entries).unwrap();
-    let missing = Resolve { person: a.clone(), explanation: Explanation::Unaccounted, note: Some("bars cut".into()) };
+    let missing =
+        Resolve { person: a.clone(), explanation: Explanation::Unaccounted, note: Some("bars cut".parse().unwrap()) };
     let resolved = f.service.resolve_count(&ctx, count.id, &missing).unwrap();
     let cell = resolved.cells.iter().find(|c| c.cell == "A-1").unwrap();
     let incident = cell.resolutions[0].incident.clone().expect("an escape incident");
@@ -384,7 +386,7 @@ fn every_refused_placement_is_truly_forbidden_and_every_accepted_one_is_legal() 
                 .unwrap();
         }
         for code in ["G1", "G2"] {
-            f.service.add_group(&f.ctx, code, code).unwrap();
+            f.service.add_group(&f.ctx, &code.parse().unwrap(), &code.parse().unwrap()).unwrap();
         }
         let mut people = Vec::new();
         for i in 0..8 {
@@ -394,9 +396,9 @@ fn every_refused_placement_is_truly_forbidden_and_every_accepted_one_is_legal() 
             let number = f.admit_as(&format!("P{i}"), sex, born, basis);
             if rng.random_bool(0.4) {
                 let request = AffiliationRequest {
-                    group: ["G1", "G2"][rng.random_range(0..2)].into(),
+                    group: ["G1", "G2"][rng.random_range(0..2)].parse().unwrap(),
                     affiliated: true,
-                    source: "file".into(),
+                    source: "file".parse().unwrap(),
                     assessed_on: now().date_naive(),
                 };
                 f.service.affiliate(&f.ctx, &number, &request).unwrap();

@@ -108,14 +108,18 @@ impl Fixture {
     }
 
     fn injury(&self, incident: &str, person: &str, severity: InjurySeverity) -> usize {
-        let injury = InjuryReport { person: person.into(), severity, description: "deep cut, left forearm".into() };
+        let injury =
+            InjuryReport { person: person.into(), severity, description: "deep cut, left forearm".parse().unwrap() };
         let medic = Context::new("doctor", self.ctx.now);
         self.service.document_injury(&medic, incident, &injury).expect("injury documented").obligations
     }
 
     fn decline(&self, person: &str) {
-        let preference =
-            NotificationPreference { declines: true, date: None, note: Some("does not want his family told".into()) };
+        let preference = NotificationPreference {
+            declines: true,
+            date: None,
+            note: Some("does not want his family told".parse().unwrap()),
+        };
         self.service.set_notification_preference(&self.ctx, person, &preference).expect("preference recorded");
     }
 
@@ -145,7 +149,7 @@ fn report(facility: &str, kind: IncidentKind, at: &str, people: &[(&str, Involve
         kind,
         at: Some(t(at)),
         cell: None,
-        location: Some("yard".into()),
+        location: Some("yard".parse().unwrap()),
         people: people
             .iter()
             .map(|(person, role, injured)| InvolvedPerson {
@@ -154,8 +158,8 @@ fn report(facility: &str, kind: IncidentKind, at: &str, people: &[(&str, Involve
                 injured: *injured,
             })
             .collect(),
-        staff: vec!["Sgt. Ramírez".into()],
-        description: "reported by the yard officer".into(),
+        staff: vec!["Sgt. Ramírez".parse().unwrap()],
+        description: "reported by the yard officer".parse().unwrap(),
     }
 }
 
@@ -298,11 +302,20 @@ fn an_unknown_cell_is_refused_and_writes_nothing() {
 }
 
 #[test]
-fn an_empty_description_is_refused_and_writes_nothing() {
-    let f = fixture();
-    let mut r = report("NORTE", IncidentKind::Contraband, "2026-03-01T12:00:00Z", &[]);
-    r.description = "  ".into();
-    assert_eq!(invalid_fields(refused_without_writing(&f, || f.try_report(&r))), ["description"]);
+fn an_empty_or_unbounded_text_is_refused_naming_its_field() {
+    let r = report("NORTE", IncidentKind::Contraband, "2026-03-01T12:00:00Z", &[]);
+    for (field, value) in [
+        ("description", serde_json::json!("  ")),
+        ("description", serde_json::json!("x".repeat(4001))),
+        ("location", serde_json::json!("x".repeat(201))),
+        ("staff", serde_json::json!(["Sgt.\u{202E} Ramírez"])),
+        ("staff", serde_json::json!(vec!["Sgt. Ramírez"; 101])),
+    ] {
+        let mut v = serde_json::to_value(&r).unwrap();
+        v[field] = value;
+        let error = IncidentReport::from_json(&v.to_string()).and_then(|r| fixture().try_report(&r)).unwrap_err();
+        assert!(invalid_fields(error).iter().all(|f| f.starts_with(field)), "{field}");
+    }
 }
 
 #[test]
@@ -311,11 +324,10 @@ fn every_wrong_field_is_listed_at_once() {
     let a = f.admit("NORTE", "Alas", "2025-12-01");
     let mut r =
         report("NORTE", IncidentKind::Fight, "2027-01-01T00:00:00Z", &[(&a, Involved, false), (&a, Victim, false)]);
-    r.description = String::new();
     r.cell = Some("Z-9".into());
-    r.staff.push(" ".into());
+    r.staff = vec!["Sgt. Ramírez".parse().unwrap(); 101];
     let fields = invalid_fields(refused_without_writing(&f, || f.try_report(&r)));
-    assert_eq!(fields, ["at", "description", "staff[1]", "cell", "people[1].person"]);
+    assert_eq!(fields, ["at", "staff", "cell", "people[1].person"]);
     let unknown_facility = report("ESTE", IncidentKind::Fight, "2026-01-01T00:00:00Z", &[]);
     let error = refused_without_writing(&f, || f.try_report(&unknown_facility));
     assert!(matches!(error, ServiceError::NotFound { what: "facility", .. }), "{error:?}");
@@ -437,7 +449,8 @@ fn an_injury_of_someone_not_involved_is_refused_and_writes_nothing() {
     let a = f.admit("NORTE", "Alas", "2025-12-01");
     let b = f.admit("NORTE", "Bonilla", "2025-12-01");
     let fight = f.report(&report("NORTE", IncidentKind::Fight, "2026-03-10T01:00:00Z", &[(&a, Involved, true)]));
-    let injury = InjuryReport { person: b.clone(), severity: InjurySeverity::Serious, description: "cut".into() };
+    let injury =
+        InjuryReport { person: b.clone(), severity: InjurySeverity::Serious, description: "cut".parse().unwrap() };
     let error = refused_without_writing(&f, || f.service.document_injury(&f.ctx, &fight.number, &injury));
     assert_eq!(invalid_fields(error), ["person"]);
     let error = refused_without_writing(&f, || f.service.document_injury(&f.ctx, "INC-NORTE-2026-999999", &injury));
@@ -446,11 +459,11 @@ fn an_injury_of_someone_not_involved_is_refused_and_writes_nothing() {
 
 fn closure(at: &str) -> ObligationClosure {
     ObligationClosure {
-        notified: "María Alas".into(),
-        capacity: "mother".into(),
+        notified: "María Alas".parse().unwrap(),
+        capacity: "mother".parse().unwrap(),
         at: t(at),
         method: NotificationMethod::Phone,
-        note: Some("told in person by the chaplain afterwards".into()),
+        note: Some("told in person by the chaplain afterwards".parse().unwrap()),
     }
 }
 
@@ -467,11 +480,6 @@ fn an_obligation_stays_open_until_closed_with_evidence_and_cannot_be_closed_twic
         let error = refused_without_writing(&f, || f.service.close_obligation(&director, &family, &bad));
         assert_eq!(invalid_fields(error), [field]);
     }
-    let mut nameless = closure("2026-03-10T13:00:00Z");
-    nameless.notified = String::new();
-    nameless.capacity = " ".into();
-    let error = refused_without_writing(&f, || f.service.close_obligation(&director, &family, &nameless));
-    assert_eq!(invalid_fields(error), ["notified", "capacity"]);
 
     f.service.close_obligation(&director, &family, &closure("2026-03-10T13:00:00Z")).unwrap();
     let error = refused_without_writing(&f, || {

@@ -76,10 +76,10 @@ fn the_pretrial_deadline_follows_the_charge_and_extensions_and_raises_alerts() {
     let f = fixture();
     let p = untried(&f, "Ana");
     let serious = ChargeRequest {
-        offence: "homicidio".into(),
+        offence: "homicidio".parse().unwrap(),
         seriousness: Seriousness::Serious,
         max_penalty_years: Some(10.0),
-        court_case: Some("J1-2026-77".into()),
+        court_case: Some("J1-2026-77".parse().unwrap()),
     };
     f.service.record_charge(&f.ctx, &p, &serious).unwrap();
     let record = f.service.legal_record(&p, f.ctx.now).unwrap();
@@ -93,8 +93,8 @@ fn the_pretrial_deadline_follows_the_charge_and_extensions_and_raises_alerts() {
     let extension = CourtRecordRequest {
         kind: CourtRecordKind::Extension,
         on: day("2026-02-20"),
-        court: Some("Cámara 1".into()),
-        reference: Some("EXT-1".into()),
+        court: Some("Cámara 1".parse().unwrap()),
+        reference: Some("EXT-1".parse().unwrap()),
         months: Some(12),
         note: None,
     };
@@ -126,10 +126,10 @@ fn a_removal_a_court_forbade_is_refused_until_two_people_approve_an_override() {
     let p = untried(&f, "Ana");
     let hold = HoldRequest {
         kind: HoldKind::DoNotRemove,
-        country: Some("sv".into()),
+        country: Some("SV".parse().unwrap()),
         on_date: None,
-        authority: "Immigration Court, Houston".into(),
-        order_reference: "A-123-456 withholding of removal".into(),
+        authority: "Immigration Court, Houston".parse().unwrap(),
+        order_reference: "A-123-456 withholding of removal".parse().unwrap(),
         expires_at: None,
     };
     let hold = f.service.add_hold(&f.ctx, &p, &hold).unwrap();
@@ -140,11 +140,15 @@ fn a_removal_a_court_forbade_is_refused_until_two_people_approve_an_override() {
     assert!(detail.contains(&format!("hold {}", hold.id)) && detail.contains("A-123-456"), "{detail}");
     // Another country is not forbidden by this hold.
     let other = untried(&f, "Beto");
-    f.service.add_hold(&f.ctx, &other, &HoldRequest { country: Some("SV".into()), ..hold_request() }).unwrap();
+    f.service
+        .add_hold(&f.ctx, &other, &HoldRequest { country: Some("SV".parse().unwrap()), ..hold_request() })
+        .unwrap();
     f.try_move(&other, removal("GT"), NOW).expect("removal elsewhere is not forbidden");
 
-    let ask =
-        OverrideAsk { movement: OverriddenMovement::Removal, reason: "order vacated on appeal, stay denied".into() };
+    let ask = OverrideAsk {
+        movement: OverriddenMovement::Removal,
+        reason: "order vacated on appeal, stay denied".parse().unwrap(),
+    };
     let asked = f.service.request_hold_override(&as_user(&f, "ana"), hold.id, &ask).unwrap();
     let same = f.service.approve_hold_override(&as_user(&f, "ana"), asked.id);
     assert!(matches!(same, Err(ServiceError::Refused { rule: "legal.override_same_person", .. })), "{same:?}");
@@ -161,8 +165,8 @@ fn hold_request() -> HoldRequest {
         kind: HoldKind::DoNotRemove,
         country: None,
         on_date: None,
-        authority: "Juzgado 2".into(),
-        order_reference: "H-2".into(),
+        authority: "Juzgado 2".parse().unwrap(),
+        order_reference: "H-2".parse().unwrap(),
         expires_at: None,
     }
 }
@@ -285,7 +289,7 @@ fn families_are_told_of_admissions_and_transfers_unless_the_person_declined() {
     assert_eq!(open(&f), vec![(a.clone(), "transfer_out".into()), (a.clone(), "admission".into())]);
     let notices = f.service.family_notices(|_| true, since, 100).unwrap();
     let done = service::legal::NoticeDone {
-        notified: "Rosa Rivas, mother".into(),
+        notified: "Rosa Rivas, mother".parse().unwrap(),
         method: domain::incident::NotificationMethod::Phone,
         at: None,
     };
@@ -299,8 +303,8 @@ fn legal_visits_are_registered_as_never_monitored() {
     let f = fixture();
     let a = untried(&f, "Ana");
     let visit = service::legal::VisitRequest {
-        counsel: "Lic. María Pérez".into(),
-        capacity: "public defender".into(),
+        counsel: "Lic. María Pérez".parse().unwrap(),
+        capacity: "public defender".parse().unwrap(),
         started_at: at("2026-02-20"),
         minutes: 45,
     };

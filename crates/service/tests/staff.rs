@@ -87,6 +87,21 @@ impl Fixture {
         assert_eq!(v.broken, None);
         assert!(v.projection_problems.is_empty(), "{:?}", v.projection_problems);
     }
+
+    /// What verification finds wrong, in words: the broken event, or every other problem.
+    fn problems(&self) -> Vec<String> {
+        let v = self.service.verify_audit(&mut |_, _| {}).expect("verification runs");
+        match v.broken {
+            Some(broken) => vec![format!("event {}: {}", broken.seq, broken.reason)],
+            None => v.projection_problems,
+        }
+    }
+
+    /// Verification fails and one problem says `expected`.
+    fn caught(&self, expected: &str) {
+        let problems = self.problems();
+        assert!(problems.iter().any(|p| p.contains(expected)), "expected `{expected}` among {problems:?}");
+    }
 }
 
 fn refusal<T: std::fmt::Debug>(result: ServiceResult<T>) -> (&'static str, String) {
@@ -399,10 +414,144 @@ fn a_disabled_account_cannot_log_in_and_its_tokens_and_sessions_stop_working() {
     f.ana();
     let token = f.service.create_token(&f.ctx, "ana", Duration::days(1)).unwrap();
     let session = f.service.login("ana", PASSWORD, t(NOW)).unwrap();
-    assert_eq!(f.sql("UPDATE staff_user SET disabled = 1 WHERE name = 'ana'"), 1);
+    let before = f.audit_count();
+    assert!(f.service.set_user_disabled(&f.ctx, "ana", true).unwrap());
+    assert!(!f.service.set_user_disabled(&f.ctx, "ana", true).unwrap(), "already disabled: nothing written");
+    assert_eq!(f.audit_count(), before + 1);
     assert!(f.service.staff_for_token(&token, t(NOW)).unwrap().is_none());
     assert!(f.service.staff_for_session(&session.secret, t(NOW)).unwrap().is_none());
     assert_eq!(refusal(f.service.login("ana", PASSWORD, t(NOW))).0, "auth.invalid_credentials");
+    // Enabled again, the account logs in, but what it had before disablement stays ended.
+    assert!(f.service.set_user_disabled(&f.ctx, "ana", false).unwrap());
+    f.service.login("ana", PASSWORD, t(NOW)).expect("enabled again");
+    assert!(f.service.staff_for_token(&token, t(NOW)).unwrap().is_none(), "the token stays revoked");
+    assert!(f.service.staff_for_session(&session.secret, t(NOW)).unwrap().is_none(), "the session stays ended");
+    let users = f.service.users().unwrap();
+    assert_eq!(users.iter().map(|u| (u.name.as_str(), u.disabled)).collect::<Vec<_>>(), [("ana", false)]);
+    let actions: Vec<String> = f.service.audit_events(0, 100).unwrap().into_iter().map(|e| e.action).collect();
+    assert!(actions.ends_with(&["user.disable".to_string(), "user.enable".into(), "session.login".into()]));
+    f.verifies();
+}
+
+#[test]
+fn an_administrator_resets_passwords_and_sets_facilities_by_the_rules_of_new_accounts() {
+    let f = fixture();
+    f.ana();
+    let session = f.service.login("ana", PASSWORD, t(NOW)).unwrap();
+    let before = f.audit_count();
+    assert_eq!(invalid_fields(f.service.reset_password(&f.ctx, "ana", "too short")), ["password"]);
+    assert!(matches!(f.service.reset_password(&f.ctx, "nobody", PASSWORD), Err(ServiceError::NotFound { .. })));
+    assert_eq!(invalid_fields(f.service.set_user_facilities(&f.ctx, "ana", &[])), ["facilities"]);
+    assert!(matches!(
+        f.service.set_user_facilities(&f.ctx, "ana", &codes(&["NORTE", "ESTE"])),
+        Err(ServiceError::NotFound { what: "facility", .. })
+    ));
+    f.service.add_user(&f.ctx, "mon", Role::Monitor, &[], PASSWORD).unwrap();
+    assert_eq!(invalid_fields(f.service.set_user_facilities(&f.ctx, "mon", &codes(&["SUR"]))), ["facilities"]);
+    assert_eq!(f.audit_count(), before + 1, "refusals write nothing");
+
+    f.service.reset_password(&f.ctx, "ana", "a reset passphrase").unwrap();
+    assert!(f.service.staff_for_session(&session.secret, t(NOW)).unwrap().is_none(), "sessions end");
+    assert_eq!(refusal(f.service.login("ana", PASSWORD, t(NOW))).0, "auth.invalid_credentials");
+    let ana = f.service.login("ana", "a reset passphrase", t(NOW)).unwrap().staff;
+    assert_eq!(ana.facilities, codes(&["NORTE"]));
+    let set = f.service.set_user_facilities(&f.ctx, "ana", &codes(&["SUR", "NORTE", "SUR"])).unwrap();
+    assert_eq!(set.facilities, codes(&["NORTE", "SUR"]));
+    assert_eq!(
+        f.service.login("ana", "a reset passphrase", t(NOW)).unwrap().staff.facilities,
+        codes(&["NORTE", "SUR"])
+    );
+    let events = f.service.audit_events(0, 100).unwrap();
+    let facilities = events.iter().find(|e| e.action == "user.facilities").unwrap();
+    assert_eq!(facilities.payload, serde_json::json!({"user": "ana", "facilities": ["NORTE", "SUR"]}));
+    assert!(events.iter().any(|e| e.action == "user.reset_password" && e.subject == "ana"));
+    f.verifies();
+}
+
+/// Accounts and tokens of every kind, and a few reads, all verifying.
+fn estate_of_accounts() -> Fixture {
+    let f = fixture();
+    f.ana();
+    f.service.add_user(&f.ctx, "bea", Role::Admin, &[], "bea's own password").unwrap();
+    f.service.add_user(&f.ctx, "cai", Role::Officer, &codes(&["SUR"]), PASSWORD).unwrap();
+    f.service.set_user_disabled(&f.ctx, "cai", true).unwrap();
+    f.service.create_token(&f.ctx, "ana", Duration::days(1)).unwrap();
+    f.service.create_token(&f.ctx, "bea", Duration::days(1)).unwrap();
+    f.service.revoke_tokens(&f.ctx, "bea").unwrap();
+    for minute in 0..4 {
+        let at = t(NOW) + Duration::minutes(minute);
+        f.service.log_read("ana", "SV-2026-000001", "/api/v1/people/SV-2026-000001", at).unwrap();
+    }
+    f.verifies();
+    f
+}
+
+#[test]
+fn a_role_edited_in_the_database_file_fails_verification() {
+    let f = estate_of_accounts();
+    assert_eq!(f.sql("UPDATE staff_user SET role = 'admin' WHERE name = 'ana'"), 1);
+    f.caught("staff account `ana` differs from its audited history (role)");
+    // The audited version edited as well: its event's row digest no longer holds.
+    f.sql("UPDATE staff_user_version SET role = 'admin' WHERE name = 'ana'");
+    f.caught("the rows this event wrote were altered");
+}
+
+#[test]
+fn a_facility_added_to_an_account_by_hand_fails_verification() {
+    let f = estate_of_accounts();
+    f.sql("INSERT INTO staff_facility (user_id, facility_code) SELECT id, 'SUR' FROM staff_user WHERE name = 'ana'");
+    f.caught("staff account `ana` differs from its audited history (facilities)");
+}
+
+#[test]
+fn a_swapped_password_hash_fails_verification() {
+    let f = estate_of_accounts();
+    f.sql(
+        "UPDATE staff_user SET password_hash = (SELECT password_hash FROM staff_user WHERE name = 'bea')
+         WHERE name = 'ana'",
+    );
+    f.caught("staff account `ana` differs from its audited history (password hash)");
+}
+
+#[test]
+fn an_account_enabled_or_added_by_hand_fails_verification() {
+    let f = estate_of_accounts();
+    f.sql("UPDATE staff_user SET disabled = 0 WHERE name = 'cai'");
+    f.caught("staff account `cai` differs from its audited history (disablement)");
+    let f = estate_of_accounts();
+    f.sql(
+        "INSERT INTO staff_user (name, role, password_hash, disabled, created_at) VALUES ('eve', 'admin', 'x', 0, 0)",
+    );
+    f.caught("staff account `eve` has no audited history");
+}
+
+#[test]
+fn a_token_row_edited_or_added_by_hand_fails_verification() {
+    let f = estate_of_accounts();
+    f.sql("UPDATE api_token SET revoked_at = NULL");
+    f.caught("differs from its audited history");
+    let f = estate_of_accounts();
+    f.sql(
+        "INSERT INTO api_token (user_id, token_sha256, created_at, expires_at)
+         SELECT id, 'aa', 0, 9000000000000000 FROM staff_user WHERE name = 'bea'",
+    );
+    f.caught("has no audited history");
+}
+
+#[test]
+fn reads_deleted_or_altered_in_the_register_fail_verification() {
+    let reads = |f: &Fixture| rusqlite::Connection::open(store::sqlite::read_log_path(&f.path)).unwrap();
+    let f = estate_of_accounts();
+    assert_eq!(reads(&f).execute("DELETE FROM person_read WHERE id = 2", []).unwrap(), 1);
+    f.caught("read register: read 3 follows read 1");
+    let f = estate_of_accounts();
+    reads(&f).execute("UPDATE person_read SET reader = 'bea' WHERE id = 3", []).unwrap();
+    f.caught("read register: read 3 was altered");
+    // The newest reads deleted: the chain that is left holds, but an anchor names a read gone.
+    let f = estate_of_accounts();
+    f.service.anchor_reads(&f.ctx).unwrap().expect("an anchor");
+    reads(&f).execute("DELETE FROM person_read WHERE id >= 3", []).unwrap();
+    f.caught("read register: read 4, anchored by audit event");
 }
 
 #[test]
@@ -414,7 +563,9 @@ fn reads_of_records_are_logged_and_listed_by_person_and_reader_with_a_cursor() {
     f.service.log_read("bea", "SV-2026-000001", "/people/SV-2026-000001", at(1)).unwrap();
     f.service.log_read("ana", "SV-2026-000002", "/api/v1/people/SV-2026-000002", at(2)).unwrap();
     f.service.log_read("ana", "SV-2026-000001", "/people/SV-2026-000001/timeline", at(3)).unwrap();
-    assert_eq!(f.audit_count(), before, "reads are not audited");
+    let anchors =
+        |f: &Fixture| f.service.audit_events(0, 1000).unwrap().iter().filter(|e| e.action == "reads.anchor").count();
+    assert_eq!(f.audit_count(), before + anchors(&f), "reads are not audited, only anchored");
 
     let all = f.service.reads(None, None, 0, 100).unwrap();
     assert_eq!(all.len(), 4);
@@ -504,8 +655,94 @@ fn the_audit_chain_verifies_after_account_commands() {
 
     let events = f.service.audit_events(0, 1000).unwrap();
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).filter(|a| !a.starts_with("facility")).collect();
-    assert_eq!(actions, ["user.add", "user.add", "token.create", "token.revoke", "session.login", "user.password"]);
+    assert_eq!(
+        actions,
+        ["user.add", "user.add", "token.create", "token.revoke", "session.login", "user.password", "reads.anchor"]
+    );
     let added = events.iter().find(|e| e.action == "user.add").unwrap();
     assert_eq!(added.payload, serde_json::json!({"name": "ana", "role": "records", "facilities": ["NORTE"]}));
     assert_eq!(added.actor, "root");
+}
+
+#[test]
+fn an_attacker_locks_a_name_only_from_their_own_address() {
+    let f = fixture();
+    f.ana();
+    let attacker = Some("203.0.113.9");
+    let mut at = t(NOW);
+    for failures in 0..10 {
+        at += wait_after(failures);
+        let answer = f.service.login_from("ana", "wrong password!", attacker, at);
+        assert_eq!(refusal(answer).0, "auth.invalid_credentials");
+    }
+    let (rule, detail) = refusal(f.service.login_from("ana", PASSWORD, attacker, at + Duration::seconds(1)));
+    assert_eq!((rule, detail.as_str()), ("auth.throttled", "too many failed logins; try again in 899 seconds"));
+    // The owner, from their own address, is not locked out.
+    let session = f.service.login_from("ana", PASSWORD, Some("198.51.100.7"), at + Duration::seconds(1));
+    assert_eq!(session.expect("the owner logs in from elsewhere").staff.name, "ana");
+    // The owner's success does not unlock the attacker's address.
+    assert_eq!(refusal(f.service.login_from("ana", PASSWORD, attacker, at + Duration::seconds(2))).0, "auth.throttled");
+}
+
+#[test]
+fn an_address_trying_many_names_is_throttled_and_adds_few_rows() {
+    let f = fixture();
+    f.ana();
+    let attacker = Some("203.0.113.9");
+    let mut answers = Vec::new();
+    for i in 0..40 {
+        // Known and unknown names alike; one try each.
+        let name = if i == 20 { "ana".to_string() } else { format!("name{i:02}") };
+        answers.push(match f.service.login_from(&name, "wrong password!", attacker, t(NOW)) {
+            Err(ServiceError::Refused { rule, .. }) => rule,
+            other => panic!("expected a refusal, got {other:?}"),
+        });
+    }
+    let invalid = answers.iter().filter(|r| **r == "auth.invalid_credentials").count();
+    assert_eq!(invalid, service::staff::ADDRESS_THROTTLE_AFTER_FAILURES as usize, "{answers:?}");
+    assert!(answers[10..].iter().all(|r| *r == "auth.throttled"), "{answers:?}");
+    // Refused attempts are not counted: one row per name tried, and one for the address.
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let rows: i64 = conn.query_row("SELECT count(*) FROM login_failure", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 11);
+    // Another address is not slowed, and the address waits 1 s, then doubling.
+    f.service.login_from("ana", PASSWORD, Some("198.51.100.7"), t(NOW)).expect("another address");
+    let later = t(NOW) + Duration::seconds(1);
+    assert_eq!(
+        refusal(f.service.login_from("name99", "wrong password!", attacker, later)).0,
+        "auth.invalid_credentials"
+    );
+    assert_eq!(refusal(f.service.login_from("name98", "wrong password!", attacker, later)).0, "auth.throttled");
+    let (_, detail) = refusal(f.service.login_from("name98", "wrong password!", attacker, later));
+    assert_eq!(detail, "too many failed logins; try again in 2 seconds");
+}
+
+#[test]
+fn ipv6_clients_are_throttled_by_their_64_bit_network() {
+    use service::staff::client_key;
+    let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+    let b: std::net::IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+    assert_eq!(client_key(a), client_key(b));
+    assert_eq!(client_key(a), "2001:db8:1:2::/64");
+    assert_ne!(client_key("2001:db8:1:3::1".parse().unwrap()), client_key(a));
+    assert_eq!(client_key("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
+    assert_eq!(client_key("192.0.2.1".parse().unwrap()), "192.0.2.1");
+}
+
+#[test]
+fn revoking_or_changing_an_account_bumps_the_credentials_generation() {
+    let f = fixture();
+    f.ana();
+    let start = f.service.credentials_generation();
+    f.service.create_token(&f.ctx, "ana", Duration::days(1)).unwrap();
+    assert_eq!(f.service.credentials_generation(), start, "issuing revokes nothing");
+    f.service.revoke_tokens(&f.ctx, "ana").unwrap();
+    f.service.set_user_disabled(&f.ctx, "ana", true).unwrap();
+    f.service.set_user_disabled(&f.ctx, "ana", false).unwrap();
+    f.service.reset_password(&f.ctx, "ana", "a reset passphrase").unwrap();
+    f.service.set_user_facilities(&f.ctx, "ana", &codes(&["SUR"])).unwrap();
+    f.service.change_password(&f.ctx, "ana", "a reset passphrase", "another passphrase").unwrap();
+    assert_eq!(f.service.credentials_generation(), start + 6);
+    assert!(f.service.revoke_tokens(&f.ctx, "nobody").is_err());
+    assert_eq!(f.service.credentials_generation(), start + 6, "a refusal changes nothing");
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use domain::audit::Value;
 use domain::identity::{index_keys, name_signature, yyyymmdd, NameWords};
 use domain::person::{Identity, IdentityDocument, PersonName};
+use domain::text::{Code, CountryCode, DocumentNumber, NamePart};
 use domain::time::{from_micros, to_micros, Instant};
 
 use crate::sqlite::SqliteTx;
@@ -173,7 +174,11 @@ pub(crate) fn fill_match_keys(conn: &Connection) -> StoreResult<()> {
     let mut insert = conn.prepare(INSERT_KEY)?;
     let mut rows = people.query([])?;
     while let Some(r) = rows.next()? {
-        let name = PersonName { given_names: r.get(1)?, first_surname: r.get(2)?, second_surname: r.get(3)? };
+        let name = PersonName {
+            given_names: NamePart::stored(r.get(1)?),
+            first_surname: NamePart::stored(r.get(2)?),
+            second_surname: r.get::<_, Option<String>>(3)?.map(NamePart::stored),
+        };
         let id: i64 = r.get(0)?;
         // A date of birth that does not parse was written by hand; such a person is found by document only.
         let Ok(born) = r.get::<_, String>(4)?.parse::<chrono::NaiveDate>() else { continue };
@@ -204,7 +209,14 @@ impl IdentityTx for SqliteTx<'_> {
             "SELECT person_id, kind, number, issuing_country FROM identity_document WHERE number = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([number], |r| {
-            Ok((r.get(0)?, IdentityDocument { kind: r.get(1)?, number: r.get(2)?, issuing_country: r.get(3)? }))
+            Ok((
+                r.get(0)?,
+                IdentityDocument {
+                    kind: Code::stored(r.get(1)?),
+                    number: DocumentNumber::stored(r.get(2)?),
+                    issuing_country: CountryCode::stored(r.get(3)?),
+                },
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// The database URL is not one this build understands.
     #[error("unsupported database URL `{0}`: use sqlite://PATH")]
     UnsupportedUrl(String),
+    /// No database file is at the path given (only `custodia init` creates one).
+    #[error("no database at {0}: create one with `custodia init` (or give another with --db)")]
+    Missing(String),
     /// The database has not been initialised.
     #[error("the database has no Custodia schema yet: run `custodia init` first")]
     NotInitialised,
@@ -93,12 +96,16 @@ pub struct AuditVerification {
     pub events: u64,
     /// Audited rows that verified.
     pub rows: u64,
+    /// Reads of the read register whose chain verified.
+    pub reads: u64,
     /// Hash of the last event verified, hex: kept outside the database, it lets a later check
     /// prove that no event up to it was removed or rewritten.
     pub head_hash: String,
     /// The first problem, if any.
     pub broken: Option<ChainBreak>,
-    /// Differences between the projections and a replay of the movements.
+    /// What does not follow from the audited rows although the chain holds: projections that
+    /// differ from a replay of the movements, accounts or tokens that differ from their audited
+    /// versions, and breaks in the read register's chain or its anchors.
     pub projection_problems: Vec<String>,
 }
 

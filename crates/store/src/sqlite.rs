@@ -11,6 +11,7 @@ use domain::audit::{encode_value, event_hash, ChainBreak, ChainVerifier, EventBo
 use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
 use domain::estate::{Area, CellDimensions};
 use domain::person::{Identity, IdentityDocument, LegalBasis, LegalBasisKind, PersonName, Sex};
+use domain::text::{Code, CountryCode, DocumentNumber, NamePart, ShortText};
 use domain::time::{from_micros, to_micros, Instant};
 
 use crate::*;
@@ -24,7 +25,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_incident.sql"),
     include_str!("../migrations/sqlite/0007_identity.sql"),
     include_str!("../migrations/sqlite/0008_legal.sql"),
+    include_str!("../migrations/sqlite/0009_staff_audited.sql"),
 ];
+
+/// The migration that puts staff accounts and tokens under the chain; those on record are adopted.
+const STAFF_AUDIT_MIGRATION: usize = 9;
 
 /// The migration that creates `person_name_token`, which is then filled from the people on record.
 const NAME_TOKENS_MIGRATION: usize = 4;
@@ -76,6 +81,8 @@ const AUDITED_TABLES: &[&str] = &[
     "person_unmerge",
     "family_notice_done",
     "legal_visit",
+    "staff_user_version",
+    "api_token_version",
 ];
 
 /// End of an interval that has not ended.
@@ -91,12 +98,25 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open `sqlite://PATH`. The file is created if missing; the schema is not (see `migrate`).
     pub fn open(url: &str) -> StoreResult<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
+        Self::open_path(&Self::path_of(url)?)
+    }
+
+    /// Open `sqlite://PATH` only if the file exists: commands other than `init` must not leave
+    /// an empty database (and read register) behind a mistyped path.
+    pub fn open_existing(url: &str) -> StoreResult<Self> {
+        let path = Self::path_of(url)?;
+        if !path.is_file() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        Self::open_path(&path)
+    }
+
+    fn path_of(url: &str) -> StoreResult<PathBuf> {
+        url.strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
-        Self::open_path(Path::new(path))
+            .map(PathBuf::from)
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))
     }
 
     /// Open a database file by path.
@@ -196,7 +216,11 @@ fn fill_name_tokens(conn: &Connection) -> StoreResult<()> {
     let mut insert = conn.prepare("INSERT OR IGNORE INTO person_name_token (token, person_id) VALUES (?1, ?2)")?;
     let mut rows = people.query([])?;
     while let Some(r) = rows.next()? {
-        let name = PersonName { given_names: r.get(1)?, first_surname: r.get(2)?, second_surname: r.get(3)? };
+        let name = PersonName {
+            given_names: NamePart::stored(r.get(1)?),
+            first_surname: NamePart::stored(r.get(2)?),
+            second_surname: r.get::<_, Option<String>>(3)?.map(NamePart::stored),
+        };
         let id: i64 = r.get(0)?;
         for token in name.tokens() {
             insert.execute(params![token, id])?;
@@ -218,7 +242,8 @@ const READ_LOG_SCHEMA: &str = "
         at INTEGER NOT NULL,
         reader TEXT NOT NULL,
         person TEXT NOT NULL,
-        route TEXT NOT NULL
+        route TEXT NOT NULL,
+        hash BLOB               -- SHA-256 over the previous read's hash and this read (a chain)
     ) STRICT;
     CREATE INDEX IF NOT EXISTS readlog.person_read_by_person ON person_read (person, id);
     CREATE INDEX IF NOT EXISTS readlog.person_read_by_reader ON person_read (reader, id);";
@@ -254,6 +279,7 @@ fn connect(path: &Path) -> StoreResult<Connection> {
 fn connect_writer(path: &Path) -> StoreResult<Connection> {
     let conn = connect(path)?;
     conn.execute_batch(READ_LOG_SCHEMA)?;
+    crate::staff::chain_read_log(&conn)?;
     // Bulk transactions (demo, imports) touch far more pages than a reader; spilling them to the WAL mid-transaction costs more than the memory.
     conn.execute_batch("PRAGMA cache_size = -524288;")?;
     Ok(conn)
@@ -276,6 +302,9 @@ impl Store for SqliteStore {
             }
             if i + 1 == MATCH_KEYS_MIGRATION {
                 crate::identity::fill_match_keys(&tx)?;
+            }
+            if i + 1 == STAFF_AUDIT_MIGRATION {
+                crate::staff::adopt_staff(&tx)?;
             }
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         }
@@ -379,7 +408,7 @@ impl ToSql for Sql<'_> {
     }
 }
 
-fn value_of(v: ValueRef<'_>) -> Value<'_> {
+pub(crate) fn value_of(v: ValueRef<'_>) -> Value<'_> {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
@@ -390,8 +419,8 @@ fn value_of(v: ValueRef<'_>) -> Value<'_> {
     }
 }
 
-fn opt_text(v: &Option<String>) -> Value<'_> {
-    v.as_deref().map(Value::Text).unwrap_or(Value::Null)
+fn opt_text<S: AsRef<str>>(v: &Option<S>) -> Value<'_> {
+    v.as_ref().map(|s| Value::Text(s.as_ref())).unwrap_or(Value::Null)
 }
 
 fn opt_int(v: Option<i64>) -> Value<'static> {
@@ -921,8 +950,8 @@ impl Tx for SqliteTx<'_> {
             legal_basis: LegalBasis {
                 kind: serde_json::from_value::<LegalBasisKind>(serde_json::Value::String(kind))
                     .map_err(|_| bad("legal basis kind"))?,
-                issuing_authority: authority,
-                reference,
+                issuing_authority: ShortText::stored(authority),
+                reference: ShortText::stored(reference),
                 date: date.parse().map_err(|_| bad("legal basis date"))?,
             },
             arrested_at: from_micros(arrested),
@@ -969,16 +998,16 @@ impl Tx for SqliteTx<'_> {
                     number: r.get(1)?,
                     identity: Identity {
                         name: PersonName {
-                            given_names: r.get(2)?,
-                            first_surname: r.get(3)?,
-                            second_surname: r.get(4)?,
+                            given_names: NamePart::stored(r.get(2)?),
+                            first_surname: NamePart::stored(r.get(3)?),
+                            second_surname: r.get::<_, Option<String>>(4)?.map(NamePart::stored),
                         },
                         date_of_birth: dob.parse().map_err(|e: chrono::ParseError| {
                             rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
                         })?,
                         sex: parse_sex(&r.get::<_, String>(6)?),
-                        gender_identity: r.get(7)?,
-                        nationality: r.get(8)?,
+                        gender_identity: r.get::<_, Option<String>>(7)?.map(ShortText::stored),
+                        nationality: CountryCode::stored(r.get(8)?),
                         documents: Vec::new(),
                     },
                 })
@@ -990,7 +1019,11 @@ impl Tx for SqliteTx<'_> {
         )?;
         person.identity.documents = docs
             .query_map([id], |r| {
-                Ok(IdentityDocument { kind: r.get(0)?, number: r.get(1)?, issuing_country: r.get(2)? })
+                Ok(IdentityDocument {
+                    kind: Code::stored(r.get(0)?),
+                    number: DocumentNumber::stored(r.get(1)?),
+                    issuing_country: CountryCode::stored(r.get(2)?),
+                })
             })?
             .collect::<Result<_, _>>()?;
         Ok(Some(person))
@@ -1509,14 +1542,22 @@ fn verify(
         std::thread::scope(|scope| -> StoreResult<AuditVerification> {
             let (sender, receiver) = std::sync::mpsc::sync_channel(8);
             let rows_thread = scope.spawn(move || row_groups(&*rows_conn, sender));
-            let replay_thread = scope.spawn(move || replay_movements(&*replay_conn));
+            let replay_thread = scope.spawn(move || -> StoreResult<(Vec<String>, u64)> {
+                let mut problems = replay_movements(&*replay_conn)?;
+                problems.extend(crate::staff::staff_problems(&*replay_conn)?);
+                let (reads, read_problem) = crate::staff::read_log_problems(&*replay_conn)?;
+                problems.extend(read_problem);
+                Ok((problems, reads))
+            });
             let (chain, rows, broken) = check_chain(events_conn, receiver, total, progress)?;
             rows_thread.join().map_err(|_| StoreError::Backend("row verification panicked".into()))??;
-            let problems = replay_thread.join().map_err(|_| StoreError::Backend("replay panicked".into()))??;
+            let (problems, reads) =
+                replay_thread.join().map_err(|_| StoreError::Backend("replay panicked".into()))??;
             Ok(AuditVerification {
                 events: chain.verified() as u64,
                 head_hash: hex_of(&chain.head()),
                 rows,
+                reads,
                 projection_problems: if broken.is_none() { problems } else { Vec::new() },
                 broken,
             })

@@ -251,12 +251,14 @@ pub async fn authorise(State(state): State<AppState>, mut request: Request, next
         let staff = match state.cached_token(&token) {
             Some(staff) => Some(staff),
             None => {
+                // Read before the check: a revocation committed during it makes the entry stale.
+                let generation = state.service().credentials_generation();
                 let found = {
                     let token = token.clone();
                     state.run(move |s| s.staff_for_token(&token, now)).await?
                 };
                 if let Some(staff) = &found {
-                    state.cache_token(token, staff.clone());
+                    state.cache_token(token, staff.clone(), generation);
                 }
                 found
             }

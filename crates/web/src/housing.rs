@@ -236,9 +236,9 @@ async fn list_groups(State(state): State<AppState>) -> ApiResult<Json<Vec<Threat
 #[serde(deny_unknown_fields)]
 struct NewGroup {
     /// Short code, for example `MS13`.
-    code: String,
+    code: domain::text::Code,
     /// Name.
-    name: String,
+    name: domain::text::ShortText,
 }
 
 /// Record a security threat group.

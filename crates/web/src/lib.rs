@@ -41,7 +41,7 @@ type PendingRead = (NewRead, tokio::sync::oneshot::Sender<Result<(), String>>);
 pub struct AppState {
     service: Arc<Service<SqliteStore>>,
     reads: std::sync::mpsc::Sender<PendingRead>,
-    tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (Staff, std::time::Instant)>>>,
+    tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, CheckedToken>>>,
     /// Password checks (Argon2id, about 19 MiB and tens of milliseconds each) allowed at once.
     pub(crate) logins: Arc<tokio::sync::Semaphore>,
     /// The estate's open alerts as last computed, for the web pages (see [`AppState::recent_alerts`]).
@@ -50,14 +50,20 @@ pub struct AppState {
     alerts_computing: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// A checked token: its staff member, when it was checked, and the service's credentials
+/// generation read before the check.
+type CheckedToken = (Staff, std::time::Instant, u64);
+
 /// Every open alert of the estate at one instant.
 pub(crate) type AlertSnapshot = (domain::time::Instant, Arc<Vec<service::legal::Alert>>);
 
 /// How often `serve` recomputes the alerts the web pages show.
 pub const ALERTS_REFRESH_SECONDS: u64 = 20;
 
-/// How long a checked bearer token is trusted without asking the database again: a revoked or
-/// expired token stops working within this time.
+/// How long a checked bearer token is trusted without asking the database again: a token revoked
+/// by another process (`custodia token revoke`), or expired, stops working within this time. A
+/// revocation or account change made through this process empties the cache at once (see
+/// [`service::Service::credentials_generation`]).
 pub const TOKEN_CACHE_SECONDS: u64 = 5;
 
 impl AppState {
@@ -100,20 +106,23 @@ impl AppState {
         self.service.clone()
     }
 
-    /// The staff member of a token checked less than [`TOKEN_CACHE_SECONDS`] ago.
+    /// The staff member of a token checked less than [`TOKEN_CACHE_SECONDS`] ago, and since
+    /// which no token was revoked nor account changed through this process.
     pub(crate) fn cached_token(&self, token: &str) -> Option<Staff> {
         let tokens = self.tokens.lock().ok()?;
-        let (staff, checked) = tokens.get(token)?;
-        (checked.elapsed().as_secs() < TOKEN_CACHE_SECONDS).then(|| staff.clone())
+        let (staff, checked, generation) = tokens.get(token)?;
+        (checked.elapsed().as_secs() < TOKEN_CACHE_SECONDS && *generation == self.service.credentials_generation())
+            .then(|| staff.clone())
     }
 
-    /// Remember a checked token (the cache is emptied when it grows large).
-    pub(crate) fn cache_token(&self, token: String, staff: Staff) {
+    /// Remember a checked token, with the credentials generation read before the check (the
+    /// cache is emptied when it grows large).
+    pub(crate) fn cache_token(&self, token: String, staff: Staff, generation: u64) {
         if let Ok(mut tokens) = self.tokens.lock() {
             if tokens.len() > 10_000 {
                 tokens.clear();
             }
-            tokens.insert(token, (staff, std::time::Instant::now()));
+            tokens.insert(token, (staff, std::time::Instant::now(), generation));
         }
     }
 
@@ -230,6 +239,14 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
+/// The login throttle's key for the client a request came from: its TCP peer address (behind a
+/// reverse proxy, the proxy's), or None when the server was not started by [`serve`].
+pub(crate) fn client_of(extensions: &axum::http::Extensions) -> Option<String> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| service::staff::client_key(info.0.ip()))
+}
+
 /// The OpenAPI document, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     document::finish(routes::router().split_for_parts().1)
@@ -242,7 +259,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let refresher = tokio::spawn(refresh_alerts(state.clone()));
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    // The peer address is kept for the login throttle (`client_key`).
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     refresher.abort();
     served
 }

@@ -381,11 +381,16 @@ struct SessionView {
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Login,
     responses((status = 200, body = SessionView), (status = 401, body = Problem), (status = 429, body = Problem),
               (status = 422, body = Problem)))]
-async fn login(State(state): State<AppState>, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+async fn login(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
     let login: Login = parse(&body(raw)?)?;
     let now = chrono::Utc::now();
+    let client = crate::client_of(&extensions);
     let _permit = state.logins.acquire().await.map_err(ApiError::internal)?;
-    let session = state.run(move |s| s.login(&login.name, &login.password, now)).await?;
+    let session = state.run(move |s| s.login_from(&login.name, &login.password, client.as_deref(), now)).await?;
     let max_age = (session.expires_at - now).num_seconds().max(0);
     let cookie =
         format!("{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}", session.secret);
@@ -879,7 +884,7 @@ struct MovementBody {
     #[schema(value_type = Option<String>, format = DateTime)]
     at: Option<Instant>,
     /// Free-text note.
-    note: Option<String>,
+    note: Option<domain::text::LongText>,
 }
 
 impl MovementBody {
@@ -889,7 +894,7 @@ impl MovementBody {
         #[derive(Deserialize)]
         struct When {
             at: Option<Instant>,
-            note: Option<String>,
+            note: Option<domain::text::LongText>,
         }
         let mut value: serde_json::Value = parse(bytes)?;
         let fields = value

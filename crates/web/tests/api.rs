@@ -35,7 +35,7 @@ async fn start() -> Api {
     // The demo's overcrowding override ran out with its history; a director renews it.
     let renewal = service::housing::OverrideRequest {
         cell: None,
-        reason: "population above declared capacity".into(),
+        reason: "population above declared capacity".parse().unwrap(),
         expires_at: Utc::now() + Duration::days(1),
     };
     service.record_override(&ctx, "PEQ-A", &renewal).unwrap();
@@ -337,6 +337,52 @@ async fn repeated_failed_logins_slow_down_and_never_reveal_whether_the_name_exis
     // Throttled even with the right password until the wait is over.
     assert_eq!(login("officer", "correct horse battery").await.0, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(login("director", "correct horse battery").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_revoked_through_this_server_is_refused_at_once() {
+    let api = start().await;
+    // Checked once, so the server trusts it for the next few seconds.
+    assert_eq!(api.get(Role::Officer, "/api/v1/session").await.0, StatusCode::OK);
+    // Changing the password revokes every token of the account, this one included.
+    let change = json!({"old_password": "correct horse battery", "new_password": "a brand new passphrase"});
+    let (status, body) = api.post(Role::Officer, "/api/v1/session/password", &change.to_string()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = api.get(Role::Officer, "/api/v1/session").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "refused at once, not when the cache entry runs out");
+    // Other tokens are checked again, and still work.
+    assert_eq!(api.get(Role::Records, "/api/v1/session").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failed_logins_throttle_the_address_they_come_from_not_the_owner_elsewhere() {
+    let api = start().await;
+    let from = |last: u8| Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, last])).build().unwrap();
+    let login = |client: &Client, name: &str, password: &str| {
+        client
+            .post(format!("{}/api/v1/session", api.base))
+            .header("content-type", "application/json")
+            .body(json!({"name": name, "password": password}).to_string())
+            .send()
+    };
+    let (attacker, owner) = (from(2), from(3));
+    for _ in 0..3 {
+        assert_eq!(login(&attacker, "records", "wrong password!").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let right = "correct horse battery";
+    assert_eq!(login(&attacker, "records", right).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login(&owner, "records", right).await.unwrap().status(), StatusCode::OK, "the owner elsewhere");
+
+    // An address trying many names, one try each, is slowed down whatever the names.
+    let scanner = from(4);
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(login(&scanner, &format!("name{i:02}"), "wrong password!").await.unwrap().status());
+    }
+    let refused = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(refused, 10, "{statuses:?}");
+    assert_eq!(statuses[10..], [StatusCode::TOO_MANY_REQUESTS; 2], "{statuses:?}");
+    assert_eq!(login(&owner, "director", right).await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -1029,6 +1075,125 @@ async fn staff_of_one_facility_never_learn_who_a_rule_names_elsewhere() {
     assert_eq!(api.post(Role::Director, &format!("/api/v1/keep-apart/{id}/end"), &end).await.0, StatusCode::NOT_FOUND);
     let groups = json!({"a": {"group": "X"}, "b": {"group": "Y"}, "scope": "cell", "reason": "rivals"}).to_string();
     assert_eq!(api.post(Role::Director, "/api/v1/keep-apart", &groups).await.0, StatusCode::FORBIDDEN);
+    // A transfer to where the other person is held is refused without naming them or the rule's parties.
+    let path = format!("/api/v1/people/{}/movements", api.inside);
+    let (status, problem) =
+        api.post(Role::Records, &path, &json!({"kind": "transfer", "to": "PEQ-M"}).to_string()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("rule {id}")) && !detail.contains(&api.outside), "{detail}");
+    assert!(!detail.contains("witness"), "nor the reason, which may say who: {detail}");
+}
+
+/// Every route that takes a person number, in the path or the body, answers a person held in
+/// another facility exactly as a number that does not exist: same status, same body.
+#[tokio::test]
+async fn every_route_naming_a_person_answers_one_held_elsewhere_as_one_that_does_not_exist() {
+    let api = start().await;
+    let missing = "SV-2026-999999";
+    assert_eq!(api.outside.len(), missing.len(), "numbers of one length, so no body differs by padding alone");
+    let group = "MS13";
+    let (status, _) =
+        api.post(Role::Admin, "/api/v1/groups", &json!({"code": group, "name": "Mara Salvatrucha"}).to_string()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let here = incident("PEQ-A", "fight", json!([{"person": api.inside, "role": "involved"}]));
+    let (status, recorded) = api.post(Role::Officer, "/api/v1/incidents", &here).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let incident_number = recorded["number"].as_str().unwrap().to_string();
+    let started = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    let sentences =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/sentence-example.json")).unwrap();
+    let mut readmission: Value = serde_json::from_str(&admission("PEQ-A", "Otra")).unwrap();
+    readmission["person"] = json!("{n}");
+
+    // (role, method, path, body); `{n}` is the person number tried.
+    let mut routes: Vec<(Role, Method, String, Option<String>)> = Vec::new();
+    for read in ["", "/housing", "/legal", "/lineage", "/timeline", "/whereabouts"] {
+        routes.push((Role::Records, Method::GET, format!("/api/v1/people/{{n}}{read}"), None));
+    }
+    let writes: Vec<(Role, &str, Value)> = vec![
+        (Role::Records, "affiliations", json!({"group": group, "source": "tattoo", "assessed_on": "2026-05-01"})),
+        (Role::Records, "charges", json!({"offence": "robo", "seriousness": "serious"})),
+        (
+            Role::Records,
+            "classification",
+            json!({"legal_status": "untried", "regime": "criminal", "security_level": "medium"}),
+        ),
+        (Role::Records, "court-records", json!({"kind": "hearing", "on": "2026-07-01"})),
+        (
+            Role::Records,
+            "holds",
+            json!({"kind": "produce_at_court", "on_date": "2026-07-01", "authority": "Juzgado", "order_reference": "X-1"}),
+        ),
+        (
+            Role::Records,
+            "legal-visits",
+            json!({"counsel": "Lic. Pérez", "capacity": "defence lawyer", "started_at": started, "minutes": 30}),
+        ),
+        (Role::Records, "merge", json!({"into": api.inside, "reason": "same fingerprints"})),
+        (Role::Records, "unmerge", json!({"reason": "fingerprints differ"})),
+        (Role::Officer, "movements", json!({"kind": "move", "cell": "M1-02"})),
+        (Role::Records, "notification-preference", json!({"declines": true})),
+        (Role::Records, "sentences", serde_json::from_str(&sentences).unwrap()),
+    ];
+    for (role, route, body) in writes {
+        routes.push((role, Method::POST, format!("/api/v1/people/{{n}}/{route}"), Some(body.to_string())));
+    }
+    let bodies: Vec<(Role, String, Value)> = vec![
+        (Role::Records, "/api/v1/admissions".into(), readmission),
+        (
+            Role::Officer,
+            "/api/v1/incidents".into(),
+            serde_json::from_str(&incident("PEQ-A", "fight", json!([{"person": "{n}", "role": "involved"}]))).unwrap(),
+        ),
+        (
+            Role::Medical,
+            format!("/api/v1/incidents/{incident_number}/injuries"),
+            json!({"person": "{n}", "severity": "minor", "description": "cut"}),
+        ),
+        (
+            Role::Director,
+            "/api/v1/keep-apart".into(),
+            json!({"a": {"person": api.inside}, "b": {"person": "{n}"}, "scope": "facility", "reason": "witness"}),
+        ),
+        (
+            Role::Records,
+            format!("/api/v1/people/{}/merge", api.inside),
+            json!({"into": "{n}", "reason": "same fingerprints"}),
+        ),
+        (Role::Director, "/api/v1/facilities/PEQ-A/allocation".into(), json!({"people": ["{n}"], "dry_run": true})),
+    ];
+    for (role, path, body) in bodies {
+        routes.push((role, Method::POST, path, Some(body.to_string())));
+    }
+
+    for (role, method, path, body) in routes {
+        let mut answers = Vec::new();
+        for number in [api.outside.as_str(), missing] {
+            let path = path.replace("{n}", number);
+            let body = body.as_ref().map(|b| b.replace("{n}", number));
+            let (status, answer) = api.call(Some(role), method.clone(), &path, body.as_deref()).await;
+            assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path}: pick a role the route allows");
+            answers.push((status, answer.to_string().replace(number, "{n}")));
+        }
+        assert_eq!(answers[0], answers[1], "{method} {path}: held elsewhere (left) vs does not exist (right)");
+    }
+}
+
+#[tokio::test]
+async fn unbounded_input_is_refused_with_422_naming_the_field_and_a_long_search_is_answered() {
+    let api = start().await;
+    let mut body: Value = serde_json::from_str(&admission("PEQ-A", "Larga")).unwrap();
+    body["identity"]["given_names"] = json!("x".repeat(100_000));
+    let (status, problem) = api.post(Role::Records, "/api/v1/admissions", &body.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["fields"][0]["field"], "identity.given_names", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("the limit is 100"), "{problem}");
+
+    let words = vec!["rosa"; 995].join("%20");
+    let (status, problem) = api.get(Role::Records, &format!("/api/v1/people?q={words}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["fields"][0]["field"], "q", "{problem}");
 }
 
 /// A session cookie for a role, as a browser would hold it after logging in.

@@ -97,7 +97,7 @@ async fn site_with(scale: Scale, until: Option<chrono::DateTime<Utc>>, javascrip
     // The demo's overcrowding override ran out with its history; a director renews it.
     let renewal = service::housing::OverrideRequest {
         cell: None,
-        reason: "population above declared capacity".into(),
+        reason: "population above declared capacity".parse().unwrap(),
         expires_at: Utc::now() + chrono::Duration::days(1),
     };
     service.record_override(&ctx, &first, &renewal).unwrap();
@@ -239,24 +239,24 @@ impl Site {
             admission: Admission {
                 identity: Identity {
                     name: PersonName {
-                        given_names: given.into(),
-                        first_surname: first.into(),
-                        second_surname: second.map(Into::into),
+                        given_names: given.parse().unwrap(),
+                        first_surname: first.parse().unwrap(),
+                        second_surname: second.map(|s| s.parse().unwrap()),
                     },
                     date_of_birth: "1991-03-04".parse().unwrap(),
                     sex: Sex::Male,
                     gender_identity: None,
-                    nationality: "SV".into(),
+                    nationality: "SV".parse().unwrap(),
                     documents: vec![],
                 },
                 legal_basis: Some(LegalBasis {
                     kind: LegalBasisKind::RemandOrder,
-                    issuing_authority: "Juzgado 1".into(),
-                    reference: "R-1".into(),
+                    issuing_authority: "Juzgado 1".parse().unwrap(),
+                    reference: "R-1".parse().unwrap(),
                     date: arrested_at.date_naive(),
                 }),
                 arrested_at,
-                arrest_place: "San Salvador".into(),
+                arrest_place: "San Salvador".parse().unwrap(),
                 injuries: vec![],
                 complaints: vec![],
                 property: vec![],
@@ -542,7 +542,7 @@ async fn a_placement_refused_by_a_keep_apart_rule_says_which_rule_and_why() {
         a: service::housing::PartyRef { person: Some(inside.clone()), group: None },
         b: service::housing::PartyRef { person: Some(other.clone()), group: None },
         scope: domain::separation::Scope::Cell,
-        reason: "threats in court".into(),
+        reason: "threats in court".parse().unwrap(),
         authorised_by: None,
         expires_at: None,
     };
@@ -570,8 +570,8 @@ async fn a_transfer_against_a_hold_is_refused_until_a_second_person_approves_an_
         kind: domain::legal::HoldKind::DoNotTransfer,
         country: None,
         on_date: None,
-        authority: "Juzgado 4 de Instrucción".into(),
-        order_reference: "JI4-2026-77".into(),
+        authority: "Juzgado 4 de Instrucción".parse().unwrap(),
+        order_reference: "JI4-2026-77".parse().unwrap(),
         expires_at: None,
     };
     let hold = site.service.add_hold(&Context::now("records"), &person, &hold).unwrap().id;
@@ -622,14 +622,14 @@ async fn a_director_records_a_death_notification_done_on_the_obligations_page() 
         kind: domain::incident::IncidentKind::Death,
         at: None,
         cell: None,
-        location: Some("infirmary".into()),
+        location: Some("infirmary".parse().unwrap()),
         people: vec![service::incident::InvolvedPerson {
             person: person.clone(),
             role: domain::incident::InvolvementRole::Deceased,
             injured: false,
         }],
         staff: vec![],
-        description: "found dead in the infirmary".into(),
+        description: "found dead in the infirmary".parse().unwrap(),
     };
     site.service.record_incident(&Context::now("officer"), &report).unwrap();
     site.login("director").await;

@@ -118,6 +118,14 @@ pub fn fixture() -> Fixture {
     Fixture { _dir: dir, path, service, ctx }
 }
 
+/// A document number of its own for each name (document numbers are ASCII; names are not).
+pub fn document_number(given: &str, first: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (given, first).hash(&mut hasher);
+    format!("0{:016x}", hasher.finish())
+}
+
 pub fn admission_json(facility: &str, given: &str, first: &str, at: &str) -> serde_json::Value {
     serde_json::json!({
         "facility": facility,
@@ -125,7 +133,7 @@ pub fn admission_json(facility: &str, given: &str, first: &str, at: &str) -> ser
         "identity": {
             "given_names": given, "first_surname": first, "second_surname": "Pérez",
             "date_of_birth": "1990-02-03", "sex": "male", "nationality": "SV",
-            "documents": [{"kind": "dui", "number": format!("0{given}-{first}"), "issuing_country": "SV"}]
+            "documents": [{"kind": "dui", "number": document_number(given, first), "issuing_country": "SV"}]
         },
         "legal_basis": {"kind": "remand_order", "issuing_authority": "Juzgado 1", "reference": "R-1", "date": "2026-01-02"},
         "arrested_at": "2026-01-01T10:00:00Z",

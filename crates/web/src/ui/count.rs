@@ -259,8 +259,8 @@ pub(crate) async fn resolve(
             )])))
         }
     };
-    let request =
-        Resolve { person: form.person.trim().to_string(), explanation, note: form.note.filter(|n| !n.is_empty()) };
+    let note = super::form_optional("note", form.note)?;
+    let request = Resolve { person: form.person.trim().to_string(), explanation, note };
     change(&state, &ui, id, move |s, ctx| s.resolve_count(ctx, id, &request)).await
 }
 

@@ -134,10 +134,10 @@ async fn report_of(state: &AppState, form: ReportForm) -> Result<IncidentReport,
         kind,
         at,
         cell: form.cell.filter(|c| !c.trim().is_empty()),
-        location: form.location.filter(|l| !l.trim().is_empty()),
+        location: super::form_optional("location", form.location)?,
         people,
         staff: Vec::new(),
-        description: form.description,
+        description: super::form_text("description", form.description)?,
     })
 }
 
@@ -250,11 +250,11 @@ pub(crate) async fn close_obligation(
         .ok_or_else(|| ApiError::validation(vec![domain::FieldError::new("method", "is not a way of notifying")]))?;
     let now = chrono::Utc::now();
     let closure = ObligationClosure {
-        notified: form.notified,
-        capacity: form.capacity,
+        notified: super::form_text("notified", form.notified)?,
+        capacity: super::form_text("capacity", form.capacity)?,
         at: now,
         method,
-        note: form.note.filter(|n| !n.is_empty()),
+        note: super::form_optional("note", form.note)?,
     };
     let ctx = ui.staff().context(now);
     let staff = ui.staff().clone();

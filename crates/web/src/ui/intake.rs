@@ -41,6 +41,16 @@ impl IntakeForm {
         Some(self.get(name)).filter(|v| !v.is_empty()).map(str::to_string)
     }
 
+    /// A required value of a type with rules; a problem is noted beside the field.
+    fn text<T: TryFrom<String, Error = String>>(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+        T::try_from(self.get(name).to_string()).map_err(|problem| errors.push(FieldError::new(name, problem))).ok()
+    }
+
+    /// An optional value of a type with rules: absent when left empty.
+    fn optional_text<T: TryFrom<String, Error = String>>(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+        self.optional(name).and_then(|_| self.text(name, errors))
+    }
+
     fn date(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
         match self.get(name) {
             "" => {
@@ -61,26 +71,44 @@ impl IntakeForm {
                 None
             }
         };
+        let given_names = self.text("identity.given_names", errors);
+        let first_surname = self.text("identity.first_surname", errors);
+        let second_surname = self.optional_text("identity.second_surname", errors);
         let date_of_birth = self.date("identity.date_of_birth", errors);
-        let mut documents = Vec::new();
-        if !self.get("identity.documents[0].number").is_empty() {
-            documents.push(IdentityDocument {
-                kind: self.get("identity.documents[0].kind").to_string(),
-                number: self.get("identity.documents[0].number").to_string(),
-                issuing_country: self.get("identity.documents[0].issuing_country").to_uppercase(),
-            });
-        }
+        let gender_identity = self.optional_text("identity.gender_identity", errors);
+        let nationality = self.text("identity.nationality", errors);
+        let document = match self.get("identity.documents[0].number") {
+            "" => None,
+            _ => Some((
+                self.text("identity.documents[0].kind", errors),
+                self.text("identity.documents[0].number", errors),
+                self.text("identity.documents[0].issuing_country", errors),
+            )),
+        };
+        let documents = match document {
+            None => Vec::new(),
+            Some((Some(kind), Some(number), Some(issuing_country))) => {
+                vec![IdentityDocument { kind, number, issuing_country }]
+            }
+            Some(_) => return None,
+        };
         Some(Identity {
-            name: PersonName {
-                given_names: self.get("identity.given_names").to_string(),
-                first_surname: self.get("identity.first_surname").to_string(),
-                second_surname: self.optional("identity.second_surname"),
-            },
+            name: PersonName { given_names: given_names?, first_surname: first_surname?, second_surname },
             date_of_birth: date_of_birth?,
             sex: sex?,
-            gender_identity: self.optional("identity.gender_identity"),
-            nationality: self.get("identity.nationality").to_uppercase(),
+            gender_identity,
+            nationality: nationality?,
             documents,
+        })
+    }
+
+    fn contact(&self, prefix: &str, errors: &mut Vec<FieldError>) -> Option<Contact> {
+        self.optional(&format!("{prefix}.name"))?;
+        Some(Contact {
+            name: self.text(&format!("{prefix}.name"), errors)?,
+            relationship: self.text(&format!("{prefix}.relationship"), errors)?,
+            phone: self.optional_text(&format!("{prefix}.phone"), errors),
+            address: None,
         })
     }
 
@@ -90,6 +118,8 @@ impl IntakeForm {
         let identity = self.identity(&mut errors);
         let kind = LEGAL_BASIS_KINDS.iter().find(|(code, _)| *code == self.get("legal_basis.kind")).map(|(_, k)| *k);
         let basis_date = self.date("legal_basis.date", &mut errors);
+        let authority = self.text("legal_basis.issuing_authority", &mut errors);
+        let reference = self.text("legal_basis.reference", &mut errors);
         let legal_basis = match kind {
             None => {
                 errors.push(FieldError::new(
@@ -98,12 +128,12 @@ impl IntakeForm {
                 ));
                 None
             }
-            Some(kind) => basis_date.map(|date| LegalBasis {
-                kind,
-                issuing_authority: self.get("legal_basis.issuing_authority").to_string(),
-                reference: self.get("legal_basis.reference").to_string(),
-                date,
-            }),
+            Some(kind) => match (basis_date, authority, reference) {
+                (Some(date), Some(issuing_authority), Some(reference)) => {
+                    Some(LegalBasis { kind, issuing_authority, reference, date })
+                }
+                _ => None,
+            },
         };
         let arrested_at = match super::form_instant("arrested_at", self.optional("arrested_at").as_deref(), zone) {
             Ok(at) if !self.get("arrested_at").is_empty() => Some(at),
@@ -116,6 +146,7 @@ impl IntakeForm {
                 None
             }
         };
+        let arrest_place = self.text("arrest_place", &mut errors);
         let quantity = match self.get("property[0].quantity") {
             "" => 1,
             q => q.parse().unwrap_or_else(|_| {
@@ -123,51 +154,55 @@ impl IntakeForm {
                 1
             }),
         };
-        let (Some(identity), Some(arrested_at), true) = (identity, arrested_at, errors.is_empty()) else {
-            return Err(errors);
+        let injury = self.optional_text("injuries[0].description", &mut errors).map(|description| Injury {
+            description,
+            location: self.optional_text("injuries[0].location", &mut errors),
+        });
+        let complaint = self.optional_text("complaints[0]", &mut errors);
+        let property = self
+            .optional_text("property[0].description", &mut errors)
+            .map(|description| PropertyItem { description, quantity });
+        let next_of_kin = self.contact("next_of_kin[0]", &mut errors);
+        let emergency_contact = self.contact("emergency_contact", &mut errors);
+        let dependant = match self.optional("dependants[0].name") {
+            None => None,
+            Some(_) => match (
+                self.text("dependants[0].name", &mut errors),
+                self.text("dependants[0].relationship", &mut errors),
+            ) {
+                (Some(name), Some(relationship)) => Some(Dependant {
+                    name,
+                    relationship,
+                    date_of_birth: None,
+                    care_arrangement: self.optional_text("dependants[0].care_arrangement", &mut errors),
+                }),
+                _ => None,
+            },
         };
-        let contact = |prefix: &str| {
-            self.optional(&format!("{prefix}.name")).map(|name| Contact {
-                name,
-                relationship: self.get(&format!("{prefix}.relationship")).to_string(),
-                phone: self.optional(&format!("{prefix}.phone")),
-                address: None,
-            })
+        let different_person =
+            self.optional_text("different_person.reason", &mut errors).map(|reason| DifferentPerson { reason });
+        let (Some(identity), Some(arrested_at), Some(arrest_place), true) =
+            (identity, arrested_at, arrest_place, errors.is_empty())
+        else {
+            return Err(errors);
         };
         Ok(AdmitRequest {
             facility: self.get("facility").to_string(),
             person: self.optional("person").filter(|p| p != NEW_PERSON),
             at: None,
             foreign: None,
-            different_person: self.optional("different_person.reason").map(|reason| DifferentPerson { reason }),
+            different_person,
             admission: Admission {
                 identity,
                 legal_basis,
                 arrested_at,
-                arrest_place: self.get("arrest_place").to_string(),
-                injuries: self
-                    .optional("injuries[0].description")
-                    .map(|description| Injury { description, location: self.optional("injuries[0].location") })
-                    .into_iter()
-                    .collect(),
-                complaints: self.optional("complaints[0]").into_iter().collect(),
-                property: self
-                    .optional("property[0].description")
-                    .map(|description| PropertyItem { description, quantity })
-                    .into_iter()
-                    .collect(),
-                next_of_kin: contact("next_of_kin[0]").into_iter().collect(),
-                emergency_contact: contact("emergency_contact"),
-                dependants: self
-                    .optional("dependants[0].name")
-                    .map(|name| Dependant {
-                        name,
-                        relationship: self.get("dependants[0].relationship").to_string(),
-                        date_of_birth: None,
-                        care_arrangement: self.optional("dependants[0].care_arrangement"),
-                    })
-                    .into_iter()
-                    .collect(),
+                arrest_place,
+                injuries: injury.into_iter().collect(),
+                complaints: complaint.into_iter().collect(),
+                property: property.into_iter().collect(),
+                next_of_kin: next_of_kin.into_iter().collect(),
+                emergency_contact,
+                dependants: dependant.into_iter().collect(),
             },
         })
     }

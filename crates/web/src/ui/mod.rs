@@ -533,17 +533,10 @@ impl Format {
     }
 }
 
-/// One CSV line. Cells that a spreadsheet would run as a formula are prefixed with `'`.
+/// One CSV line. Cells that a spreadsheet would run as a formula are prefixed with `'`
+/// ([`service::csv::cell`], shared with the command line).
 fn csv_line(row: &[String]) -> String {
-    fn cell(text: &str) -> String {
-        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.into() };
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    }
-    let mut line = row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",");
+    let mut line = row.iter().map(|c| service::csv::cell(c)).collect::<Vec<_>>().join(",");
     line.push_str("\r\n");
     line
 }
@@ -603,6 +596,21 @@ pub(crate) fn when(at: domain::time::Instant) -> String {
 /// An instant to the second: `2026-06-01 14:05:09 UTC`.
 pub(crate) fn when_exact(at: domain::time::Instant) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A form value of a type with rules (`domain::text`); a problem is a field error beside it.
+pub(crate) fn form_text<T: TryFrom<String, Error = String>>(field: &str, value: String) -> Result<T, ApiError> {
+    // A form's spaces at either end are the browser's, not the officer's: trimmed, not refused.
+    T::try_from(value.trim().to_string())
+        .map_err(|problem| ApiError::validation(vec![domain::FieldError::new(field, problem)]))
+}
+
+/// An optional form value of a type with rules: left empty, it is absent.
+pub(crate) fn form_optional<T: TryFrom<String, Error = String>>(
+    field: &str,
+    value: Option<String>,
+) -> Result<Option<T>, ApiError> {
+    value.filter(|v| !v.trim().is_empty()).map(|v| form_text(field, v)).transpose()
 }
 
 /// A `datetime-local` form value, read in the facility's time zone (what the officer's clock
@@ -735,6 +743,7 @@ pub(crate) struct LoginForm {
 
 async fn login(State(state): State<AppState>, request: Request) -> UiResult {
     let expected = cookie(&request, LOGIN_CSRF_COOKIE).map(str::to_string);
+    let client = crate::client_of(request.extensions());
     let Form(form) = Form::<LoginForm>::from_request(request, &state)
         .await
         .map_err(|e| UiError::status(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -746,7 +755,7 @@ async fn login(State(state): State<AppState>, request: Request) -> UiResult {
     let now = chrono::Utc::now();
     let name = form.name.clone();
     let _permit = state.logins.acquire().await.map_err(ApiError::internal)?;
-    match state.run(move |s| s.login(&form.name, &form.password, now)).await {
+    match state.run(move |s| s.login_from(&form.name, &form.password, client.as_deref(), now)).await {
         Ok(session) => {
             let max_age = (session.expires_at - now).num_seconds().max(0);
             let cookie = format!(

@@ -189,12 +189,7 @@ async fn movement_of(
         Some(text) => Some(super::form_instant("at", Some(text), zone)?),
         None => None,
     };
-    Ok(MovementRequest {
-        person: number.to_string(),
-        kind,
-        at,
-        note: form.note.clone().filter(|n| !n.trim().is_empty()),
-    })
+    Ok(MovementRequest { person: number.to_string(), kind, at, note: super::form_optional("note", form.note.clone())? })
 }
 
 /// Record a movement with the same checks as the API: the role may record that kind, the
@@ -272,7 +267,7 @@ pub(crate) async fn ask_override(
         Some(movement) => {
             let ctx = ui.staff().context(chrono::Utc::now());
             let key = ask.key.unwrap_or_default();
-            let ask = OverrideAsk { movement, reason: ask.reason };
+            let ask = OverrideAsk { movement, reason: super::form_text("reason", ask.reason)? };
             let text = format!("hold {hold} {}", serde_json::to_string(&ask).map_err(ApiError::internal)?);
             super::once(&state, &ui, &key, text, move |tx| service::legal::request_override_in(tx, &ctx, hold, &ask))
                 .await

@@ -126,7 +126,7 @@ pub(crate) async fn record(
         person: number.clone(),
         kind,
         at: None,
-        note: Some(note.clone()).filter(|n| !n.trim().is_empty()),
+        note: super::form_optional("note", Some(note.clone()))?,
     };
     let ctx = ui.staff().context(now);
     let text = serde_json::to_string(&request).map_err(ApiError::internal)?;
@@ -167,7 +167,11 @@ pub(crate) async fn capacity_override(
     let cell = form.cell.clone().filter(|c| !c.trim().is_empty());
     let recorded = match super::form_instant("until", Some(&form.until), zone) {
         Ok(expires_at) => {
-            let request = OverrideRequest { cell: cell.clone(), reason: form.reason.clone(), expires_at };
+            let request = OverrideRequest {
+                cell: cell.clone(),
+                reason: super::form_text("reason", form.reason.clone())?,
+                expires_at,
+            };
             let text = format!("{facility} {}", serde_json::to_string(&request).map_err(ApiError::internal)?);
             let key = form.key.clone().unwrap_or_default();
             super::once(&state, &ui, &key, text, move |tx| {

@@ -1,0 +1,75 @@
+//! A database written before staff accounts were audited (schema version 8) and a read register
+//! written before reads were chained: opening and migrating puts both under verification.
+
+use custodia_store as store;
+use store::Store;
+
+const BEFORE_STAFF_AUDIT: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../migrations/sqlite/0002_staff.sql"),
+    include_str!("../migrations/sqlite/0003_read_paths.sql"),
+    include_str!("../migrations/sqlite/0004_person_name.sql"),
+    include_str!("../migrations/sqlite/0005_housing.sql"),
+    include_str!("../migrations/sqlite/0006_incident.sql"),
+    include_str!("../migrations/sqlite/0007_identity.sql"),
+    include_str!("../migrations/sqlite/0008_legal.sql"),
+];
+
+/// A version-8 database holding an admin account with one token, and a register of three reads
+/// in the old form (no chain).
+fn old_database(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("old.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in BEFORE_STAFF_AUDIT {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(
+        "PRAGMA user_version = 8;
+         INSERT INTO staff_user (name, role, password_hash, disabled, created_at) VALUES ('root', 'admin', '$argon2id$x', 0, 1);
+         INSERT INTO api_token (user_id, token_sha256, created_at, expires_at) VALUES (1, 'ab', 1, 9000000000000000);",
+    )
+    .unwrap();
+    let reads = rusqlite::Connection::open(store::sqlite::read_log_path(&path)).unwrap();
+    reads
+        .execute_batch(
+            "CREATE TABLE person_read (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, reader TEXT NOT NULL,
+                 person TEXT NOT NULL, route TEXT NOT NULL) STRICT;
+             INSERT INTO person_read (at, reader, person, route) VALUES
+                 (1, 'root', 'SV-2026-000001', '/people/SV-2026-000001'),
+                 (2, 'root', 'SV-2026-000002', '/people/SV-2026-000002'),
+                 (3, 'root', 'SV-2026-000001', '/people/SV-2026-000001');",
+        )
+        .unwrap();
+    path
+}
+
+fn problems(db: &store::sqlite::SqliteStore) -> (Option<String>, Vec<String>, u64) {
+    let v = db.verify_audit(&mut |_, _| {}).unwrap();
+    (v.broken.map(|b| b.reason), v.projection_problems, v.reads)
+}
+
+#[test]
+fn accounts_and_reads_on_record_are_adopted_and_then_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = old_database(dir.path());
+    let db = store::sqlite::SqliteStore::open_path(&path).unwrap();
+    db.migrate().unwrap();
+    assert_eq!(problems(&db), (None, vec![], 3));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let action: String = conn.query_row("SELECT action FROM audit_event WHERE seq = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(action, "staff.adopt");
+
+    conn.execute("UPDATE staff_user SET role = 'monitor'", []).unwrap();
+    let (_, found, _) = problems(&db);
+    assert_eq!(found, ["staff account `root` differs from its audited history (role): edited outside Custodia"]);
+    conn.execute("UPDATE staff_user SET role = 'admin'", []).unwrap();
+    conn.execute("UPDATE api_token SET expires_at = expires_at + 1", []).unwrap();
+    let (_, found, _) = problems(&db);
+    assert_eq!(found, ["API token 1 differs from its audited history: edited outside Custodia"]);
+    conn.execute("UPDATE api_token SET expires_at = expires_at - 1", []).unwrap();
+
+    let reads = rusqlite::Connection::open(store::sqlite::read_log_path(&path)).unwrap();
+    reads.execute("DELETE FROM person_read WHERE id = 2", []).unwrap();
+    let (_, found, _) = problems(&db);
+    assert_eq!(found, ["read register: read 3 follows read 1: the reads between were deleted"]);
+}
