@@ -5,6 +5,7 @@
 //! Handlers call the synchronous service through `spawn_blocking`.
 
 pub mod access;
+mod document;
 mod housing;
 mod identity;
 mod incident;
@@ -216,6 +217,7 @@ struct ApiDoc;
 /// the staff web interface.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes::router().split_for_parts();
+    let openapi = document::finish(openapi);
     let x_request_id = HeaderName::from_static("x-request-id");
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authorise))
@@ -247,7 +249,7 @@ pub(crate) fn client_of(extensions: &axum::http::Extensions) -> Option<String> {
 
 /// The OpenAPI document, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes::router().split_for_parts().1
+    document::finish(routes::router().split_for_parts().1)
 }
 
 /// Serve until `shutdown` completes, then finish the requests in flight.

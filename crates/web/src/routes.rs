@@ -28,8 +28,8 @@ use crate::problem::{ApiError, ApiResult, Problem};
 use crate::{api_doc, AppState};
 
 /// Most items one page may hold.
-const MAX_LIMIT: u32 = 500;
-const DEFAULT_LIMIT: u32 = 100;
+pub(crate) const MAX_LIMIT: u32 = 500;
+pub(crate) const DEFAULT_LIMIT: u32 = 100;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(api_doc())
@@ -82,6 +82,7 @@ pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
 /// when an object repeats a key.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     no_repeated_keys(bytes)?;
+    object_body(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -93,6 +94,17 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
             ApiError::validation(vec![domain::FieldError::new(field, inner.to_string())])
         }
     })
+}
+
+/// Every body this API takes is a JSON object; serde would also read a struct from an array of
+/// its fields in order (`[null, null]`), which no client means.
+fn object_body(bytes: &[u8]) -> ApiResult<()> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
+            Err(ApiError::validation(vec![domain::FieldError::new("body", "must be a JSON object")]))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// 422 naming the first key an object repeats. JSON parsers disagree on which of two values they
@@ -216,22 +228,19 @@ pub(crate) fn encode_cursor(key: &str) -> String {
 
 pub(crate) fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<String>> {
     cursor
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| ApiError::bad_request("bad-cursor", "`after` is not a cursor this API returned"))
-        })
+        .map(|c| URL_SAFE_NO_PAD.decode(c).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(bad_cursor))
         .transpose()
+}
+
+/// A cursor that is not one this API gave: refused like any other parameter that does not fit.
+fn bad_cursor() -> ApiError {
+    ApiError::validation(vec![domain::FieldError::new("after", "is not a cursor this API returned")])
 }
 
 pub(crate) fn seq_cursor(cursor: Option<&str>) -> ApiResult<i64> {
     match decode_cursor(cursor)? {
         None => Ok(0),
-        Some(text) => {
-            text.parse().map_err(|_| ApiError::bad_request("bad-cursor", "`after` is not a cursor this API returned"))
-        }
+        Some(text) => text.parse().map_err(|_| bad_cursor()),
     }
 }
 

@@ -279,9 +279,9 @@ async fn every_class_of_bad_input_gets_a_problem_and_writes_nothing() {
         .await;
     assert!(no_basis["fields"].to_string().contains("legal_basis"), "{no_basis}");
     let (status, problem) = api.get(Role::Monitor, "/api/v1/audit/events?after=%%%").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!((status, problem["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("after")));
     let (status, problem) = api.get(Role::Monitor, "/api/v1/audit/events?after=bm90LWEtbnVtYmVy").await;
-    assert_eq!((status, problem["type"].as_str()), (StatusCode::BAD_REQUEST, Some("urn:custodia:problem:bad-cursor")));
+    assert_eq!((status, problem["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("after")));
     let (status, _) = api.get(Role::Monitor, "/api/v1/audit/events?limit=100000").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(api.audit_count().await, events, "nothing was written");
@@ -1418,4 +1418,122 @@ async fn the_audit_csv_has_the_whole_range_asked_for_not_the_page_shown() {
     let seqs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(seqs.len(), 246);
     assert_eq!((seqs[0], seqs[245]), ("5", "250"));
+}
+
+/// A validator for one schema of the served document, its `$ref`s resolved within the document.
+fn validator_in(document: &Value, schema: &Value) -> jsonschema::Validator {
+    let mut root = schema.clone();
+    root["components"] = document["components"].clone();
+    jsonschema::options().with_draft(jsonschema::Draft::Draft202012).build(&root).unwrap()
+}
+
+fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+}
+
+#[test]
+fn the_documented_examples_fit_the_request_schemas_of_their_routes_in_the_served_document() {
+    let document = serde_json::to_value(web::openapi()).unwrap();
+    // Each example and the route whose body it shows; a new example must be added here.
+    let routes = [
+        ("admission-example.json", "/api/v1/admissions"),
+        ("incident-example.json", "/api/v1/incidents"),
+        ("sentence-example.json", "/api/v1/sentences/calculation"),
+    ];
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&docs).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if !name.ends_with("-example.json") {
+            continue;
+        }
+        let (_, route) = routes.iter().find(|(file, _)| *file == name).unwrap_or_else(|| panic!("route of {name}?"));
+        let schema = &document["paths"][route]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{route} documents no JSON body");
+        let example: Value = serde_json::from_str(&std::fs::read_to_string(docs.join(&name)).unwrap()).unwrap();
+        let wrong = violations(&validator_in(&document, schema), &example);
+        assert!(wrong.is_empty(), "{name} does not fit the body of POST {route}: {wrong:#?}");
+        checked += 1;
+    }
+    assert_eq!(checked, routes.len());
+}
+
+#[test]
+fn the_document_says_how_to_authenticate_and_how_errors_and_limits_look() {
+    let document = serde_json::to_value(web::openapi()).unwrap();
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(
+        (schemes["bearer"]["type"].as_str(), schemes["bearer"]["scheme"].as_str()),
+        (Some("http"), Some("bearer"))
+    );
+    assert_eq!(
+        (schemes["session"]["in"].as_str(), schemes["session"]["name"].as_str()),
+        (Some("cookie"), Some(web::access::SESSION_COOKIE))
+    );
+    let mut errors = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let access = web::access::rule_for(&method.to_uppercase().parse().unwrap(), path).unwrap();
+            let responses = operation["responses"].as_object().unwrap();
+            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with(['4', '5'])) {
+                errors += 1;
+                let content = response["content"].as_object().unwrap();
+                assert_eq!(
+                    content.keys().collect::<Vec<_>>(),
+                    ["application/problem+json"],
+                    "{method} {path} {status}"
+                );
+            }
+            if access != web::access::Access::Public {
+                assert!(responses.contains_key("401") && responses.contains_key("403"), "{method} {path}");
+                assert!(responses["401"]["headers"]["WWW-Authenticate"].is_object(), "{method} {path}");
+            } else {
+                assert_eq!(operation["security"], json!([]), "{method} {path} is public");
+            }
+            if operation["requestBody"].is_object() {
+                assert!(["400", "415", "422"].iter().all(|s| responses.contains_key(*s)), "{method} {path}");
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                match parameter["name"].as_str().unwrap() {
+                    "limit" => assert_eq!(
+                        (&parameter["schema"]["minimum"], &parameter["schema"]["maximum"]),
+                        (&json!(1), &json!(500)),
+                        "{method} {path}"
+                    ),
+                    "at" | "since" => assert_eq!(parameter["schema"]["format"], "date-time", "{method} {path}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(errors > 112, "every error response is a problem document: {errors}");
+    assert!(document["paths"]["/api/v1/alerts"]["get"]["responses"]["422"].is_object());
+}
+
+#[tokio::test]
+async fn the_servers_own_answers_fit_the_response_schemas_it_documents() {
+    let api = start().await;
+    let document: Value =
+        api.client.get(format!("{}/api/openapi.json", api.base)).send().await.unwrap().json().await.unwrap();
+    for (role, path, route) in [
+        (Role::Officer, format!("/api/v1/people/{}", api.inside), "/api/v1/people/{number}"),
+        (Role::Medical, format!("/api/v1/people/{}", api.inside), "/api/v1/people/{number}"),
+        (Role::Officer, "/api/v1/people?facility=PEQ-A&limit=5".to_string(), "/api/v1/people"),
+        (Role::Officer, "/api/v1/people?q=zzzzzz".to_string(), "/api/v1/people"),
+    ] {
+        let (status, answer) = api.get(role, &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let schema = &document["paths"][route]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        let wrong = violations(&validator_in(&document, schema), &answer);
+        assert!(wrong.is_empty(), "GET {path}: {wrong:#?}");
+    }
+    // A refusal fits the problem schema it is documented with.
+    let (status, problem) = api.get(Role::Officer, "/api/v1/alerts?at=bad").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let schema = &document["paths"]["/api/v1/alerts"]["get"]["responses"]["422"]["content"]["application/problem+json"]
+        ["schema"];
+    assert!(violations(&validator_in(&document, schema), &problem).is_empty(), "{problem}");
+    // What schemathesis found: a body that is an array of a struct's fields was read as the struct.
+    let (status, problem) = api.post(Role::Director, "/api/v1/facilities/PEQ-A/housing-policy", "[null, null]").await;
+    assert_eq!((status, problem["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("body")));
 }
