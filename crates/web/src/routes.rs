@@ -428,7 +428,7 @@ struct PasswordChange {
 /// Change one's own password; other sessions end.
 #[utoipa::path(post, path = "/api/v1/session/password", tag = "session", request_body = PasswordChange,
     responses((status = 204, description = "changed"), (status = 401, body = Problem), (status = 422, body = Problem),
-              (status = 429, body = Problem, description = "too many wrong old passwords: the login throttle")))]
+              (status = 429, body = Problem, description = "too many wrong old passwords: wait as `Retry-After` says")))]
 async fn change_password(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
