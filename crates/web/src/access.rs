@@ -285,3 +285,21 @@ pub async fn authorise(State(state): State<AppState>, mut request: Request, next
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
+
+/// Roles that may record each kind of movement: floor officers move people inside the facility,
+/// records officers handle what changes custody itself.
+pub(crate) fn may_record(role: Role, kind: &service::custody::MovementKind) -> bool {
+    let inside = matches!(
+        kind,
+        service::custody::MovementKind::Place { .. }
+            | service::custody::MovementKind::Move { .. }
+            | service::custody::MovementKind::Out { .. }
+            | service::custody::MovementKind::Return
+    );
+    match role {
+        Role::Admin | Role::Director => true,
+        Role::Officer => inside,
+        Role::Records => !inside,
+        _ => false,
+    }
+}

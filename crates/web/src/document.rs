@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use utoipa::openapi::OpenApi;
 
 use crate::access::{rule_for, Access, SESSION_COOKIE};
-use crate::routes::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::request::{DEFAULT_LIMIT, MAX_LIMIT};
 
 const PROBLEM: &str = "application/problem+json";
 

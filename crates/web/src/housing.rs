@@ -24,7 +24,7 @@ use store::Occupant;
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::routes::{body, idempotent, in_scope, limit, open_person, parse, person_in_scope, query, ApiQuery};
+use crate::request::{body, idempotent, in_scope, limit, open_person, parse, person_in_scope, query, ApiQuery, Parsed};
 use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -93,9 +93,8 @@ async fn set_policy(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(request): Parsed<PolicyRequest>,
 ) -> ApiResult<Json<HousingPolicy>> {
-    let request: PolicyRequest = parse(&body(raw)?)?;
     in_scope(&caller, std::slice::from_ref(&code), "facility", &code)?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.set_housing_policy(&ctx, &code, &request)).await?))
@@ -143,9 +142,8 @@ async fn designate_unit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((code, unit)): Path<(String, String)>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(designation): Parsed<Designation>,
 ) -> ApiResult<Json<Designation>> {
-    let designation: Designation = parse(&body(raw)?)?;
     in_scope(&caller, std::slice::from_ref(&code), "facility", &code)?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.designate_unit(&ctx, &code, &unit, &designation)).await?))
@@ -159,9 +157,8 @@ async fn classify(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(request): Parsed<ClassifyRequest>,
 ) -> ApiResult<Json<Classified>> {
-    let request: ClassifyRequest = parse(&body(raw)?)?;
     person_in_scope(&state, &caller, &number).await?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.classify(&ctx, &number, &request)).await?))
@@ -218,9 +215,8 @@ async fn affiliate(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(request): Parsed<AffiliationRequest>,
 ) -> ApiResult<Json<Vec<Affiliation>>> {
-    let request: AffiliationRequest = parse(&body(raw)?)?;
     person_in_scope(&state, &caller, &number).await?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.affiliate(&ctx, &number, &request)).await?))
@@ -247,9 +243,8 @@ struct NewGroup {
 async fn add_group(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(group): Parsed<NewGroup>,
 ) -> ApiResult<(StatusCode, Json<ThreatGroup>)> {
-    let group: NewGroup = parse(&body(raw)?)?;
     let ctx = caller.staff.context(now());
     Ok((StatusCode::CREATED, Json(state.run(move |s| s.add_group(&ctx, &group.code, &group.name)).await?)))
 }
@@ -317,9 +312,8 @@ async fn end_keep_apart(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(request): Parsed<EndRule>,
 ) -> ApiResult<Json<KeepApartView>> {
-    let request: EndRule = parse(&body(raw)?)?;
     let rule = state
         .run(move |s| s.keep_apart_rules(now()))
         .await?
@@ -342,9 +336,8 @@ async fn allocate(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(request): Parsed<AllocateRequest>,
 ) -> ApiResult<Json<Allocation>> {
-    let request: AllocateRequest = parse(&body(raw)?)?;
     in_scope(&caller, std::slice::from_ref(&code), "facility", &code)?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.allocate(&ctx, &code, &request)).await?))
@@ -444,9 +437,8 @@ async fn enter_counts(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(entries): Parsed<CountEntries>,
 ) -> ApiResult<Json<CountView>> {
-    let entries: CountEntries = parse(&body(raw)?)?;
     count_in_scope(&state, &caller, id).await?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.enter_counts(&ctx, id, &entries.counts)).await?))
@@ -461,9 +453,8 @@ async fn resolve_count(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(request): Parsed<Resolve>,
 ) -> ApiResult<Json<CountView>> {
-    let request: Resolve = parse(&body(raw)?)?;
     count_in_scope(&state, &caller, id).await?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.resolve_count(&ctx, id, &request)).await?))
@@ -494,7 +485,7 @@ async fn expected_people(
     count_in_scope(&state, &caller, id).await?;
     let people = state.run(move |s| s.count_expected_people(id, &cell)).await?;
     let route = "GET /api/v1/counts/{id}/cells/{cell}/expected";
-    crate::routes::log_reads_of(&state, &caller, people.iter().map(|o| o.number.as_str()), route).await?;
+    crate::request::log_reads_of(&state, &caller, people.iter().map(|o| o.number.as_str()), route).await?;
     Ok(Json(people))
 }
 

@@ -15,7 +15,7 @@ use service::identity::{Candidate, CandidatesRequest, Lineage, MergeRequest, Mer
 
 use crate::access::Caller;
 use crate::problem::{ApiResult, Problem};
-use crate::routes::{body, idempotent, open_person, parse, person_in_scope};
+use crate::request::{body, idempotent, open_person, parse, person_in_scope, Parsed};
 use crate::AppState;
 
 /// The identity routes, merged into the API router.
@@ -37,13 +37,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 async fn find_candidates(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(request): Parsed<CandidatesRequest>,
 ) -> ApiResult<Json<Vec<Candidate>>> {
-    let request: CandidatesRequest = parse(&body(raw)?)?;
     let staff = caller.staff.clone();
     let found = state.run(move |s| s.identity_candidates(&request.identity, request.limit, |f| staff.sees(f))).await?;
     let route = "POST /api/v1/identity/candidates";
-    crate::routes::log_reads_of(&state, &caller, found.iter().map(|c| c.number.as_str()), route).await?;
+    crate::request::log_reads_of(&state, &caller, found.iter().map(|c| c.number.as_str()), route).await?;
     Ok(Json(found))
 }
 

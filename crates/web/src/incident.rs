@@ -25,7 +25,7 @@ use service::ServiceError;
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::routes::{body, decode_cursor, encode_cursor, idempotent, in_scope, limit, parse, query, ApiQuery};
+use crate::request::{body, decode_cursor, encode_cursor, idempotent, in_scope, limit, parse, query, ApiQuery};
 use crate::AppState;
 
 /// The incident routes, merged into the API router.
@@ -118,7 +118,7 @@ async fn get_incident(
     let staff = caller.staff.clone();
     let mut record = state.run(move |s| s.incident(&number, |f| staff.sees(f), chrono::Utc::now())).await?;
     let named = record.people.iter().map(|p| p.person.as_str());
-    crate::routes::log_reads_of(&state, &caller, named, "GET /api/v1/incidents/{number}").await?;
+    crate::request::log_reads_of(&state, &caller, named, "GET /api/v1/incidents/{number}").await?;
     if caller.staff.role != Role::Medical {
         record.injuries = None;
     }
@@ -242,7 +242,7 @@ async fn set_notification_preference(
 ) -> ApiResult<Response> {
     let bytes = body(raw)?;
     let preference: NotificationPreference = parse(&bytes)?;
-    crate::routes::person_in_scope(&state, &caller, &number).await?;
+    crate::request::person_in_scope(&state, &caller, &number).await?;
     let route = format!("POST /api/v1/people/{number}/notification-preference");
     let ctx = caller.staff.context(chrono::Utc::now());
     idempotent(&state, &caller, &headers, &route, &bytes, StatusCode::CREATED, move |tx| {

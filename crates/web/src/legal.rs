@@ -1,8 +1,6 @@
 //! Legal routes: rule sets, charges and court records, holds and their two-person overrides,
 //! a person's legal record, and the alerts.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -22,7 +20,7 @@ use service::staff::Role;
 
 use crate::access::Caller;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::routes::{body, instant, open_person, parse, person_in_scope, query, ApiQuery};
+use crate::request::{instant, open_person, person_in_scope, query, ApiQuery, Parsed};
 use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -82,9 +80,8 @@ struct RuleSetText {
 async fn load_rule_set(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(file): Parsed<RuleSetText>,
 ) -> ApiResult<(StatusCode, Json<RuleSet>)> {
-    let file: RuleSetText = parse(&body(raw)?)?;
     let ctx = caller.staff.context(now());
     Ok((StatusCode::CREATED, Json(state.run(move |s| s.load_rule_set(&ctx, &file.text)).await?)))
 }
@@ -96,9 +93,8 @@ async fn record_charge(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(charge): Parsed<ChargeRequest>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let charge: ChargeRequest = parse(&body(raw)?)?;
     person_in_scope(&state, &caller, &number).await?;
     let ctx = caller.staff.context(now());
     state.run(move |s| s.record_charge(&ctx, &number, &charge)).await?;
@@ -113,9 +109,8 @@ async fn record_court(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(record): Parsed<CourtRecordRequest>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let record: CourtRecordRequest = parse(&body(raw)?)?;
     person_in_scope(&state, &caller, &number).await?;
     let ctx = caller.staff.context(now());
     state.run(move |s| s.record_court(&ctx, &number, &record)).await?;
@@ -144,9 +139,8 @@ async fn record_sentences(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(input): Parsed<SentenceInput>,
 ) -> ApiResult<(StatusCode, Json<SentenceReport>)> {
-    let input: SentenceInput = parse(&body(raw)?)?;
     person_in_scope(&state, &caller, &number).await?;
     let ctx = caller.staff.context(now());
     Ok((StatusCode::CREATED, Json(state.run(move |s| s.record_sentences(&ctx, &number, &input)).await?)))
@@ -160,9 +154,8 @@ async fn add_hold(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(hold): Parsed<HoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldRecord>)> {
-    let hold: HoldRequest = parse(&body(raw)?)?;
     person_in_scope(&state, &caller, &number).await?;
     let ctx = caller.staff.context(now());
     Ok((StatusCode::CREATED, Json(state.run(move |s| s.add_hold(&ctx, &number, &hold)).await?)))
@@ -204,9 +197,8 @@ async fn end_hold(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(reason): Parsed<Reason>,
 ) -> ApiResult<Json<HoldRecord>> {
-    let reason: Reason = parse(&body(raw)?)?;
     hold_in_scope(&state, &caller, id).await?;
     let ctx = caller.staff.context(now());
     Ok(Json(state.run(move |s| s.end_hold(&ctx, id, &reason.reason)).await?))
@@ -220,9 +212,8 @@ async fn request_override(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(ask): Parsed<OverrideAsk>,
 ) -> ApiResult<(StatusCode, Json<HoldOverride>)> {
-    let ask: OverrideAsk = parse(&body(raw)?)?;
     hold_in_scope(&state, &caller, id).await?;
     let ctx = caller.staff.context(now());
     Ok((StatusCode::CREATED, Json(state.run(move |s| s.request_hold_override(&ctx, id, &ask)).await?)))
@@ -301,10 +292,10 @@ async fn list_family_notices(
 ) -> ApiResult<Json<Vec<FamilyNotice>>> {
     let params = query(params)?;
     let since = match params.since.as_deref() {
-        Some(text) => crate::routes::instant_named("since", text)?,
+        Some(text) => crate::request::instant_named("since", text)?,
         None => now() - chrono::Duration::days(30),
     };
-    let limit = crate::routes::limit(params.limit)? as u32;
+    let limit = crate::request::limit(params.limit)? as u32;
     let staff = caller.staff.clone();
     Ok(Json(state.run(move |s| s.family_notices(|f| staff.sees(f), since, limit)).await?))
 }
@@ -316,9 +307,8 @@ async fn record_family_notice(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(movement): Path<i64>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(done): Parsed<NoticeDone>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let done: NoticeDone = parse(&body(raw)?)?;
     // A movement outside the caller's facilities answers as one that does not exist.
     let facility = state.run(move |s| s.movement_facility(movement)).await?;
     if !facility.is_some_and(|f| caller.staff.sees(&f)) {
@@ -337,9 +327,8 @@ async fn record_legal_visit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(number): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    Parsed(visit): Parsed<VisitRequest>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let visit: VisitRequest = parse(&body(raw)?)?;
     person_in_scope(&state, &caller, &number).await?;
     let ctx = caller.staff.context(now());
     state.run(move |s| s.record_legal_visit(&ctx, &number, &visit)).await?;

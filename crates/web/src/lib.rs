@@ -11,6 +11,7 @@ mod identity;
 mod incident;
 mod legal;
 pub mod problem;
+mod request;
 mod routes;
 mod sentence;
 mod ui;

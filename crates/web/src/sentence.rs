@@ -1,7 +1,5 @@
 //! Sentence routes: release-date calculation (nothing is stored).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +9,7 @@ use utoipa_axum::routes;
 use domain::sentence::{SentenceInput, SentenceReport};
 
 use crate::problem::{ApiResult, Problem};
-use crate::routes::{body, parse};
+use crate::request::Parsed;
 use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -24,8 +22,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 /// Nothing is stored. Wrong input answers 422 naming each wrong field (`sentences[1].consecutive_to`).
 #[utoipa::path(post, path = "/api/v1/sentences/calculation", tag = "sentences", request_body = SentenceInput,
     responses((status = 200, body = SentenceReport), (status = 400, body = Problem), (status = 422, body = Problem)))]
-async fn calculate_sentences(State(state): State<AppState>, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
-    let input: SentenceInput = parse(&body(raw)?)?;
+async fn calculate_sentences(
+    State(state): State<AppState>,
+    Parsed(input): Parsed<SentenceInput>,
+) -> ApiResult<Response> {
     // Serialised straight from the calculation, so the expiries keep the order the sentences were given in.
     let json = state
         .run(move |s| {

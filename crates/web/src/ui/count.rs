@@ -141,7 +141,7 @@ async fn count_page(state: &AppState, ui: &Ui, id: i64, refusal: Option<Refusal>
         .await?;
     let named: Vec<&str> =
         expected_in_short.iter().flat_map(|(_, people)| people.iter().map(|p| p.0.as_str())).collect();
-    crate::routes::log_reads_of(state, &ui.caller, named, "GET /counts/{id}").await?;
+    crate::request::log_reads_of(state, &ui.caller, named, "GET /counts/{id}").await?;
     Ok(CountPage {
         chrome: ui.chrome("/counts"),
         expected_in_short,

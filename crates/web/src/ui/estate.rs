@@ -97,7 +97,7 @@ struct Dashboard {
 /// The report as the caller may see it.
 async fn occupancy(state: &AppState, ui: &Ui, at: domain::time::Instant, detail: Detail) -> UiResult<OccupancyReport> {
     let report = state.run(move |s| s.occupancy(at, detail)).await?;
-    Ok(crate::routes::scoped(report, ui.staff()))
+    Ok(crate::request::scoped(report, ui.staff()))
 }
 
 /// The alerts of the caller's facilities; overdue obligations only for the roles that follow them.

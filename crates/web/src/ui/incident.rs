@@ -159,7 +159,7 @@ pub(crate) async fn show(
     let staff = ui.staff().clone();
     let mut incident = state.run(move |s| s.incident(&number, |f| staff.sees(f), chrono::Utc::now())).await?;
     let named = incident.people.iter().map(|p| p.person.as_str());
-    crate::routes::log_reads_of(&state, &ui.caller, named, "GET /incidents/{number}").await?;
+    crate::request::log_reads_of(&state, &ui.caller, named, "GET /incidents/{number}").await?;
     if ui.role() != Role::Medical {
         incident.injuries = None;
     }

@@ -21,7 +21,7 @@ use service::identity::Candidate;
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiResult};
 use crate::problem::ApiError;
-use crate::routes::open_person;
+use crate::request::open_person;
 use crate::AppState;
 
 /// The form as sent: every input by name.
@@ -338,7 +338,7 @@ async fn find_candidates(state: &AppState, ui: &Ui, form: &IntakeForm) -> UiResu
     match found {
         Ok(candidates) => {
             let named = candidates.iter().map(|c| c.number.as_str());
-            crate::routes::log_reads_of(state, &ui.caller, named, "POST /intake/candidates").await?;
+            crate::request::log_reads_of(state, &ui.caller, named, "POST /intake/candidates").await?;
             Ok(Some(candidates))
         }
         // An identity still being typed may not be checkable yet: show nothing rather than an error.
@@ -420,7 +420,7 @@ async fn admit_once(
     if let Some(number) = &request.person {
         // Re-admitting someone on record: only staff who may see that person, so that the
         // answer never tells others the person exists.
-        crate::routes::person_in_scope(state, &ui.caller, number).await?;
+        crate::request::person_in_scope(state, &ui.caller, number).await?;
     }
     let text = String::from_utf8_lossy(body).into_owned();
     let ctx = ui.staff().context(chrono::Utc::now());

@@ -13,8 +13,9 @@ use service::report::PersonScope;
 use store::Whereabouts;
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiError, UiResult};
+use crate::access::may_record;
 use crate::problem::ApiError;
-use crate::routes::{in_scope, log_read, may_record, person_in_scope};
+use crate::request::{in_scope, log_read, person_in_scope};
 use crate::AppState;
 
 const OUT_REASONS: &[(&str, OutReason)] = &[

@@ -13,7 +13,7 @@ use service::staff::Role;
 use store::{MedicalTask, MovementRecord, Whereabouts};
 
 use super::{csv, page, when, Chrome, Ui, UiResult};
-use crate::routes::log_read;
+use crate::request::log_read;
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -63,7 +63,7 @@ pub(crate) async fn search(
         }
     }
     let route = if q.format.is_some() { "GET /search?format=csv" } else { "GET /search" };
-    crate::routes::log_reads_of(&state, &ui.caller, hits.iter().map(|h| h.number.as_str()), route).await?;
+    crate::request::log_reads_of(&state, &ui.caller, hits.iter().map(|h| h.number.as_str()), route).await?;
     if q.format.as_deref() == Some("csv") {
         let rows = hits
             .iter()

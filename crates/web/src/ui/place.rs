@@ -11,7 +11,7 @@ use service::housing::{OverrideRequest, PlacementOption};
 
 use super::{page, page_status, Chrome, Refusal, Ui, UiError, UiResult};
 use crate::problem::ApiError;
-use crate::routes::{in_scope, log_read, person_in_scope};
+use crate::request::{in_scope, log_read, person_in_scope};
 use crate::AppState;
 
 #[derive(Template)]
