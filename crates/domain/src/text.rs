@@ -45,7 +45,11 @@ fn clean(raw: &str, max: usize, lines: bool) -> Result<String, String> {
     if let Some(c) = raw.chars().find(|&c| is_bidi_control(c)) {
         return Err(format!("contains the bidirectional control character U+{:04X}, which is not allowed", c as u32));
     }
-    Ok(raw.nfc().collect())
+    // Most names are already NFC (all ASCII ones are): the quick check spares composing them again.
+    match unicode_normalization::is_nfc_quick(raw.chars()) {
+        unicode_normalization::IsNormalized::Yes => Ok(raw.to_string()),
+        _ => Ok(raw.nfc().collect()),
+    }
 }
 
 /// The characters a one-line text refuses, as a regular-expression class body.
