@@ -17,7 +17,7 @@ use std::fmt;
 use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 /// The bidirectional formatting characters: embeddings, overrides, isolates and marks.
 fn is_bidi_control(c: char) -> bool {
@@ -46,8 +46,8 @@ fn clean(raw: &str, max: usize, lines: bool) -> Result<String, String> {
         return Err(format!("contains the bidirectional control character U+{:04X}, which is not allowed", c as u32));
     }
     // Most names are already NFC (all ASCII ones are): the quick check spares composing them again.
-    match unicode_normalization::is_nfc_quick(raw.chars()) {
-        unicode_normalization::IsNormalized::Yes => Ok(raw.to_string()),
+    match is_nfc_quick(raw.chars()) {
+        IsNormalized::Yes => Ok(raw.to_string()),
         _ => Ok(raw.nfc().collect()),
     }
 }
@@ -181,6 +181,17 @@ fn any(_: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// ASCII letters and digits and the `extra` characters, starting with a letter or digit.
+fn ascii_with(text: &str, extra: &[char], rule: &str) -> Result<(), String> {
+    match text.chars().find(|c| !(c.is_ascii_alphanumeric() || extra.contains(c))) {
+        Some(c) => Err(format!("contains `{c}`; {rule}")),
+        None if !text.starts_with(|c: char| c.is_ascii_alphanumeric()) => {
+            Err("must start with a letter or digit".into())
+        }
+        None => Ok(()),
+    }
+}
+
 text_type!(
     /// One part of a person's name: given names, a surname, a contact's name.
     NamePart, max = 100, lines = false, pattern = Some(free_text_pattern(REFUSED_ONE_LINE)), check = any
@@ -196,26 +207,12 @@ text_type!(
 text_type!(
     /// An identity document's number as printed.
     DocumentNumber, max = 40, lines = false, pattern = Some(r"^[A-Za-z0-9](?:[A-Za-z0-9 ./-]*[A-Za-z0-9./-])?$".into()),
-    check = |text| {
-        let first_ok = text.starts_with(|c: char| c.is_ascii_alphanumeric());
-        match text.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '.' | '/'))) {
-            Some(c) => Err(format!("contains `{c}`; a document number has letters, digits, spaces, `-`, `.` and `/`")),
-            None if !first_ok => Err("must start with a letter or digit".into()),
-            None => Ok(()),
-        }
-    }
+    check = |text| ascii_with(text, &[' ', '-', '.', '/'], "a document number has letters, digits, spaces, `-`, `.` and `/`")
 );
 text_type!(
     /// A code: a facility, unit, cell, group, document kind or vulnerability flag.
     Code, max = 40, lines = false, pattern = Some(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$".into()),
-    check = |text| {
-        let first_ok = text.starts_with(|c: char| c.is_ascii_alphanumeric());
-        match text.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
-            Some(c) => Err(format!("contains `{c}`; a code has letters, digits, `-`, `_` and `.`")),
-            None if !first_ok => Err("must start with a letter or digit".into()),
-            None => Ok(()),
-        }
-    }
+    check = |text| ascii_with(text, &['-', '_', '.'], "a code has letters, digits, `-`, `_` and `.`")
 );
 text_type!(
     /// An ISO 3166-1 alpha-2 country code in capitals, such as `SV`.

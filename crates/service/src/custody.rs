@@ -383,11 +383,7 @@ fn check_documents<T: Tx>(
             if request.different_person.is_some() {
                 continue;
             }
-            let mut facilities = Vec::new();
-            for id in tx.person_facilities(holder)? {
-                facilities.extend(tx.facility_by_id(id)?.map(|f| f.code));
-            }
-            let on_record = if ctx.scope.is_none() || facilities.iter().any(|f| ctx.sees(f)) {
+            let on_record = if crate::person_visible(tx, ctx, holder)? {
                 format!("{shown} is on record for {}: re-admit that person (`person`)", person.number)
             } else {
                 format!("{shown} is on record for a person held before elsewhere: ask national records staff to re-admit them")

@@ -140,6 +140,9 @@ pub(crate) fn audit<T: Tx>(
 /// another is refused naming the surviving record, so that nothing is written on the duplicate.
 /// Whether the caller's facilities include one answerable for the person (see `Tx::person_facilities`).
 pub(crate) fn person_visible<T: Tx>(tx: &mut T, ctx: &Context, person: store::PersonId) -> ServiceResult<bool> {
+    if ctx.scope.is_none() {
+        return Ok(true);
+    }
     for id in tx.person_facilities(person)? {
         if tx.facility_by_id(id)?.is_some_and(|f| ctx.sees(&f.code)) {
             return Ok(true);

@@ -16,7 +16,8 @@ use domain::time::{from_micros, to_micros, Instant};
 
 use crate::*;
 
-const MIGRATIONS: &[&str] = &[
+/// Every migration in order; the schema version is the number applied.
+pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_foundation.sql"),
     include_str!("../migrations/sqlite/0002_staff.sql"),
     include_str!("../migrations/sqlite/0003_read_paths.sql"),

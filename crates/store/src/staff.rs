@@ -734,30 +734,20 @@ pub(crate) fn staff_problems(conn: &Connection) -> StoreResult<Vec<String>> {
 fn credential_problems(conn: &Connection, table: CredentialTable, problems: &mut Vec<String>) -> StoreResult<()> {
     type Credential = (i64, String, i64, i64, Option<i64>);
     let what = table.what;
-    let mut audited: HashMap<i64, Credential> = HashMap::new();
-    let sql = format!(
-        "SELECT {id}, user_id, {secret}, created_at, expires_at, {ended} FROM {versions} ORDER BY id",
-        id = table.id,
-        secret = table.secret,
-        ended = table.ended,
-        versions = table.versions
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        audited.insert(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?));
-    }
-    let sql = format!(
-        "SELECT id, user_id, {secret}, created_at, expires_at, {ended} FROM {projection} ORDER BY id",
-        secret = table.secret,
-        ended = table.ended,
-        projection = table.projection
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let stored: Credential = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+    // Rows of `id, user_id, secret, created_at, expires_at, ended`, in insertion order.
+    let read = |id: &str, from: &str| -> StoreResult<Vec<(i64, Credential)>> {
+        let sql = format!(
+            "SELECT {id}, user_id, {secret}, created_at, expires_at, {ended} FROM {from} ORDER BY id",
+            secret = table.secret,
+            ended = table.ended,
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    // Later versions replace earlier ones: the latest is what the table must hold.
+    let mut audited: HashMap<i64, Credential> = read(table.id, table.versions)?.into_iter().collect();
+    for (id, stored) in read("id", table.projection)? {
         match audited.remove(&id) {
             None => problems.push(format!("{what} {id} has no audited history: it was added outside Custodia")),
             Some(expected) if expected != stored => {

@@ -4,16 +4,8 @@
 use custodia_store as store;
 use store::Store;
 
-const BEFORE_STAFF_AUDIT: &[&str] = &[
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-    include_str!("../migrations/sqlite/0002_staff.sql"),
-    include_str!("../migrations/sqlite/0003_read_paths.sql"),
-    include_str!("../migrations/sqlite/0004_person_name.sql"),
-    include_str!("../migrations/sqlite/0005_housing.sql"),
-    include_str!("../migrations/sqlite/0006_incident.sql"),
-    include_str!("../migrations/sqlite/0007_identity.sql"),
-    include_str!("../migrations/sqlite/0008_legal.sql"),
-];
+/// The schema before the staff audit: the first eight migrations.
+const BEFORE_STAFF_AUDIT: &[&str] = store::sqlite::MIGRATIONS.split_at(8).0;
 
 /// A version-8 database holding an admin account with one token and one session, and a register of three reads
 /// in the old form (no chain).
