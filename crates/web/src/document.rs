@@ -154,13 +154,15 @@ fn finish_operation(method: &axum::http::Method, access: Access, operation: &mut
 /// Limits the handlers enforce, written into the parameters they apply to.
 fn bound_parameter(parameter: &mut Value) {
     if parameter["in"] == "header" && parameter["name"] == "Idempotency-Key" {
-        // What `routes::idempotent` accepts: 1 to 200 visible characters.
+        // What `request::idempotent` accepts: 1 to 200 visible characters, inner spaces allowed.
+        // Spaces and tabs around the value are allowed because HTTP drops them before the server
+        // sees the value, so the length is counted inside the pattern, without them.
         parameter["schema"] = json!({
-            "type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]([ -~]*[!-~])?$"
+            "type": "string", "pattern": "^[ \\t]*[!-~](?:[ -~]{0,198}[!-~])?[ \\t]*$"
         });
     }
     if parameter["in"] == "header" && parameter["name"] == "If-Match" {
-        // The tags `routes::if_match` reads; any other text is answered 412 like a stale tag.
+        // The tags `request::if_match` reads; any other text is answered 412 like a stale tag.
         parameter["schema"] = json!({ "type": "string", "pattern": "^(\\*|(W/)?\"v[0-9]+\")$" });
     }
     if parameter["in"] != "query" {

@@ -275,9 +275,12 @@ where
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(value) => {
-            let key = value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 200).ok_or_else(|| {
-                ApiError::bad_request("bad-idempotency-key", "Idempotency-Key must be 1 to 200 visible characters")
-            })?;
+            // Visible ASCII and inner spaces (HTTP has already dropped spaces and tabs at the ends).
+            let visible = |k: &str| k.bytes().all(|b| (b' '..=b'~').contains(&b));
+            let key =
+                value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 200 && visible(k)).ok_or_else(|| {
+                    ApiError::bad_request("bad-idempotency-key", "Idempotency-Key must be 1 to 200 visible characters")
+                })?;
             Some(key.to_string())
         }
     };

@@ -1537,3 +1537,21 @@ async fn the_servers_own_answers_fit_the_response_schemas_it_documents() {
     let (status, problem) = api.post(Role::Director, "/api/v1/facilities/PEQ-A/housing-policy", "[null, null]").await;
     assert_eq!((status, problem["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("body")));
 }
+
+#[tokio::test]
+async fn an_idempotency_key_with_a_tab_inside_is_refused_as_its_documented_pattern_says() {
+    let api = start().await;
+    let events = api.audit_count().await;
+    let response = api
+        .client
+        .post(format!("{}/api/v1/admissions", api.base))
+        .bearer_auth(&api.tokens[&Role::Records])
+        .header("content-type", "application/json")
+        .header("idempotency-key", "key\twith-tab")
+        .body(admission("PEQ-A", "Tabulada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(api.audit_count().await, events, "nothing written");
+}
