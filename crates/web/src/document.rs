@@ -162,7 +162,7 @@ fn bound_parameter(parameter: &mut Value) {
         });
     }
     if parameter["in"] == "header" && parameter["name"] == "If-Match" {
-        // The tags `request::if_match` reads; any other text is answered 412 like a stale tag.
+        // The tags `request::if_match` reads; any other text is answered 400 as malformed.
         parameter["schema"] = json!({ "type": "string", "pattern": "^(\\*|(W/)?\"v[0-9]+\")$" });
     }
     if parameter["in"] != "query" {

@@ -379,7 +379,18 @@ pub(crate) fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/").trim_matches('"').strip_prefix('v').and_then(|v| v.parse().ok()).map(Some).ok_or_else(
-        || ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-record", "If-Match is not a tag this API gave"),
-    )
+    // Exactly the documented form, `"v<digits>"` (weak or not); anything else is malformed.
+    let digits = text
+        .strip_prefix("W/")
+        .unwrap_or(text)
+        .strip_prefix("\"v")
+        .and_then(|rest| rest.strip_suffix('"'))
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            ApiError::bad_request("bad-if-match", "If-Match must be * or an ETag this API gave, such as \"v12\"")
+        })?;
+    // Well formed but beyond any version on record: stale, like any tag that is not current.
+    digits.parse().map(Some).map_err(|_| {
+        ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-record", "If-Match is not a tag this API gave")
+    })
 }

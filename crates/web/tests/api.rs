@@ -1555,3 +1555,24 @@ async fn an_idempotency_key_with_a_tab_inside_is_refused_as_its_documented_patte
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(api.audit_count().await, events, "nothing written");
 }
+
+#[tokio::test]
+async fn a_malformed_if_match_is_refused_as_malformed_and_a_stale_one_as_stale() {
+    let api = start().await;
+    let path = format!("{}/api/v1/people/{}/movements", api.base, api.inside);
+    let send = |tag: &'static str| {
+        let request = api
+            .client
+            .post(&path)
+            .bearer_auth(&api.tokens[&Role::Officer])
+            .header("if-match", tag)
+            .header("content-type", "application/json")
+            .body(json!({"kind": "out", "reason": "court"}).to_string());
+        async move { request.send().await.unwrap().status() }
+    };
+    for malformed in ["_g", "v1", "\"v1", "\"x1\"", "\"v\""] {
+        assert_eq!(send(malformed).await, StatusCode::BAD_REQUEST, "{malformed}");
+    }
+    assert_eq!(send("\"v99999999999999999999\"").await, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(send("W/\"v1\"").await, StatusCode::PRECONDITION_FAILED, "an old version is stale");
+}
