@@ -9,7 +9,7 @@ use service::custody::{admit_in, AdmitRequest};
 use service::layout::FacilityLayout;
 use service::report::Detail;
 use service::{Context, Service};
-use store::sqlite::SqliteStore;
+use store::Database;
 use store::{Store, Tx};
 
 #[derive(Subcommand)]
@@ -84,8 +84,8 @@ floor_area_m2 = 100.0
 beds = 10
 "#;
 
-fn fresh(dir: &tempfile::TempDir, name: &str) -> anyhow::Result<Service<SqliteStore>> {
-    let service = Service::new(SqliteStore::open_path(&dir.path().join(name))?);
+fn fresh(dir: &tempfile::TempDir, name: &str) -> anyhow::Result<Service<Database>> {
+    let service = Service::new(service::open_database(&format!("sqlite://{}", dir.path().join(name).display()), true)?);
     service.init()?;
     let layout = FacilityLayout::parse(BENCH_LAYOUT)?;
     let ctx = Context::new("bench", chrono::Utc::now() - chrono::Duration::days(1));
@@ -185,7 +185,7 @@ fn bench_admit(people: u64) -> anyhow::Result<()> {
 }
 
 fn bench_queries(db: &str, runs: usize) -> anyhow::Result<()> {
-    let service = Service::new(SqliteStore::open(db)?);
+    let service = Service::new(service::open_database(db, false)?);
     let now = chrono::Utc::now();
     let past = now - chrono::Duration::days(400);
     let facilities = service.store().read()?.facilities()?;

@@ -15,7 +15,6 @@ use serde_json::json;
 
 use domain::person::{Identity, IdentityDocument, PersonName};
 use service::Service;
-use store::sqlite::SqliteStore;
 use store::{Store, Tx};
 
 /// The ways an intake differs from the record, in the order they are dealt out.
@@ -41,7 +40,7 @@ const NEW_SURNAMES: &[&str] = &["Zelaya", "Villatoro", "Monterrosa", "Bonilla", 
 pub fn run(intakes: usize, seed: u64) -> anyhow::Result<()> {
     // `bench` receives no global options; read `--db` (or `CUSTODIA_DB`) as the command line gave it.
     let db = <crate::Cli as clap::Parser>::parse().db;
-    let service = Service::new(SqliteStore::open(&db)?);
+    let service = Service::new(service::open_database(&db, false)?);
     let people = service.counts()?.people;
     anyhow::ensure!(people > 0, "the database {db} holds no people: build the demo first");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -28,7 +28,7 @@ use service::layout::FacilityLayout;
 use service::report::Detail;
 use service::staff::Role;
 use service::{Context, Service, ServiceError};
-use store::sqlite::SqliteStore;
+use store::Database;
 
 use output::Format;
 
@@ -553,7 +553,7 @@ fn listen(bind: &str) -> anyhow::Result<std::net::TcpListener> {
 }
 
 /// Serve the API until Ctrl-C or SIGTERM, then finish the requests in flight.
-fn serve(service: Service<SqliteStore>, listener: std::net::TcpListener) -> anyhow::Result<()> {
+fn serve(service: Service<Database>, listener: std::net::TcpListener) -> anyhow::Result<()> {
     let json = !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG").unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -594,8 +594,8 @@ async fn shutdown_signal() {
 
 /// Open an existing database. A missing file is refused and nothing is created: only `init`
 /// (and `demo`, which builds a new one) create a database.
-fn open(db: &str) -> anyhow::Result<Service<SqliteStore>> {
-    Ok(Service::new(SqliteStore::open_existing(db)?))
+fn open(db: &str) -> anyhow::Result<Service<Database>> {
+    Ok(Service::new(service::open_database(db, false)?))
 }
 
 /// A progress bar on a terminal; nothing in logs (indicatif hides itself when stderr is not a terminal).
@@ -624,12 +624,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::now(actor);
     match cli.command {
         Command::Init => {
-            Service::new(SqliteStore::open(&cli.db)?).init()?;
+            Service::new(service::open_database(&cli.db, true)?).init()?;
             println!("initialised {}", cli.db);
         }
         Command::Demo { scale, seed, no_serve, bind } => {
             let listener = if no_serve { None } else { Some(listen(&bind)?) };
-            let service = Service::new(SqliteStore::open(&cli.db)?);
+            let service = Service::new(service::open_database(&cli.db, true)?);
             service.init()?;
             let scale = match scale {
                 DemoScale::Small => Scale::Small,

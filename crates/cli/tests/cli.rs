@@ -1,4 +1,5 @@
-//! End-to-end tests of the `custodia` binary over a database file in a temporary directory.
+//! End-to-end tests of the `custodia` binary over a fresh database (on the backend
+//! `CUSTODIA_TEST_DB` names) and files in a temporary directory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,20 +34,25 @@ fn sur_layout() -> String {
 }
 
 struct Db {
-    dir: tempfile::TempDir,
+    test: testdb::TestDb,
 }
 
 impl Db {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self { test: testdb::TestDb::new() }
     }
 
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("x.db")
+    fn url(&self) -> &str {
+        self.test.url()
+    }
+
+    /// The database file, on SQLite: the tests of what is (not) created on disk use it.
+    fn path(&self) -> Option<PathBuf> {
+        self.test.sqlite_path()
     }
 
     fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
+        let path = self.test.dir().join(name);
         std::fs::write(&path, text).expect("write test file");
         path
     }
@@ -55,7 +61,7 @@ impl Db {
         let mut command = Command::new(env!("CARGO_BIN_EXE_custodia"));
         command
             .arg("--db")
-            .arg(format!("sqlite://{}", self.path().display()))
+            .arg(self.url())
             .arg("--actor")
             .arg("tester")
             .args(args)
@@ -107,8 +113,9 @@ impl Db {
         child.wait_with_output().unwrap()
     }
 
-    fn sql(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.path()).expect("open db with rusqlite")
+    /// A hand edit of the database, outside Custodia; the number of rows it changed.
+    fn sql(&self, sql: &str) -> u64 {
+        self.test.execute(sql)
     }
 }
 
@@ -161,7 +168,7 @@ fn init_creates_an_empty_database_that_verifies() {
     let db = Db::new();
     let out = db.ok(&["init"]);
     assert!(out.contains("initialised"), "{out}");
-    assert!(db.path().exists());
+    assert!(db.path().is_none_or(|p| p.exists()));
     let report = db.occupancy_json();
     assert!(facility_codes(&report).is_empty());
     assert_eq!(report["total"]["population"], 0);
@@ -310,15 +317,9 @@ fn audit_verify_passes_after_the_demo_and_exits_3_naming_the_event_after_a_perso
     db.ok(&["cell", "out-of-order", "PEQ-A", "M1-01", "--reason", "flooded"]);
     let ok = db.ok(&["audit", "verify"]);
     assert!(ok.contains("audit: OK"), "{ok}");
-    let seq: i64 = {
-        let conn = db.sql();
-        let seq = conn.query_row("SELECT audit_seq FROM person ORDER BY id LIMIT 1", [], |r| r.get(0)).unwrap();
-        let changed = conn
-            .execute("UPDATE person SET given_names = 'Fulano' WHERE id = (SELECT min(id) FROM person)", [])
-            .unwrap();
-        assert_eq!(changed, 1);
-        seq
-    };
+    let seq = db.test.query_i64("SELECT audit_seq FROM person ORDER BY id LIMIT 1");
+    let changed = db.sql("UPDATE person SET given_names = 'Fulano' WHERE id = (SELECT min(id) FROM person)");
+    assert_eq!(changed, 1);
     let (code, err) = db.fails(&["audit", "verify"]);
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains(&format!("event {seq}")), "names the event that recorded the person: {err}");
@@ -328,10 +329,10 @@ fn audit_verify_passes_after_the_demo_and_exits_3_naming_the_event_after_a_perso
 fn audit_verify_exits_3_when_a_projection_no_longer_follows_from_the_movements() {
     let db = Db::new();
     db.ok(&["demo", "--scale", "small", "--no-serve"]);
-    let changed = db
-        .sql()
-        .execute("UPDATE custody_state SET status = 'free' WHERE person_id = (SELECT min(person_id) FROM custody_state WHERE status = 'held')", [])
-        .unwrap();
+    let changed = db.sql(
+        "UPDATE custody_state SET status = 'free'
+         WHERE person_id = (SELECT min(person_id) FROM custody_state WHERE status = 'held')",
+    );
     assert_eq!(changed, 1);
     let (code, err) = db.fails(&["audit", "verify"]);
     assert_eq!(code, Some(3), "{err}");
@@ -515,11 +516,8 @@ fn a_noted_head_hash_catches_a_history_cut_off_at_the_end() {
     assert!(db.ok(&["audit", "verify", "--expect", &head]).contains("audit: OK"));
     // Remove the newest event together with the rows it wrote: the rest of the chain still holds.
     let seq: i64 = head.split(':').next().unwrap().parse().unwrap();
-    {
-        let conn = db.sql();
-        conn.execute("DELETE FROM cell_status WHERE audit_seq = ?1", [seq]).unwrap();
-        conn.execute("DELETE FROM audit_event WHERE seq = ?1", [seq]).unwrap();
-    }
+    db.sql(&format!("DELETE FROM cell_status WHERE audit_seq = {seq}"));
+    db.sql(&format!("DELETE FROM audit_event WHERE seq = {seq}"));
     assert!(db.ok(&["audit", "verify"]).contains("audit: OK"), "undetectable without the noted head");
     let (code, err) = db.fails(&["audit", "verify", "--expect", &head]);
     assert_eq!(code, Some(3), "{err}");
@@ -666,7 +664,7 @@ fn sentence_calc_prints_the_documented_answer_and_names_a_wrong_field() {
             ]
         })
     );
-    assert!(!db.path().exists(), "a calculation needs no database");
+    assert!(db.test.is_empty(), "a calculation needs no database");
 
     let mut child = db
         .command(&["sentence", "calc", "-", "--format", "table"])
@@ -800,12 +798,12 @@ fn demo_checks_the_address_before_filling_the_database_and_says_how_to_serve_one
     let (code, err) = db.fails(&["demo", "--bind", &address]);
     assert_eq!(code, Some(1));
     assert!(err.contains("--bind") && err.contains(&address), "{err}");
-    assert!(!db.path().exists(), "nothing was created");
+    assert!(db.test.is_empty(), "nothing was created");
 
     db.ok(&["init"]);
     db.add_facility(GOOD_LAYOUT);
     let (_, err) = db.fails(&["demo", "--no-serve"]);
-    assert!(err.contains("demo.empty_database") && err.contains("custodia serve --db sqlite://"), "{err}");
+    assert!(err.contains("demo.empty_database") && err.contains(&format!("custodia serve --db {}", db.url())), "{err}");
 }
 
 #[test]
@@ -814,12 +812,13 @@ fn serve_and_reading_commands_on_a_missing_database_say_so_and_create_nothing() 
     for args in [&["serve", "--bind", "127.0.0.1:0"][..], &["report", "occupancy"][..], &["audit", "verify"][..]] {
         let (code, err) = db.fails(args);
         assert_eq!(code, Some(1), "{args:?}");
-        assert!(err.contains("no database at") && err.contains("custodia init"), "{args:?}: {err}");
+        // A server's database exists before Custodia's schema does.
+        let missing = if db.path().is_some() { "no database at" } else { "no Custodia schema yet" };
+        assert!(err.contains(missing) && err.contains("custodia init"), "{args:?}: {err}");
     }
-    let left: Vec<_> = std::fs::read_dir(db.dir.path()).unwrap().collect();
-    assert!(left.is_empty(), "files left behind: {left:?}");
+    assert!(db.test.is_empty(), "something was created");
     db.ok(&["init"]);
-    assert!(db.path().exists(), "init creates");
+    assert!(!db.test.is_empty(), "init creates");
 }
 
 #[test]
@@ -828,7 +827,7 @@ fn without_a_user_name_the_actor_must_be_given() {
     db.ok(&["init"]);
     let command = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_custodia"));
-        c.arg("--db").arg(format!("sqlite://{}", db.path().display())).env_remove("CUSTODIA_ACTOR").env_remove("USER");
+        c.arg("--db").arg(db.url()).env_remove("CUSTODIA_ACTOR").env_remove("USER");
         c
     };
     let out = command().args(["facility", "list"]).output().unwrap();
@@ -899,7 +898,7 @@ fn user_accounts_are_listed_disabled_enabled_reset_and_rescoped_under_the_audit_
     db.ok(&["audit", "verify"]);
 
     // A role raised by hand in the database file is caught.
-    db.sql().execute("UPDATE staff_user SET role = 'admin' WHERE name = 'ana'", []).unwrap();
+    db.sql("UPDATE staff_user SET role = 'admin' WHERE name = 'ana'");
     let (code, err) = db.fails(&["audit", "verify"]);
     assert_eq!(code, Some(3));
     assert!(err.contains("staff account `ana` differs from its audited history (role)"), "{err}");

@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 
 /// A stored column value, as every backend can represent it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
     /// SQL NULL.
     Null,

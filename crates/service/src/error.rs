@@ -39,11 +39,12 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            // `what` is `table.column`; say it in words rather than in SQL.
-            StoreError::Duplicate(what) => ServiceError::Conflict(match what.split_once('.') {
-                Some((table, column)) => format!("a {} with this {column} already exists", table.replace('_', " ")),
-                None => format!("{what} already exists"),
-            }),
+            // Say it in words rather than in SQL.
+            StoreError::Duplicate { table, columns } => ServiceError::Conflict(format!(
+                "a {} with this {} already exists",
+                table.replace('_', " "),
+                columns.join(" and ").replace('_', " ")
+            )),
             other => ServiceError::Store(other),
         }
     }

@@ -5,6 +5,7 @@
 //! write -> append the audit event -> commit. A refused command writes nothing.
 
 pub mod allocate;
+pub mod backend;
 pub mod count;
 pub mod csv;
 pub mod custody;
@@ -20,6 +21,7 @@ pub mod report;
 pub mod sentence;
 pub mod staff;
 
+pub use backend::open_database;
 pub use error::{ServiceError, ServiceResult};
 
 use domain::time::Instant;

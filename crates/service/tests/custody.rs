@@ -589,7 +589,7 @@ fn editing_a_person_row_breaks_the_audit_at_their_admission_event() {
     let f = fixture();
     let (_, b, _) = audited_history(&f);
     assert_eq!(f.verify().broken, None);
-    let changed = f.tamper("UPDATE person SET first_surname = 'Otro' WHERE number = ?1", [&b.person]);
+    let changed = f.tamper(&format!("UPDATE person SET first_surname = 'Otro' WHERE number = '{}'", b.person));
     assert_eq!(changed, 1);
     let v = f.verify();
     let broken = v.broken.expect("the edit is detected");
@@ -600,8 +600,10 @@ fn editing_a_person_row_breaks_the_audit_at_their_admission_event() {
 fn editing_an_audit_event_payload_breaks_the_audit_at_that_event() {
     let f = fixture();
     let (a, _, _) = audited_history(&f);
-    let changed =
-        f.tamper("UPDATE audit_event SET payload = replace(payload, 'López', 'Lopes') WHERE seq = ?1", [a.audit_seq]);
+    let changed = f.tamper(&format!(
+        "UPDATE audit_event SET payload = replace(payload, 'López', 'Lopes') WHERE seq = {}",
+        a.audit_seq
+    ));
     assert_eq!(changed, 1);
     let events = f.service.audit_events(0, 1_000_000).unwrap();
     assert!(events[(a.audit_seq - 1) as usize].payload.to_string().contains("Lopes"), "the payload was really changed");
@@ -613,7 +615,7 @@ fn editing_an_audit_event_payload_breaks_the_audit_at_that_event() {
 fn deleting_a_movement_row_breaks_the_audit() {
     let f = fixture();
     let (_, _, placement_seq) = audited_history(&f);
-    let changed = f.tamper("DELETE FROM movement WHERE audit_seq = ?1", [placement_seq]);
+    let changed = f.tamper(&format!("DELETE FROM movement WHERE audit_seq = {placement_seq}"));
     assert_eq!(changed, 1);
     let broken = f.verify().broken.expect("the deletion is detected");
     assert_eq!(broken.seq, placement_seq, "{broken}");
@@ -623,11 +625,11 @@ fn deleting_a_movement_row_breaks_the_audit() {
 fn editing_the_current_custody_state_is_reported_as_a_projection_problem() {
     let f = fixture();
     let (a, _, _) = audited_history(&f);
-    let changed = f.tamper(
+    let changed = f.tamper(&format!(
         "UPDATE custody_state SET cell_id = (SELECT id FROM cell WHERE code = 'A-2')
-         WHERE person_id = (SELECT id FROM person WHERE number = ?1)",
-        [&a.person],
-    );
+         WHERE person_id = (SELECT id FROM person WHERE number = '{}')",
+        a.person
+    ));
     assert_eq!(changed, 1);
     let v = f.verify();
     assert_eq!(v.broken, None, "no audited row was touched");
@@ -712,7 +714,7 @@ fn rewinding_the_time_of_a_current_state_is_reported_as_a_projection_problem() {
     let p = f.admit("NORTE", "Ana", "López", "2026-01-10T08:00:00Z").person;
     f.mv(&p, place("A-1", None), "2026-01-10T09:00:00Z");
     // A rewound `since` would let a movement be backdated before the placement.
-    f.tamper("UPDATE custody_state SET since = 0", []);
+    f.tamper("UPDATE custody_state SET since = 0");
     let verified = f.verify();
     assert!(verified.broken.is_none());
     assert_eq!(verified.projection_problems.len(), 1, "{verified:?}");

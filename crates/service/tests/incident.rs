@@ -2,8 +2,6 @@
 //! death, an escape or a serious injury opens (and a declined family notification), closing them
 //! with evidence, overdue listings, statistics against hand-computed figures, and the audit.
 
-use std::path::PathBuf;
-
 use custodia_service as service;
 
 use domain::custody::ReleaseReason;
@@ -16,7 +14,8 @@ use service::incident::{
 };
 use service::layout::FacilityLayout;
 use service::{Context, Service, ServiceError, ServiceResult};
-use store::sqlite::SqliteStore;
+use store::Database;
+use testdb::TestDb;
 
 /// NORTE (opened 2025-01-01): cells A-01 and A-02. SUR (opened 2025-06-01): cells S-01 and S-02.
 const NORTE: &str = r#"
@@ -54,22 +53,20 @@ fn t(text: &str) -> Instant {
 }
 
 struct Fixture {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    service: Service<SqliteStore>,
+    db: TestDb,
+    service: Service<Database>,
     ctx: Context,
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("t.db");
-    let service = Service::new(SqliteStore::open_path(&path).expect("open db"));
+    let db = TestDb::new();
+    let service = Service::new(db.open());
     service.init().expect("init");
     let ctx = Context::new("test", t(NOW));
     for text in [NORTE.to_string(), sur()] {
         service.add_facility(&ctx, &FacilityLayout::parse(&text).expect("layout parses")).expect("facility added");
     }
-    Fixture { _dir: dir, path, service, ctx }
+    Fixture { db, service, ctx }
 }
 
 impl Fixture {
@@ -130,10 +127,9 @@ impl Fixture {
     /// Row counts, audit events and the chain head: what a refused command must leave unchanged.
     fn snapshot(&self) -> (usize, Option<String>, Vec<i64>) {
         let events = self.service.audit_events(0, 1_000_000).expect("audit events");
-        let conn = rusqlite::Connection::open(&self.path).expect("open db");
         let rows = ["incident", "incident_person", "injury", "obligation", "obligation_closure", "counter"]
             .iter()
-            .map(|table| conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap())
+            .map(|table| self.db.query_i64(&format!("SELECT count(*) FROM {table}")))
             .collect();
         (events.len(), events.last().map(|e| e.hash.clone()), rows)
     }
@@ -677,8 +673,7 @@ fn editing_an_injury_or_a_closure_by_hand_breaks_the_audit() {
         let id = f.obligations(ObligationState::Open, NOW)[0].id.clone();
         f.service.close_obligation(&f.ctx, &id, &closure("2026-03-10T11:00:00Z")).unwrap();
         verify_clean(&f);
-        let conn = rusqlite::Connection::open(&f.path).unwrap();
-        conn.execute(&format!("UPDATE {table} SET {column} = 'minor'"), []).unwrap();
+        f.db.execute(&format!("UPDATE {table} SET {column} = 'minor'"));
         let v = f.service.verify_audit(&mut |_, _| {}).unwrap();
         assert!(v.broken.is_some(), "editing {table} went unnoticed");
     }

@@ -11,7 +11,6 @@ use custodia_service as service;
 use service::custody::AdmitRequest;
 use service::identity::MergeRequest;
 use service::{Context, Service};
-use store::sqlite::SqliteStore;
 
 fn with_document(facility: &str, given: &str, dui: &str) -> serde_json::Value {
     let mut value = admission_json(facility, given, "Rivas", "2026-03-01T08:00:00Z");
@@ -89,10 +88,10 @@ fn two_admissions_with_one_document_at_once_admit_once() {
         let handles: Vec<_> = ["NORTE", "SUR"]
             .into_iter()
             .map(|facility| {
-                let (path, barrier, ctx) = (&f.path, &barrier, &f.ctx);
+                let (db, barrier, ctx) = (&f.db, &barrier, &f.ctx);
                 scope.spawn(move || {
-                    // Each thread has its own connections to the file, as two servers would.
-                    let service = Service::new(SqliteStore::open_path(path).expect("open"));
+                    // Each thread has its own connections to the database, as two servers would.
+                    let service = Service::new(db.open());
                     let request = request(with_document(facility, "Ana", "05555555-5"));
                     barrier.wait();
                     service.admit(ctx, &request)

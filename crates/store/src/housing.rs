@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::sql::{params, OptionalExtension, Row};
 use chrono::{Datelike, NaiveDate};
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use domain::audit::Value;
@@ -15,7 +15,7 @@ use domain::separation::{
 };
 use domain::time::{from_micros, to_micros, Instant};
 
-use crate::sqlite::{SqliteTx, OPEN};
+use crate::database::{SqlTx, OPEN};
 use crate::{StoreError, StoreResult};
 
 /// Age from which people count as adults when a facility has not said otherwise.
@@ -497,21 +497,19 @@ fn party_columns(party: Party) -> (&'static str, i64) {
     }
 }
 
-fn party_of(kind: &str, id: i64) -> rusqlite::Result<Party> {
+fn party_of(kind: &str, id: i64) -> StoreResult<Party> {
     match kind {
         "person" => Ok(Party::Person(id)),
         "group" => Ok(Party::Group(id)),
-        other => Err(rusqlite::Error::InvalidColumnType(0, format!("party kind {other}"), rusqlite::types::Type::Text)),
+        other => Err(StoreError::Backend(format!("party kind {other}"))),
     }
 }
 
-fn parse_column<T>(text: &str, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    parse(text).ok_or_else(|| {
-        rusqlite::Error::InvalidColumnType(0, format!("unknown value {text}"), rusqlite::types::Type::Text)
-    })
+fn parse_column<T>(text: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
+    parse(text).ok_or_else(|| StoreError::Backend(format!("unknown value {text}")))
 }
 
-fn date_column(text: &str) -> rusqlite::Result<NaiveDate> {
+fn date_column(text: &str) -> StoreResult<NaiveDate> {
     parse_column(text, |t| t.parse().ok())
 }
 
@@ -538,7 +536,7 @@ fn basis_of(text: &str) -> Option<LegalBasisKind> {
 const KEEP_APART_COLUMNS: &str = "k.id, k.a_kind, k.a_id, k.b_kind, k.b_id, k.scope, k.reason, k.authorised_by,
     k.effective_from, k.expires_at, e.ended_at, e.reason, k.recorded_by";
 
-fn keep_apart_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeepApartRow> {
+fn keep_apart_row(r: &Row<'_>) -> StoreResult<KeepApartRow> {
     let ended: Option<i64> = r.get(10)?;
     Ok(KeepApartRow {
         id: r.get(0)?,
@@ -557,7 +555,7 @@ fn keep_apart_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeepApartRow> {
     })
 }
 
-fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CapacityOverride> {
+fn override_row(r: &Row<'_>) -> StoreResult<CapacityOverride> {
     Ok(CapacityOverride {
         id: r.get(0)?,
         facility: r.get(1)?,
@@ -577,7 +575,7 @@ fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
-impl HousingTx for SqliteTx<'_> {
+impl HousingTx for SqlTx<'_> {
     fn insert_housing_policy(
         &mut self,
         facility: FacilityId,
@@ -750,7 +748,7 @@ impl HousingTx for SqliteTx<'_> {
                 recorded_by: r.get(6)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn category_facts(&mut self, person: PersonId) -> StoreResult<Option<CategoryFacts>> {
@@ -830,21 +828,19 @@ impl HousingTx for SqliteTx<'_> {
                 return Ok(found);
             }
         }
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached(
                 "SELECT person_id FROM stay WHERE cell_id = ?1 AND class = ?2 AND born >= ?3 AND born < ?4
                    AND to_at > ?5 AND person_id <> ?6 LIMIT 1",
             )?
             .query_row(params![cell, class.class, low, high, at, person], |r| r.get(0))
-            .optional()?)
+            .optional()
     }
 
     fn cell_people_from(&mut self, cell: CellId, at: Instant, person: PersonId) -> StoreResult<u32> {
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached("SELECT count(*) FROM stay WHERE cell_id = ?1 AND to_at > ?2 AND person_id <> ?3")?
-            .query_row(params![cell, to_micros(at), person], |r| r.get(0))?)
+            .query_row(params![cell, to_micros(at), person], |r| r.get(0))
     }
 
     fn insert_group(&mut self, code: &str, name: &str) -> StoreResult<GroupId> {
@@ -852,25 +848,23 @@ impl HousingTx for SqliteTx<'_> {
     }
 
     fn group_by_code(&mut self, code: &str) -> StoreResult<Option<ThreatGroup>> {
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached("SELECT id, code, name FROM threat_group WHERE code = ?1")?
             .query_row([code], |r| Ok(ThreatGroup { id: r.get(0)?, code: r.get(1)?, name: r.get(2)? }))
-            .optional()?)
+            .optional()
     }
 
     fn group(&mut self, id: GroupId) -> StoreResult<Option<ThreatGroup>> {
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached("SELECT id, code, name FROM threat_group WHERE id = ?1")?
             .query_row([id], |r| Ok(ThreatGroup { id: r.get(0)?, code: r.get(1)?, name: r.get(2)? }))
-            .optional()?)
+            .optional()
     }
 
     fn groups(&mut self) -> StoreResult<Vec<ThreatGroup>> {
         let mut stmt = self.conn().prepare_cached("SELECT id, code, name FROM threat_group ORDER BY code")?;
         let rows = stmt.query_map([], |r| Ok(ThreatGroup { id: r.get(0)?, code: r.get(1)?, name: r.get(2)? }))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn insert_affiliation(&mut self, a: &NewAffiliation<'_>) -> StoreResult<()> {
@@ -905,7 +899,7 @@ impl HousingTx for SqliteTx<'_> {
                 recorded_by: r.get(5)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn person_groups(&mut self, person: PersonId) -> StoreResult<Vec<GroupId>> {
@@ -915,7 +909,7 @@ impl HousingTx for SqliteTx<'_> {
              ORDER BY a.group_id",
         )?;
         let rows = stmt.query_map([person], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn group_members(&mut self, group: GroupId) -> StoreResult<Vec<PersonId>> {
@@ -925,11 +919,11 @@ impl HousingTx for SqliteTx<'_> {
              ORDER BY a.person_id",
         )?;
         let rows = stmt.query_map([group], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn cell_unit(&mut self, cell: CellId) -> StoreResult<UnitId> {
-        Ok(self.conn().prepare_cached("SELECT unit_id FROM cell WHERE id = ?1")?.query_row([cell], |r| r.get(0))?)
+        self.conn().prepare_cached("SELECT unit_id FROM cell WHERE id = ?1")?.query_row([cell], |r| r.get(0))
     }
 
     fn any_keep_apart(&mut self) -> StoreResult<bool> {
@@ -974,7 +968,7 @@ impl HousingTx for SqliteTx<'_> {
         let sql = format!(
             "SELECT {KEEP_APART_COLUMNS} FROM keep_apart k LEFT JOIN keep_apart_end e ON e.rule_id = k.id WHERE k.id = ?1"
         );
-        Ok(self.conn().prepare_cached(&sql)?.query_row([rule], keep_apart_row).optional()?)
+        self.conn().prepare_cached(&sql)?.query_row([rule], keep_apart_row).optional()
     }
 
     fn keep_apart_naming(&mut self, parties: &[Party]) -> StoreResult<Vec<KeepApartRow>> {
@@ -1035,7 +1029,7 @@ impl HousingTx for SqliteTx<'_> {
         let id = match party {
             Party::Person(id) | Party::Group(id) => id,
         };
-        Ok(self.conn().prepare_cached(&sql)?.query_row(params![place, at, id, person], |r| r.get(0)).optional()?)
+        self.conn().prepare_cached(&sql)?.query_row(params![place, at, id, person], |r| r.get(0)).optional()
     }
 
     fn insert_roll_count(
@@ -1198,7 +1192,7 @@ impl HousingTx for SqliteTx<'_> {
                AND (?3 OR s.out_reason IS NULL) AND (?2 IS NULL OR c.unit_id = ?2)",
         )?;
         let rows = stmt.query_map(params![facility, unit, include_out], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn unplaced_now(&mut self, facility: FacilityId) -> StoreResult<Vec<PersonId>> {
@@ -1207,7 +1201,7 @@ impl HousingTx for SqliteTx<'_> {
                AND out_reason IS NULL ORDER BY person_id",
         )?;
         let rows = stmt.query_map([facility], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn category_facts_held(&mut self, facility: FacilityId) -> StoreResult<Vec<(PersonId, CategoryFacts)>> {
@@ -1240,7 +1234,7 @@ impl HousingTx for SqliteTx<'_> {
                 },
             ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn groups_held(&mut self, facility: FacilityId) -> StoreResult<Vec<(PersonId, GroupId)>> {
@@ -1250,7 +1244,7 @@ impl HousingTx for SqliteTx<'_> {
                AND a.id = (SELECT max(id) FROM group_affiliation WHERE person_id = a.person_id AND group_id = a.group_id)",
         )?;
         let rows = stmt.query_map([facility], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn out_at(&mut self, person: PersonId, at: Instant) -> StoreResult<bool> {

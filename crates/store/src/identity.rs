@@ -1,7 +1,7 @@
 //! Identity resolution: the match-key index that finds people who may be the same as an intake
 //! identity, and the audited merges and un-merges of people on record.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::sql::{params, OptionalExtension, Row, Session};
 use serde::Serialize;
 
 use domain::audit::Value;
@@ -10,7 +10,7 @@ use domain::person::{Identity, IdentityDocument, PersonName};
 use domain::text::{Code, CountryCode, DocumentNumber, NamePart};
 use domain::time::{from_micros, to_micros, Instant};
 
-use crate::sqlite::SqliteTx;
+use crate::SqlTx;
 use crate::{PersonId, StoreResult};
 
 /// Stored id of a merge.
@@ -120,7 +120,7 @@ const MERGE_COLUMNS: &str = "m.id, m.duplicate_id, d.number, m.survivor_id, s.nu
      FROM person_merge m JOIN person d ON d.id = m.duplicate_id JOIN person s ON s.id = m.survivor_id
      LEFT JOIN person_unmerge u ON u.merge_id = m.id";
 
-fn merge_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MergeRow> {
+fn merge_from_row(r: &Row<'_>) -> StoreResult<MergeRow> {
     let unmerged = match r.get::<_, Option<String>>(8)? {
         Some(reason) => Some(UnmergeRow { reason, recorded_at: from_micros(r.get(9)?), actor: r.get(10)? }),
         None => None,
@@ -146,29 +146,29 @@ fn keys_of(name: &PersonName, born: chrono::NaiveDate) -> (Vec<i64>, i64, i64, i
 }
 
 const INSERT_KEY: &str =
-    "INSERT OR IGNORE INTO person_match_key (key, person_id, born, names, words) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO person_match_key (key, person_id, born, names, words) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
 
 /// Index a person just written under their match keys (called by `insert_person`): one statement
 /// for all of them, as this runs on every admission.
-pub(crate) fn index_person(tx: &SqliteTx<'_>, person: PersonId, identity: &Identity) -> StoreResult<()> {
+pub(crate) fn index_person(tx: &SqlTx<'_>, person: PersonId, identity: &Identity) -> StoreResult<()> {
     let (keys, born, names, words) = keys_of(&identity.name, identity.date_of_birth);
     if keys.is_empty() {
         return Ok(());
     }
     let rows: Vec<String> = (0..keys.len()).map(|i| format!("(?{}, ?1, ?2, ?3, ?4)", i + 5)).collect();
     let sql = format!(
-        "INSERT OR IGNORE INTO person_match_key (key, person_id, born, names, words) VALUES {}",
+        "INSERT INTO person_match_key (key, person_id, born, names, words) VALUES {} ON CONFLICT DO NOTHING",
         rows.join(", ")
     );
     let mut insert = tx.conn().prepare_cached(&sql)?;
     let mut values: Vec<i64> = vec![person, born, names, words];
     values.extend(keys);
-    insert.execute(rusqlite::params_from_iter(values))?;
+    insert.execute(crate::sql::params_from_iter(values))?;
     Ok(())
 }
 
 /// Index everyone already on record (when the migration that creates the index runs).
-pub(crate) fn fill_match_keys(conn: &Connection) -> StoreResult<()> {
+pub(crate) fn fill_match_keys(conn: &dyn Session) -> StoreResult<()> {
     let mut people =
         conn.prepare("SELECT id, given_names, first_surname, second_surname, date_of_birth FROM person")?;
     let mut insert = conn.prepare(INSERT_KEY)?;
@@ -190,7 +190,7 @@ pub(crate) fn fill_match_keys(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-impl IdentityTx for SqliteTx<'_> {
+impl IdentityTx for SqlTx<'_> {
     fn match_key_rows(&mut self, keys: &[i64]) -> StoreResult<Vec<MatchKeyRow>> {
         let mut stmt =
             self.conn().prepare_cached("SELECT person_id, born, names, words FROM person_match_key WHERE key = ?1")?;
@@ -218,7 +218,7 @@ impl IdentityTx for SqliteTx<'_> {
                 },
             ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn insert_merge(&mut self, m: &NewMerge<'_>) -> StoreResult<MergeId> {
@@ -246,7 +246,7 @@ impl IdentityTx for SqliteTx<'_> {
         let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT {MERGE_COLUMNS} WHERE m.duplicate_id = ?1 AND u.id IS NULL ORDER BY m.id DESC LIMIT 1"
         ))?;
-        Ok(stmt.query_row([duplicate], merge_from_row).optional()?)
+        stmt.query_row([duplicate], merge_from_row).optional()
     }
 
     fn merged_into_person(&mut self, survivor: PersonId) -> StoreResult<Vec<MergeRow>> {
@@ -254,7 +254,7 @@ impl IdentityTx for SqliteTx<'_> {
             "SELECT {MERGE_COLUMNS} WHERE m.survivor_id = ?1 AND u.id IS NULL ORDER BY m.id"
         ))?;
         let rows = stmt.query_map([survivor], merge_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn merges_of(&mut self, person: PersonId) -> StoreResult<Vec<MergeRow>> {
@@ -264,6 +264,6 @@ impl IdentityTx for SqliteTx<'_> {
              ORDER BY m.id"
         ))?;
         let rows = stmt.query_map([person], merge_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 }

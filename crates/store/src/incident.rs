@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use rusqlite::{params, OptionalExtension, ToSql};
+use crate::sql::{params, Dialect, OptionalExtension, Row, ToSql};
 
 use domain::audit::Value;
 use domain::incident::{
@@ -12,7 +12,7 @@ use domain::incident::{
 };
 use domain::time::{from_micros, to_micros, Instant};
 
-use crate::sqlite::SqliteTx;
+use crate::SqlTx;
 use crate::{CellId, FacilityId, PersonId, StoreError, StoreResult};
 
 /// Stored id of an incident.
@@ -393,7 +393,7 @@ const INCIDENT_FROM: &str =
 /// An incident from a row of [`INCIDENT_COLUMNS`]; the kind and staff are parsed afterwards.
 type RawIncident = (IncidentRow, String, String);
 
-fn raw_incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawIncident> {
+fn raw_incident(r: &Row<'_>) -> StoreResult<RawIncident> {
     Ok((
         IncidentRow {
             id: r.get(0)?,
@@ -429,7 +429,7 @@ const OBLIGATION_FROM: &str = "FROM obligation o JOIN incident i ON i.id = o.inc
     JOIN facility f ON f.id = i.facility_id LEFT JOIN person p ON p.id = o.person_id
     LEFT JOIN obligation_closure k ON k.obligation_id = o.id";
 
-fn obligation_from_row(r: &rusqlite::Row<'_>) -> StoreResult<ObligationRow> {
+fn obligation_from_row(r: &Row<'_>) -> StoreResult<ObligationRow> {
     let kind: String = r.get(7)?;
     let event: String = r.get(8)?;
     let person = match r.get::<_, Option<i64>>(9)? {
@@ -478,7 +478,7 @@ fn worst(list: Option<String>) -> StoreResult<Option<InjurySeverity>> {
     Ok(worst)
 }
 
-impl IncidentTx for SqliteTx<'_> {
+impl IncidentTx for SqlTx<'_> {
     fn population_series(&mut self, instants: &[Instant]) -> StoreResult<Vec<HashMap<FacilityId, u64>>> {
         let mut series = vec![HashMap::new(); instants.len()];
         let (Some(first), Some(last)) = (instants.first(), instants.last()) else { return Ok(series) };
@@ -718,7 +718,7 @@ impl IncidentTx for SqliteTx<'_> {
         let mut rows = stmt.query(params.as_slice())?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(obligation_from_row(r)?);
+            out.push(obligation_from_row(&r)?);
         }
         Ok(out)
     }
@@ -728,7 +728,7 @@ impl IncidentTx for SqliteTx<'_> {
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let mut rows = stmt.query([number])?;
         match rows.next()? {
-            Some(r) => Ok(Some(obligation_from_row(r)?)),
+            Some(r) => Ok(Some(obligation_from_row(&r)?)),
             None => Ok(None),
         }
     }
@@ -758,11 +758,15 @@ impl IncidentTx for SqliteTx<'_> {
     }
 
     fn incident_counts(&mut self, from: Instant, to: Instant) -> StoreResult<Vec<IncidentCount>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT facility_id, strftime('%Y-%m', occurred_at / 1000000, 'unixepoch') AS month, kind, count(*)
+        let month = match self.dialect() {
+            Dialect::Sqlite => "strftime('%Y-%m', occurred_at / 1000000, 'unixepoch')",
+            Dialect::Postgres => "to_char(to_timestamp(occurred_at / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM')",
+        };
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT facility_id, {month} AS month, kind, count(*)
              FROM incident WHERE occurred_at >= ?1 AND occurred_at < ?2
-             GROUP BY facility_id, month, kind ORDER BY facility_id, month, kind",
-        )?;
+             GROUP BY facility_id, month, kind ORDER BY facility_id, month, kind"
+        ))?;
         let rows: Vec<(i64, String, String, i64)> = stmt
             .query_map(params![to_micros(from), to_micros(to)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<Result<_, _>>()?;
@@ -779,13 +783,17 @@ impl IncidentTx for SqliteTx<'_> {
     }
 
     fn involvements_between(&mut self, from: Instant, to: Instant) -> StoreResult<Vec<InvolvementRow>> {
-        let mut stmt = self.conn().prepare_cached(
+        let severities = match self.dialect() {
+            Dialect::Sqlite => "group_concat(j.severity)",
+            Dialect::Postgres => "string_agg(j.severity, ',')",
+        };
+        let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT ip.person_id, i.facility_id, i.kind, ip.role, i.occurred_at,
-                    (SELECT group_concat(j.severity) FROM injury j
+                    (SELECT {severities} FROM injury j
                      WHERE j.incident_id = ip.incident_id AND j.person_id = ip.person_id)
              FROM incident i JOIN incident_person ip ON ip.incident_id = i.id
-             WHERE i.occurred_at >= ?1 AND i.occurred_at < ?2 ORDER BY i.occurred_at, ip.id",
-        )?;
+             WHERE i.occurred_at >= ?1 AND i.occurred_at < ?2 ORDER BY i.occurred_at, ip.id"
+        ))?;
         type Raw = (i64, i64, String, String, i64, Option<String>);
         let rows: Vec<Raw> = stmt
             .query_map(params![to_micros(from), to_micros(to)], |r| {
@@ -815,6 +823,6 @@ impl IncidentTx for SqliteTx<'_> {
         let rows = stmt.query_map(params![to_micros(from), to_micros(to)], |r| {
             Ok(DeathRelease { person: r.get(0)?, facility: r.get(1)?, occurred_at: from_micros(r.get(2)?) })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 }

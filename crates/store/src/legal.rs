@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::sql::{params, OptionalExtension, Row};
 use chrono::NaiveDate;
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use domain::audit::Value;
@@ -13,7 +13,7 @@ use domain::legal::{Extension, HoldKind, Seriousness};
 use domain::separation::PersonId;
 use domain::time::{from_micros, to_micros, Instant};
 
-use crate::sqlite::SqliteTx;
+use crate::SqlTx;
 use crate::{BookingId, StoreError, StoreResult};
 
 /// A charge as stored.
@@ -314,8 +314,8 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn date(text: &str) -> rusqlite::Result<NaiveDate> {
-    text.parse().map_err(|_| rusqlite::Error::InvalidColumnType(0, format!("date {text}"), rusqlite::types::Type::Text))
+fn date(text: &str) -> StoreResult<NaiveDate> {
+    text.parse().map_err(|_| StoreError::Backend(format!("date {text}")))
 }
 
 fn opt_text(v: Option<&str>) -> Value<'_> {
@@ -326,14 +326,13 @@ const HOLD_SELECT: &str = "SELECT h.id, p.number, h.kind, h.country, h.on_date, 
     h.effective_from, h.expires_at, e.ended_at, h.recorded_by
     FROM legal_hold h JOIN person p ON p.id = h.person_id LEFT JOIN legal_hold_end e ON e.hold_id = h.id";
 
-fn hold_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HoldRecord> {
+fn hold_row(r: &Row<'_>) -> StoreResult<HoldRecord> {
     let kind: String = r.get(2)?;
     let on_date: Option<String> = r.get(4)?;
     Ok(HoldRecord {
         id: r.get(0)?,
         person: r.get(1)?,
-        kind: HoldKind::parse(&kind)
-            .ok_or_else(|| rusqlite::Error::InvalidColumnType(2, kind.clone(), rusqlite::types::Type::Text))?,
+        kind: HoldKind::parse(&kind).ok_or_else(|| StoreError::Backend(kind.clone()))?,
         country: r.get(3)?,
         on_date: on_date.as_deref().map(date).transpose()?,
         authority: r.get(5)?,
@@ -345,7 +344,7 @@ fn hold_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HoldRecord> {
     })
 }
 
-impl LegalTx for SqliteTx<'_> {
+impl LegalTx for SqlTx<'_> {
     fn insert_rule_set_version(&mut self, code: &str, text: &str, at: Instant, by: &str) -> StoreResult<()> {
         self.insert_audited(
             "rule_set_version",
@@ -355,11 +354,10 @@ impl LegalTx for SqliteTx<'_> {
     }
 
     fn rule_set_text(&mut self, code: &str) -> StoreResult<Option<String>> {
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached("SELECT text FROM rule_set_version WHERE code = ?1 ORDER BY id DESC LIMIT 1")?
             .query_row([code], |r| r.get(0))
-            .optional()?)
+            .optional()
     }
 
     fn rule_set_codes(&mut self) -> StoreResult<Vec<String>> {
@@ -403,7 +401,7 @@ impl LegalTx for SqliteTx<'_> {
                 recorded_by: r.get(5)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn insert_court_record(&mut self, booking: BookingId, c: &CourtRecord) -> StoreResult<()> {
@@ -442,7 +440,7 @@ impl LegalTx for SqliteTx<'_> {
                 recorded_by: r.get(7)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn insert_sentence_record(
@@ -470,13 +468,12 @@ impl LegalTx for SqliteTx<'_> {
     }
 
     fn sentence_record(&mut self, booking: BookingId) -> StoreResult<Option<(String, NaiveDate)>> {
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached(
                 "SELECT input, release_date FROM sentence_record WHERE booking_id = ?1 ORDER BY id DESC LIMIT 1",
             )?
             .query_row([booking], |r| Ok((r.get(0)?, date(&r.get::<_, String>(1)?)?)))
-            .optional()?)
+            .optional()
     }
 
     fn insert_hold(&mut self, h: &NewHold<'_>) -> StoreResult<i64> {
@@ -507,7 +504,7 @@ impl LegalTx for SqliteTx<'_> {
 
     fn hold(&mut self, id: i64) -> StoreResult<Option<HoldRecord>> {
         let sql = format!("{HOLD_SELECT} WHERE h.id = ?1");
-        Ok(self.conn().prepare_cached(&sql)?.query_row([id], hold_row).optional()?)
+        self.conn().prepare_cached(&sql)?.query_row([id], hold_row).optional()
     }
 
     fn holds(&mut self, person: Option<PersonId>) -> StoreResult<Vec<HoldRecord>> {
@@ -561,7 +558,7 @@ impl LegalTx for SqliteTx<'_> {
                 used_by_movement: r.get(8)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn family_notices_open(
@@ -599,13 +596,13 @@ impl LegalTx for SqliteTx<'_> {
     }
 
     fn movement_subject(&mut self, movement: i64) -> StoreResult<Option<(PersonId, String, String)>> {
-        Ok(self
+        self
             .conn()
             .prepare_cached(
                 "SELECT m.person_id, m.kind, f.code FROM movement m JOIN facility f ON f.id = m.facility_id WHERE m.id = ?1",
             )?
             .query_row([movement], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?)
+            .optional()
     }
 
     fn insert_family_notice_done(
@@ -659,7 +656,7 @@ impl LegalTx for SqliteTx<'_> {
                 recorded_by: r.get(4)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn pretrial_facts(&mut self, person: Option<PersonId>) -> StoreResult<Vec<PretrialFacts>> {
@@ -740,7 +737,7 @@ impl LegalTx for SqliteTx<'_> {
                AND r.id = (SELECT max(id) FROM sentence_record WHERE booking_id = r.booking_id)",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, date(&r.get::<_, String>(2)?)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn in_transit(&mut self) -> StoreResult<Vec<InTransit>> {
@@ -758,6 +755,6 @@ impl LegalTx for SqliteTx<'_> {
                 since: from_micros(r.get(4)?),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 }

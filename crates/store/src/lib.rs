@@ -1,31 +1,46 @@
 #![forbid(unsafe_code)]
 //! Persistence behind one trait. `Store` hands out transactions; the service layer is written
-//! once against [`Tx`]. SQLite is the embedded default ([`sqlite::SqliteStore`]).
+//! once against [`Tx`]. [`Database`] implements both once, in SQL that SQLite (the embedded
+//! default) and PostgreSQL both run, over a backend [`sql::Driver`].
 
+mod database;
 pub mod housing;
 pub mod identity;
 pub mod incident;
 pub mod legal;
 pub mod model;
-pub mod sqlite;
+pub mod sql;
 pub mod staff;
+mod verify;
 
 use domain::audit::ChainBreak;
 use domain::custody::CustodyState;
 use domain::person::IdentityDocument;
 use domain::time::Instant;
 
+pub use database::{Database, SqlTx, AUDITED_TABLES};
 pub use model::*;
 
 /// Failures of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database URL is not one this build understands.
-    #[error("unsupported database URL `{0}`: use sqlite://PATH")]
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE")]
     UnsupportedUrl(String),
     /// No database file is at the path given (only `custodia init` creates one).
     #[error("no database at {0}: create one with `custodia init` (or give another with --db)")]
     Missing(String),
+    /// The database server cannot be reached or refused the login.
+    #[error("cannot connect to {url}: {reason}")]
+    Unavailable {
+        /// The database's URL, without any password.
+        url: String,
+        /// What the server or network said, and what to do.
+        reason: String,
+    },
+    /// The database holds tables that are not Custodia's.
+    #[error("{0} holds tables that are not Custodia's: give an empty database to `custodia init`")]
+    Foreign(String),
     /// The database has not been initialised.
     #[error("the database has no Custodia schema yet: run `custodia init` first")]
     NotInitialised,
@@ -38,31 +53,26 @@ pub enum StoreError {
         known: i64,
     },
     /// A unique key already exists.
-    #[error("{0} already exists")]
-    Duplicate(String),
+    #[error("{table} ({}) already exists", columns.join(", "))]
+    Duplicate {
+        /// The table.
+        table: String,
+        /// The columns of the key.
+        columns: Vec<String>,
+    },
+    /// The transaction collided with another one (a serialisation failure or a deadlock):
+    /// running it again may succeed.
+    #[error("the transaction collided with another one: {0}")]
+    Retry(String),
+    /// A statement expected a row and there was none.
+    #[error("no row where one was expected")]
+    NoRows,
     /// A command wrote audited rows without appending its audit event.
     #[error("internal: audited rows were written without an audit event")]
     UnauditedWrite,
     /// The backend failed.
     #[error("database error: {0}")]
     Backend(String),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
-            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("UNIQUE") {
-                return StoreError::Duplicate(msg.trim_start_matches("UNIQUE constraint failed: ").to_string());
-            }
-        }
-        StoreError::Backend(e.to_string())
-    }
-}
-
-impl From<rusqlite::types::FromSqlError> for StoreError {
-    fn from(e: rusqlite::types::FromSqlError) -> Self {
-        StoreError::Backend(e.to_string())
-    }
 }
 
 /// Result of the storage layer.

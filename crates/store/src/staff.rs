@@ -9,14 +9,14 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension, ToSql};
+use crate::sql::{params, OptionalExtension, Session, ToSql};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use domain::audit::{encode_value, Value, GENESIS};
 use domain::time::{from_micros, to_micros, Instant};
 
-use crate::sqlite::{value_of, SqliteTx};
+use crate::SqlTx;
 use crate::{StoreError, StoreResult};
 
 /// Stored id of a staff account.
@@ -200,10 +200,10 @@ const CREDENTIAL_TABLES: [CredentialTable; 2] = [
     },
 ];
 
-/// Columns of `staff_user` read by [`SqliteTx::staff_where`], in order.
+/// Columns of `staff_user` read by [`SqlTx::staff_where`], in order.
 const USER_COLUMNS: &str = "u.id, u.name, u.role, u.password_hash, u.disabled";
 
-impl SqliteTx<'_> {
+impl SqlTx<'_> {
     /// The first account found by `sql` (selecting [`USER_COLUMNS`]), with its facilities.
     fn staff_where(&self, sql: &str, params: &[&dyn ToSql]) -> StoreResult<Option<StaffRow>> {
         let found = self
@@ -288,15 +288,18 @@ impl SqliteTx<'_> {
     }
 }
 
-impl StaffTx for SqliteTx<'_> {
+impl StaffTx for SqlTx<'_> {
     fn insert_user(&mut self, user: &NewStaff<'_>) -> StoreResult<UserId> {
-        self.exec(
-            "INSERT INTO staff_user (name, role, password_hash, disabled, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
-            &[&user.name, &user.role, &user.password_hash, &to_micros(user.created_at)],
+        let id: i64 = self.conn().query_row(
+            "INSERT INTO staff_user (name, role, password_hash, disabled, created_at) VALUES (?1, ?2, ?3, 0, ?4) RETURNING id",
+            params![&user.name, &user.role, &user.password_hash, &to_micros(user.created_at)],
+            |r| r.get(0),
         )?;
-        let id = self.conn().last_insert_rowid();
         for code in user.facilities {
-            self.exec("INSERT OR IGNORE INTO staff_facility (user_id, facility_code) VALUES (?1, ?2)", &[&id, code])?;
+            self.exec(
+                "INSERT INTO staff_facility (user_id, facility_code) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                &[&id, code],
+            )?;
         }
         self.record_user_version(id, user.created_at)?;
         Ok(id)
@@ -332,7 +335,10 @@ impl StaffTx for SqliteTx<'_> {
     fn set_user_facilities(&mut self, user: UserId, facilities: &[String], at: Instant) -> StoreResult<()> {
         self.exec("DELETE FROM staff_facility WHERE user_id = ?1", &[&user])?;
         for code in facilities {
-            self.exec("INSERT OR IGNORE INTO staff_facility (user_id, facility_code) VALUES (?1, ?2)", &[&user, code])?;
+            self.exec(
+                "INSERT INTO staff_facility (user_id, facility_code) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                &[&user, code],
+            )?;
         }
         self.record_user_version(user, at)
     }
@@ -344,11 +350,11 @@ impl StaffTx for SqliteTx<'_> {
         created_at: Instant,
         expires_at: Instant,
     ) -> StoreResult<i64> {
-        self.exec(
-            "INSERT INTO api_token (user_id, token_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            &[&user, &token_sha256, &to_micros(created_at), &to_micros(expires_at)],
+        let id: i64 = self.conn().query_row(
+            "INSERT INTO api_token (user_id, token_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            params![&user, &token_sha256, &to_micros(created_at), &to_micros(expires_at)],
+            |r| r.get(0),
         )?;
-        let id = self.conn().last_insert_rowid();
         self.record_token_version(id)?;
         Ok(id)
     }
@@ -384,11 +390,11 @@ impl StaffTx for SqliteTx<'_> {
         created_at: Instant,
         expires_at: Instant,
     ) -> StoreResult<i64> {
-        self.exec(
-            "INSERT INTO session (user_id, secret_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            &[&user, &secret_sha256, &to_micros(created_at), &to_micros(expires_at)],
+        let id: i64 = self.conn().query_row(
+            "INSERT INTO session (user_id, secret_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            params![&user, &secret_sha256, &to_micros(created_at), &to_micros(expires_at)],
+            |r| r.get(0),
         )?;
-        let id = self.conn().last_insert_rowid();
         self.record_session_version(id)?;
         Ok(id)
     }
@@ -526,17 +532,16 @@ impl StaffTx for SqliteTx<'_> {
                 route: r.get(4)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn idempotency_get(&mut self, actor: &str, key: &str) -> StoreResult<Option<StoredResponse>> {
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached("SELECT request_sha256, status, body FROM idempotency WHERE actor = ?1 AND key = ?2")?
             .query_row(params![actor, key], |r| {
                 Ok(StoredResponse { request_sha256: r.get(0)?, status: r.get(1)?, body: r.get(2)? })
             })
-            .optional()?)
+            .optional()
     }
 
     fn idempotency_put(
@@ -568,7 +573,7 @@ fn read_link(previous: &[u8], columns: &[Value<'_>]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-fn read_log_head(conn: &Connection) -> StoreResult<(i64, [u8; 32])> {
+fn read_log_head(conn: &dyn Session) -> StoreResult<(i64, [u8; 32])> {
     let head = conn
         .prepare_cached("SELECT id, hash FROM readlog.person_read ORDER BY id DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)))
@@ -580,8 +585,9 @@ fn read_log_head(conn: &Connection) -> StoreResult<(i64, [u8; 32])> {
 }
 
 /// Give a read register written before reads were chained its `hash` column, and chain the reads
-/// already in it, in id order.
-pub(crate) fn chain_read_log(conn: &Connection) -> StoreResult<()> {
+/// already in it, in id order. Only SQLite registers can be that old; its driver calls this on
+/// opening the file, on a session without a transaction open.
+pub fn chain_read_log(conn: &dyn Session) -> StoreResult<()> {
     let has_hash: bool = conn
         .prepare("SELECT count(*) FROM pragma_table_info('person_read', 'readlog') WHERE name = 'hash'")?
         .query_row([], |r| r.get::<_, i64>(0))?
@@ -596,7 +602,8 @@ pub(crate) fn chain_read_log(conn: &Connection) -> StoreResult<()> {
         let mut previous = GENESIS;
         let mut rows = rows.query([])?;
         while let Some(r) = rows.next()? {
-            let columns: Vec<Value<'_>> = (0..5).map(|i| r.get_ref(i).map(value_of)).collect::<Result<_, _>>()?;
+            let columns: Vec<Value<'_>> =
+                (0..5).map(|i| r.get_ref(i).map(|v| v.audit_value())).collect::<Result<_, _>>()?;
             previous = read_link(&previous, &columns);
             update.execute(params![&previous[..], r.get::<_, i64>(0)?])?;
         }
@@ -619,7 +626,7 @@ pub const READ_ANCHOR_ACTION: &str = "reads.anchor";
 /// [`READ_ANCHOR_ACTION`]) is still there with the same link: a read altered or removed breaks the
 /// chain; reads removed from the end, or a rewritten chain, miss an anchor. Returns the reads
 /// checked and the first problem.
-pub(crate) fn read_log_problems(conn: &Connection) -> StoreResult<(u64, Option<String>)> {
+pub(crate) fn read_log_problems(conn: &dyn Session) -> StoreResult<(u64, Option<String>)> {
     // Anchors first: they are read on the main file's snapshot, taken before the register's, so
     // every anchored read is in the register's snapshot.
     let mut anchors: HashMap<i64, (i64, String)> = HashMap::new();
@@ -644,7 +651,8 @@ pub(crate) fn read_log_problems(conn: &Connection) -> StoreResult<(u64, Option<S
             let problem = format!("read register: read {id} follows read {last}: the reads between were deleted");
             return Ok((checked, Some(problem)));
         }
-        let columns: Vec<Value<'_>> = (0..5).map(|i| r.get_ref(i).map(value_of)).collect::<Result<_, _>>()?;
+        let columns: Vec<Value<'_>> =
+            (0..5).map(|i| r.get_ref(i).map(|v| v.audit_value())).collect::<Result<_, _>>()?;
         let link = read_link(&previous, &columns);
         if r.get_ref(5)?.as_blob_or_null()? != Some(&link[..]) {
             let problem = format!("read register: read {id} was altered since it was logged");
@@ -673,7 +681,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Differences between the accounts and tokens on record (the projections) and the latest of
 /// their audited versions: an account or token edited, added or removed outside Custodia.
-pub(crate) fn staff_problems(conn: &Connection) -> StoreResult<Vec<String>> {
+pub(crate) fn staff_problems(conn: &dyn Session) -> StoreResult<Vec<String>> {
     type Account = (String, String, String, String, bool);
     let mut problems = Vec::new();
     let mut audited: HashMap<i64, Account> = HashMap::new();
@@ -731,7 +739,7 @@ pub(crate) fn staff_problems(conn: &Connection) -> StoreResult<Vec<String>> {
 }
 
 /// Differences between a credentials table and the latest of its audited versions.
-fn credential_problems(conn: &Connection, table: CredentialTable, problems: &mut Vec<String>) -> StoreResult<()> {
+fn credential_problems(conn: &dyn Session, table: CredentialTable, problems: &mut Vec<String>) -> StoreResult<()> {
     type Credential = (i64, String, i64, i64, Option<i64>);
     let what = table.what;
     // Rows of `id, user_id, secret, created_at, expires_at, ended`, in insertion order.
@@ -743,7 +751,7 @@ fn credential_problems(conn: &Connection, table: CredentialTable, problems: &mut
         );
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     };
     // Later versions replace earlier ones: the latest is what the table must hold.
     let mut audited: HashMap<i64, Credential> = read(table.id, table.versions)?.into_iter().collect();
@@ -766,8 +774,8 @@ fn credential_problems(conn: &Connection, table: CredentialTable, problems: &mut
 
 /// Put the accounts and tokens already on record under the chain: one version row each, written
 /// by one audit event (`staff.adopt`). Run by the migration that creates the version tables.
-pub(crate) fn adopt_staff(conn: &Connection) -> StoreResult<()> {
-    let count = |sql: &str| -> StoreResult<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+pub(crate) fn adopt_staff(conn: &dyn Session) -> StoreResult<()> {
+    let count = |sql: &str| -> StoreResult<i64> { conn.query_row(sql, [], |r| r.get(0)) };
     let (users, tokens) = (count("SELECT count(*) FROM staff_user")?, count("SELECT count(*) FROM api_token")?);
     if users + tokens == 0 {
         return Ok(());
@@ -805,7 +813,7 @@ pub(crate) fn adopt_staff(conn: &Connection) -> StoreResult<()> {
 
 /// Put the sessions already on record under the chain: one version row each, written by one
 /// audit event (`session.adopt`). Run by the migration that creates `session_version`.
-pub(crate) fn adopt_sessions(conn: &Connection) -> StoreResult<()> {
+pub(crate) fn adopt_sessions(conn: &dyn Session) -> StoreResult<()> {
     let sessions: i64 = conn.query_row("SELECT count(*) FROM session", [], |r| r.get(0))?;
     if sessions == 0 {
         return Ok(());
@@ -828,7 +836,7 @@ pub(crate) fn adopt_sessions(conn: &Connection) -> StoreResult<()> {
 /// Append the audit event `seq` (after the event whose hash is `previous`) covering the rows of
 /// `tables` that name it, digested from the rows as stored, exactly as the verifier reads them.
 fn append_adoption(
-    conn: &Connection,
+    conn: &dyn Session,
     (seq, previous): (i64, &[u8]),
     now: i64,
     action: &str,
@@ -840,12 +848,11 @@ fn append_adoption(
     let mut digest = RowsDigest::default();
     for table in tables.iter().copied() {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} WHERE audit_seq = ?1 ORDER BY id"))?;
-        let columns = stmt.column_count();
         let mut rows = stmt.query([seq])?;
         while let Some(r) = rows.next()? {
             let mut bytes = Vec::new();
-            for i in 0..columns {
-                encode_value(&mut bytes, &value_of(r.get_ref(i)?));
+            for i in 0..r.len() {
+                encode_value(&mut bytes, &r.get_ref(i)?.audit_value());
             }
             digest.add_row(table, &bytes);
         }

@@ -3,7 +3,6 @@
 
 use chrono::{TimeZone, Utc};
 use custodia_store as store;
-use store::sqlite::SqliteStore;
 use store::{AuditEntry, Store, Tx};
 
 fn entry() -> AuditEntry<'static> {
@@ -18,8 +17,8 @@ fn entry() -> AuditEntry<'static> {
 
 #[test]
 fn a_bulk_commit_with_a_dangling_reference_is_refused_and_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_path(&dir.path().join("t.db")).unwrap();
+    let db = testdb::TestDb::new();
+    let store = db.open();
     store.migrate().unwrap();
     let mut tx = store.write_bulk().unwrap();
     tx.insert_bed(9_999, "1").unwrap();
@@ -35,8 +34,8 @@ fn a_bulk_commit_with_a_dangling_reference_is_refused_and_leaves_nothing() {
 
 #[test]
 fn audited_rows_without_their_audit_event_cannot_be_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_path(&dir.path().join("t.db")).unwrap();
+    let db = testdb::TestDb::new();
+    let store = db.open();
     store.migrate().unwrap();
     let mut tx = store.write_bulk().unwrap();
     tx.next_counter("x").unwrap();

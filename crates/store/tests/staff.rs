@@ -7,8 +7,8 @@ use store::{Store, Tx};
 
 #[test]
 fn the_failure_table_keeps_the_most_recent_keys_up_to_its_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = store::sqlite::SqliteStore::open_path(&dir.path().join("t.db")).unwrap();
+    let test_db = testdb::TestDb::new();
+    let db = test_db.open();
     db.migrate().unwrap();
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
     let mut tx = db.write().unwrap();
@@ -32,8 +32,8 @@ fn the_failure_table_keeps_the_most_recent_keys_up_to_its_bound() {
 
 #[test]
 fn a_count_starts_again_after_its_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = store::sqlite::SqliteStore::open_path(&dir.path().join("t.db")).unwrap();
+    let test_db = testdb::TestDb::new();
+    let db = test_db.open();
     db.migrate().unwrap();
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
     let mut tx = db.write().unwrap();

@@ -195,7 +195,7 @@ const OUTSIDE: &str = "(outside your facilities)";
 
 /// Hide the number of a person outside the caller's facilities; true when the person is visible.
 pub(crate) fn mask_outside(
-    s: &service::Service<store::sqlite::SqliteStore>,
+    s: &service::Service<store::Database>,
     staff: &service::staff::Staff,
     party: &mut PartyRef,
 ) -> service::ServiceResult<bool> {

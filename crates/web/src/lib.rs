@@ -27,7 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use service::staff::{NewRead, Staff};
 use service::{Service, ServiceResult};
-use store::sqlite::SqliteStore;
+use store::Database;
 
 use problem::{ApiError, ApiResult};
 
@@ -40,7 +40,7 @@ type PendingRead = (NewRead, tokio::sync::oneshot::Sender<Result<(), String>>);
 /// What every handler shares: the service over the database, and the read log's writer.
 #[derive(Clone)]
 pub struct AppState {
-    service: Arc<Service<SqliteStore>>,
+    service: Arc<Service<Database>>,
     reads: std::sync::mpsc::Sender<PendingRead>,
     tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, CheckedToken>>>,
     /// Password checks (Argon2id, about 19 MiB and tens of milliseconds each) allowed at once.
@@ -69,7 +69,7 @@ pub const TOKEN_CACHE_SECONDS: u64 = 5;
 
 impl AppState {
     /// State over an opened service; starts the thread that writes the read log.
-    pub fn new(service: Service<SqliteStore>) -> Self {
+    pub fn new(service: Service<Database>) -> Self {
         let service = Arc::new(service);
         let (reads, pending) = std::sync::mpsc::channel::<PendingRead>();
         let writer = service.clone();
@@ -103,7 +103,7 @@ impl AppState {
     }
 
     /// The service the handlers call.
-    pub fn service(&self) -> Arc<Service<SqliteStore>> {
+    pub fn service(&self) -> Arc<Service<Database>> {
         self.service.clone()
     }
 
@@ -184,7 +184,7 @@ impl AppState {
     pub async fn run<T, F>(&self, work: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Service<SqliteStore>) -> ServiceResult<T> + Send + 'static,
+        F: FnOnce(&Service<Database>) -> ServiceResult<T> + Send + 'static,
     {
         let service = self.service.clone();
         match tokio::task::spawn_blocking(move || work(&service)).await {

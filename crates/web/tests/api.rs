@@ -11,7 +11,7 @@ use custodia_web as web;
 use service::demo::Scale;
 use service::staff::Role;
 use service::{Context, Service};
-use store::sqlite::SqliteStore;
+use testdb::TestDb;
 
 struct Api {
     base: String,
@@ -20,14 +20,29 @@ struct Api {
     /// A person held in PEQ-A (the facility scoped roles are assigned to) and one in PEQ-M.
     inside: String,
     outside: String,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
     _server: tokio::task::JoinHandle<()>,
 }
 
 /// Small demo, one account per role (facility roles assigned to PEQ-A), one token each.
 async fn start() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::new(SqliteStore::open_path(&dir.path().join("api.db")).unwrap());
+    // A database client may not block a runtime's thread: the setup runs beside it, as the
+    // server's own calls do.
+    let (db, service, tokens, inside, outside) = tokio::task::spawn_blocking(setup).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = web::AppState::new(service);
+    let server = tokio::spawn(async move {
+        web::serve(listener, state, std::future::pending()).await.unwrap();
+    });
+    Api { base, client: Client::new(), tokens, inside, outside, _db: db, _server: server }
+}
+
+type Setup = (TestDb, Service<store::Database>, HashMap<Role, String>, String, String);
+
+fn setup() -> Setup {
+    let db = TestDb::new();
+    let service = Service::new(db.open());
     service.init().unwrap();
     let end = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
     service.demo_until(Scale::Small, 7, end, &mut |_, _, _| {}).unwrap();
@@ -49,13 +64,7 @@ async fn start() -> Api {
     let occupants = service.occupants("PEQ-A", None, None, Utc::now()).unwrap();
     let inside = occupants.into_iter().find(|o| o.cell.as_deref() == Some("M1-01")).unwrap().number;
     let outside = service.occupants("PEQ-M", None, None, Utc::now()).unwrap()[0].number.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = web::AppState::new(service);
-    let server = tokio::spawn(async move {
-        web::serve(listener, state, std::future::pending()).await.unwrap();
-    });
-    Api { base, client: Client::new(), tokens, inside, outside, _dir: dir, _server: server }
+    (db, service, tokens, inside, outside)
 }
 
 impl Api {

@@ -20,7 +20,7 @@ use service::custody::AdmitRequest;
 use service::demo::Scale;
 use service::staff::Role;
 use service::{Context, Service};
-use store::sqlite::SqliteStore;
+use testdb::{Backend, TestDb};
 
 const PASSWORD: &str = "correct horse battery";
 const SCRIPT_NAME: &str = "<script>alert(1)</script>";
@@ -74,9 +74,9 @@ fn chromedriver() -> Driver {
 struct Site {
     base: String,
     browser: Client,
-    service: std::sync::Arc<Service<SqliteStore>>,
+    service: std::sync::Arc<Service<store::Database>>,
     _driver: Driver,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -85,8 +85,9 @@ async fn site() -> Site {
 }
 
 async fn site_with(scale: Scale, until: Option<chrono::DateTime<Utc>>, javascript: bool) -> Site {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::new(SqliteStore::open_path(&dir.path().join("ui.db")).unwrap());
+    // The pages are the same on every backend; they are tested on the embedded one.
+    let db = TestDb::on(Backend::Sqlite);
+    let service = Service::new(db.open());
     service.init().unwrap();
     match until {
         Some(end) => service.demo_until(scale, 7, end, &mut |_, _, _| {}).map(|_| ()).unwrap(),
@@ -132,7 +133,7 @@ async fn site_with(scale: Scale, until: Option<chrono::DateTime<Utc>>, javascrip
         .connect(&driver.url)
         .await
         .expect("chromium did not start under chromedriver");
-    Site { base, browser, service, _driver: driver, _dir: dir, _server: server }
+    Site { base, browser, service, _driver: driver, _db: db, _server: server }
 }
 
 impl Site {

@@ -1,8 +1,7 @@
-//! The fixture the service integration tests share: two facilities on a fresh SQLite file, and
+//! The fixture the service integration tests share: two facilities on a fresh database (on the
+//! backend `CUSTODIA_TEST_DB` names), and
 //! helpers to admit, move and check that refusals write nothing.
 #![allow(dead_code)]
-
-use std::path::PathBuf;
 
 use custodia_service as service;
 
@@ -11,7 +10,8 @@ use domain::time::Instant;
 use service::custody::{AdmitRequest, Admitted, MovementKind, MovementRecorded, MovementRequest};
 use service::layout::FacilityLayout;
 use service::{Context, Service, ServiceError, ServiceResult};
-use store::sqlite::SqliteStore;
+use store::Database;
+use testdb::TestDb;
 
 /// Facility NORTE, opened 2025-01-01, declared capacity 8, cells in layout order:
 ///
@@ -97,25 +97,22 @@ pub fn t(text: &str) -> Instant {
 }
 
 pub struct Fixture {
-    pub _dir: tempfile::TempDir,
-    pub path: PathBuf,
-    pub service: Service<SqliteStore>,
+    pub db: TestDb,
+    pub service: Service<Database>,
     pub ctx: Context,
 }
 
 /// A fresh database with the two facilities.
 pub fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("t.db");
-    let store = SqliteStore::open_path(&path).expect("open db");
-    let service = Service::new(store);
+    let db = TestDb::new();
+    let service = Service::new(db.open());
     service.init().expect("init");
     let ctx = Context::new("test", t(NOW));
     for text in [NORTE, SUR] {
         let layout = FacilityLayout::parse(text).expect("layout parses");
         service.add_facility(&ctx, &layout).expect("facility added");
     }
-    Fixture { _dir: dir, path, service, ctx }
+    Fixture { db, service, ctx }
 }
 
 /// A document number of its own for each name (document numbers are ASCII; names are not).
@@ -173,9 +170,9 @@ impl Fixture {
         self.service.verify_audit(&mut |_, _| {}).expect("verification runs")
     }
 
-    pub fn tamper(&self, sql: &str, params: impl rusqlite::Params) -> usize {
-        let conn = rusqlite::Connection::open(&self.path).expect("open db with rusqlite");
-        conn.execute(sql, params).expect("tampering statement")
+    /// A hand edit of the database, outside Custodia; the number of rows it changed.
+    pub fn tamper(&self, sql: &str) -> u64 {
+        self.db.execute(sql)
     }
 }
 

@@ -180,7 +180,7 @@ pub(crate) async fn show(
 /// Run a change to a count: back to the count, with the refusal if the service said no.
 async fn change<F>(state: &AppState, ui: &Ui, id: i64, work: F) -> UiResult
 where
-    F: FnOnce(&service::Service<store::sqlite::SqliteStore>, &service::Context) -> service::ServiceResult<CountView>
+    F: FnOnce(&service::Service<store::Database>, &service::Context) -> service::ServiceResult<CountView>
         + Send
         + 'static,
 {

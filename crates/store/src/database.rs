@@ -1,40 +1,17 @@
-//! The embedded default: SQLite through rusqlite, WAL mode, one writer and a small pool of readers.
+//! [`Database`]: the store, written once in SQL both backends run, over a [`Driver`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension, ToSql};
-
-use domain::audit::{encode_value, event_hash, ChainBreak, ChainVerifier, EventBody, RowsDigest, Value, GENESIS};
-use domain::custody::{apply, CustodyState, CustodyStatus, Movement, OutReason, Placement, ReleaseReason};
+use domain::audit::{encode_value, event_hash, EventBody, RowsDigest, Value, GENESIS};
+use domain::custody::{CustodyState, CustodyStatus, Movement, OutReason, Placement};
 use domain::estate::{Area, CellDimensions};
 use domain::person::{Identity, IdentityDocument, LegalBasis, LegalBasisKind, PersonName, Sex};
 use domain::text::{Code, CountryCode, DocumentNumber, NamePart, ShortText};
 use domain::time::{from_micros, to_micros, Instant};
 
+use crate::sql::{params, Dialect, Driver, OptionalExtension, Row, Session, ToSql};
+use crate::verify::hex_of;
 use crate::*;
-
-/// Every migration in order; the schema version is the number applied.
-pub const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-    include_str!("../migrations/sqlite/0002_staff.sql"),
-    include_str!("../migrations/sqlite/0003_read_paths.sql"),
-    include_str!("../migrations/sqlite/0004_person_name.sql"),
-    include_str!("../migrations/sqlite/0005_housing.sql"),
-    include_str!("../migrations/sqlite/0006_incident.sql"),
-    include_str!("../migrations/sqlite/0007_identity.sql"),
-    include_str!("../migrations/sqlite/0008_legal.sql"),
-    include_str!("../migrations/sqlite/0009_staff_audited.sql"),
-    include_str!("../migrations/sqlite/0010_session_audited.sql"),
-];
-
-/// The migration that puts staff accounts and tokens under the chain; those on record are adopted.
-const STAFF_AUDIT_MIGRATION: usize = 9;
-
-/// The migration that puts sessions under the chain; those on record are adopted.
-const SESSION_AUDIT_MIGRATION: usize = 10;
 
 /// The migration that creates `person_name_token`, which is then filled from the people on record.
 const NAME_TOKENS_MIGRATION: usize = 4;
@@ -42,8 +19,14 @@ const NAME_TOKENS_MIGRATION: usize = 4;
 /// The migration that creates `person_match_key`, which is then filled from the people on record.
 const MATCH_KEYS_MIGRATION: usize = 7;
 
+/// The migration that puts staff accounts and tokens under the chain; those on record are adopted.
+const STAFF_AUDIT_MIGRATION: usize = 9;
+
+/// The migration that puts sessions under the chain; those on record are adopted.
+const SESSION_AUDIT_MIGRATION: usize = 10;
+
 /// Audited tables, in the order the verifier reads them. Their rows are insert-only.
-const AUDITED_TABLES: &[&str] = &[
+pub const AUDITED_TABLES: &[&str] = &[
     "facility",
     "unit",
     "cell",
@@ -94,96 +77,39 @@ const AUDITED_TABLES: &[&str] = &[
 /// End of an interval that has not ended.
 pub(crate) const OPEN: i64 = i64::MAX;
 
-/// A SQLite database file.
-pub struct SqliteStore {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+/// A Custodia database on any backend.
+pub struct Database {
+    driver: Box<dyn Driver>,
 }
 
-impl SqliteStore {
-    /// Open `sqlite://PATH`. The file is created if missing; the schema is not (see `migrate`).
-    pub fn open(url: &str) -> StoreResult<Self> {
-        Self::open_path(&Self::path_of(url)?)
+impl Database {
+    /// The store over a backend's driver.
+    pub fn new(driver: impl Driver + 'static) -> Self {
+        Self { driver: Box::new(driver) }
     }
 
-    /// Open `sqlite://PATH` only if the file exists: commands other than `init` must not leave
-    /// an empty database (and read register) behind a mistyped path.
-    pub fn open_existing(url: &str) -> StoreResult<Self> {
-        let path = Self::path_of(url)?;
-        if !path.is_file() {
-            return Err(StoreError::Missing(path.display().to_string()));
-        }
-        Self::open_path(&path)
+    /// The backend's driver.
+    pub fn driver(&self) -> &dyn Driver {
+        &*self.driver
     }
 
-    fn path_of(url: &str) -> StoreResult<PathBuf> {
-        url.strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))
+    /// The database's URL without any password, for messages.
+    pub fn location(&self) -> String {
+        self.driver.location()
     }
 
-    /// Open a database file by path.
-    pub fn open_path(path: &Path) -> StoreResult<Self> {
-        let writer = connect_writer(path)?;
-        Ok(Self { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn schema_version(conn: &Connection) -> StoreResult<i64> {
-        Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
-    }
-
-    fn check_schema(conn: &Connection) -> StoreResult<()> {
-        match Self::schema_version(conn)? {
-            0 => Err(StoreError::NotInitialised),
-            v if v > MIGRATIONS.len() as i64 => Err(StoreError::TooNew { found: v, known: MIGRATIONS.len() as i64 }),
-            v if v < MIGRATIONS.len() as i64 => Err(StoreError::NotInitialised),
-            _ => Ok(()),
-        }
-    }
-
-    fn reader(&self) -> StoreResult<Connection> {
-        let pooled = lock(&self.readers).pop();
-        match pooled {
-            Some(conn) => Ok(conn),
-            None => {
-                let conn = connect(&self.path)?;
-                Self::check_schema(&conn)?;
-                Ok(conn)
-            }
-        }
-    }
-
-    /// Raw prepared inserts of the same rows an admission writes, with no validation, no state
-    /// reads, no audit hashing: the baseline the bulk admission path is measured against.
-    /// The disk's durable commit rate as SQLite sees it: `commits` transactions of one small row
-    /// each, with the same settings as every write (WAL, synchronous FULL). Returns commits per second.
+    /// Durable commits per second of one tiny row each: the ceiling a command can reach.
     pub fn raw_commit_baseline(&self, commits: u64) -> StoreResult<f64> {
-        let conn = lock(&self.writer);
-        conn.execute_batch("CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, v TEXT) STRICT")?;
-        let started = std::time::Instant::now();
-        for _ in 0..commits {
-            conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO bench_commit (v) VALUES ('x'); COMMIT")?;
-        }
-        let rate = commits as f64 / started.elapsed().as_secs_f64();
-        conn.execute_batch("DROP TABLE bench_commit")?;
-        Ok(rate)
+        self.driver.commit_baseline(commits)
     }
 
-    /// `details` and `payload` are the booking details and audit payload texts, so the rows have the same size.
+    /// The bulk admission benchmark's baseline: the rows an admission writes, inserted in a
+    /// plain loop without any check. `details` and `payload` are the booking details and audit
+    /// payload texts, so the rows have the same size.
     pub fn raw_insert_baseline(&self, rows: u64, details: &str, payload: &str) -> StoreResult<()> {
-        let mut conn = lock(&self.writer);
-        // As in a bulk transaction: no per-row foreign-key checks.
-        conn.execute_batch("PRAGMA foreign_keys = OFF")?;
-        let tx = conn.transaction()?;
+        let mut session = self.driver.writer(true)?;
         {
+            let tx: &dyn Session = &*session;
             let mut person = tx.prepare("INSERT INTO person VALUES (?1, ?2, 'Ana María', 'López', 'Díaz', '1990-01-01', 'female', NULL, 'SV', ?1)")?;
             let mut doc = tx.prepare("INSERT INTO identity_document VALUES (?1, ?1, 'dui', ?2, 'SV', ?1)")?;
             let mut booking = tx.prepare("INSERT INTO booking VALUES (?1, ?2, ?1, 1, 'remand_order', 'Juzgado', ?2, '2026-01-01', 0, 'San Salvador', ?3, 0, ?1)")?;
@@ -196,7 +122,7 @@ impl SqliteStore {
                 tx.prepare("INSERT INTO audit_event VALUES (?1, 0, 'bench', 'person.admit', ?2, ?4, ?3, ?3, ?3)")?;
             let hash = [7u8; 32];
             // Far above the ids the setup wrote, so the rows never collide.
-            for i in (1_000_000_000..).take(rows as usize) {
+            for i in (1_000_000_000i64..).take(rows as usize) {
                 let number = format!("RAW-{i:09}");
                 person.execute(params![i, number])?;
                 doc.execute(params![i, number])?;
@@ -210,16 +136,30 @@ impl SqliteStore {
                 event.execute(params![i, number, &hash[..], payload])?;
             }
         }
-        tx.commit()?;
-        conn.execute_batch("PRAGMA foreign_keys = ON")?;
-        Ok(())
+        session.commit()
+    }
+
+    fn check_schema(&self, session: &dyn Session) -> StoreResult<()> {
+        let known = self.driver.migrations().len() as i64;
+        match self.driver.schema_version(session)? {
+            0 => Err(StoreError::NotInitialised),
+            v if v > known => Err(StoreError::TooNew { found: v, known }),
+            v if v < known => Err(StoreError::NotInitialised),
+            _ => Ok(()),
+        }
+    }
+
+    fn begin<'s>(&'s self, session: Box<dyn Session + 's>) -> StoreResult<SqlTx<'s>> {
+        self.check_schema(&*session)?;
+        Ok(SqlTx::new(session))
     }
 }
 
 /// Index the names of everyone already on record (SQL cannot fold accents itself).
-fn fill_name_tokens(conn: &Connection) -> StoreResult<()> {
+fn fill_name_tokens(conn: &dyn Session) -> StoreResult<()> {
     let mut people = conn.prepare("SELECT id, given_names, first_surname, second_surname FROM person")?;
-    let mut insert = conn.prepare("INSERT OR IGNORE INTO person_name_token (token, person_id) VALUES (?1, ?2)")?;
+    let mut insert =
+        conn.prepare("INSERT INTO person_name_token (token, person_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
     let mut rows = people.query([])?;
     while let Some(r) = rows.next()? {
         let name = PersonName {
@@ -235,145 +175,53 @@ fn fill_name_tokens(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The register of reads of people's records (Mandela Rule 9), attached to every connection as
-/// `readlog`. It is a file of its own because it is written on every read: commits to the main
-/// file make every reader start again with an empty page cache, which cost half the read rate.
-const READ_LOG_SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS readlog.person_read (
-        id INTEGER PRIMARY KEY,
-        at INTEGER NOT NULL,
-        reader TEXT NOT NULL,
-        person TEXT NOT NULL,
-        route TEXT NOT NULL,
-        hash BLOB               -- SHA-256 over the previous read's hash and this read (a chain)
-    ) STRICT;
-    CREATE INDEX IF NOT EXISTS readlog.person_read_by_person ON person_read (person, id);
-    CREATE INDEX IF NOT EXISTS readlog.person_read_by_reader ON person_read (reader, id);";
-
-/// `custodia.db` keeps its read register in `custodia.reads.db` beside it.
-pub fn read_log_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let name = match path.extension() {
-        Some(ext) => format!("{stem}.reads.{}", ext.to_string_lossy()),
-        None => format!("{stem}.reads"),
-    };
-    path.with_file_name(name)
-}
-
-fn connect(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // WAL lets readers run beside the writer; FULL makes each commit durable.
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -65536;
-         PRAGMA temp_store = MEMORY;",
-    )?;
-    let read_log = read_log_path(path);
-    conn.execute("ATTACH DATABASE ?1 AS readlog", [read_log.to_string_lossy()])?;
-    conn.execute_batch("PRAGMA readlog.journal_mode = WAL; PRAGMA readlog.synchronous = FULL;")?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
-}
-
-fn connect_writer(path: &Path) -> StoreResult<Connection> {
-    let conn = connect(path)?;
-    conn.execute_batch(READ_LOG_SCHEMA)?;
-    crate::staff::chain_read_log(&conn)?;
-    // Bulk transactions (demo, imports) touch far more pages than a reader; spilling them to the WAL mid-transaction costs more than the memory.
-    conn.execute_batch("PRAGMA cache_size = -524288;")?;
-    Ok(conn)
-}
-
-impl Store for SqliteStore {
-    type Tx<'s> = SqliteTx<'s>;
+impl Store for Database {
+    type Tx<'s> = SqlTx<'s>;
 
     fn migrate(&self) -> StoreResult<()> {
-        let mut conn = lock(&self.writer);
-        let version = Self::schema_version(&conn)?;
-        if version > MIGRATIONS.len() as i64 {
-            return Err(StoreError::TooNew { found: version, known: MIGRATIONS.len() as i64 });
+        let session = self.driver.migration_session()?;
+        let migrations = self.driver.migrations();
+        let version = self.driver.schema_version(&*session)?;
+        if version > migrations.len() as i64 {
+            return Err(StoreError::TooNew { found: version, known: migrations.len() as i64 });
         }
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql)?;
-            if i + 1 == NAME_TOKENS_MIGRATION {
-                fill_name_tokens(&tx)?;
+        for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
+            session.execute_batch(sql)?;
+            match i + 1 {
+                NAME_TOKENS_MIGRATION => fill_name_tokens(&*session)?,
+                MATCH_KEYS_MIGRATION => crate::identity::fill_match_keys(&*session)?,
+                STAFF_AUDIT_MIGRATION => crate::staff::adopt_staff(&*session)?,
+                SESSION_AUDIT_MIGRATION => crate::staff::adopt_sessions(&*session)?,
+                _ => {}
             }
-            if i + 1 == MATCH_KEYS_MIGRATION {
-                crate::identity::fill_match_keys(&tx)?;
-            }
-            if i + 1 == STAFF_AUDIT_MIGRATION {
-                crate::staff::adopt_staff(&tx)?;
-            }
-            if i + 1 == SESSION_AUDIT_MIGRATION {
-                crate::staff::adopt_sessions(&tx)?;
-            }
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+            self.driver.set_schema_version(&*session, i as i64 + 1)?;
         }
-        tx.commit()?;
-        Ok(())
+        let mut session = session;
+        session.commit()
     }
 
-    fn write(&self) -> StoreResult<SqliteTx<'_>> {
-        let conn = lock(&self.writer);
-        Self::check_schema(&conn)?;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(SqliteTx::new(Conn::Writer(conn)))
+    fn write(&self) -> StoreResult<SqlTx<'_>> {
+        self.begin(self.driver.writer(false)?)
     }
 
-    fn write_bulk(&self) -> StoreResult<SqliteTx<'_>> {
-        let conn = lock(&self.writer);
-        Self::check_schema(&conn)?;
-        // Per-row foreign-key checks (and the statement journals they need) cost about a sixth of
-        // a bulk load; the whole transaction is checked once by `foreign_key_check` at commit instead.
-        conn.execute_batch("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE")?;
-        let mut tx = SqliteTx::new(Conn::Writer(conn));
-        tx.bulk = true;
-        Ok(tx)
+    fn write_bulk(&self) -> StoreResult<SqlTx<'_>> {
+        self.begin(self.driver.writer(true)?)
     }
 
-    fn read(&self) -> StoreResult<SqliteTx<'_>> {
-        let conn = self.reader()?;
-        conn.execute_batch("BEGIN")?;
-        Ok(SqliteTx::new(Conn::Reader(Some(conn), &self.readers)))
+    fn read(&self) -> StoreResult<SqlTx<'_>> {
+        self.begin(self.driver.reader()?)
     }
 
     fn verify_audit(&self, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<AuditVerification> {
-        let connections = [self.reader()?, self.reader()?, self.reader()?];
-        let (result, connections) = verify(connections, progress);
-        lock(&self.readers).extend(connections);
-        result
+        let sessions = self.driver.readers_on_one_snapshot(3)?;
+        self.check_schema(&*sessions[0])?;
+        crate::verify::verify(sessions, progress)
     }
 }
 
-enum Conn<'s> {
-    Writer(MutexGuard<'s, Connection>),
-    Reader(Option<Connection>, &'s Mutex<Vec<Connection>>),
-}
-
-impl std::ops::Deref for Conn<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        match self {
-            Conn::Writer(c) => c,
-            Conn::Reader(c, _) => c.as_ref().expect("reader present until drop"),
-        }
-    }
-}
-
-/// A SQLite transaction.
-pub struct SqliteTx<'s> {
-    conn: Conn<'s>,
-    finished: bool,
-    /// Foreign keys are checked once at commit rather than per row.
-    bulk: bool,
+/// A transaction on any backend.
+pub struct SqlTx<'s> {
+    session: Box<dyn Session + 's>,
     /// Last event of the chain: (seq, hash). Loaded on first use.
     head: Option<(i64, [u8; 32])>,
     pending: RowsDigest,
@@ -387,47 +235,6 @@ pub struct SqliteTx<'s> {
     housing: crate::housing::HousingCache,
 }
 
-impl Drop for SqliteTx<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        if self.bulk {
-            let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON");
-        }
-        if let Conn::Reader(conn, pool) = &mut self.conn {
-            if let Some(conn) = conn.take() {
-                lock(pool).push(conn);
-            }
-        }
-    }
-}
-
-struct Sql<'a>(&'a Value<'a>);
-
-impl ToSql for Sql<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self.0 {
-            Value::Null => ValueRef::Null,
-            Value::Int(i) => ValueRef::Integer(*i),
-            Value::Real(r) => ValueRef::Real(*r),
-            Value::Text(t) => ValueRef::Text(t.as_bytes()),
-            Value::Blob(b) => ValueRef::Blob(b),
-        }))
-    }
-}
-
-pub(crate) fn value_of(v: ValueRef<'_>) -> Value<'_> {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Int(i),
-        ValueRef::Real(r) => Value::Real(r),
-        // Text that is not UTF-8 was written by hand; hash its bytes as a blob so it cannot match.
-        ValueRef::Text(t) => std::str::from_utf8(t).map(Value::Text).unwrap_or(Value::Blob(t)),
-        ValueRef::Blob(b) => Value::Blob(b),
-    }
-}
-
 fn opt_text<S: AsRef<str>>(v: &Option<S>) -> Value<'_> {
     v.as_ref().map(|s| Value::Text(s.as_ref())).unwrap_or(Value::Null)
 }
@@ -436,12 +243,10 @@ fn opt_int(v: Option<i64>) -> Value<'static> {
     v.map(Value::Int).unwrap_or(Value::Null)
 }
 
-impl<'s> SqliteTx<'s> {
-    fn new(conn: Conn<'s>) -> Self {
+impl<'s> SqlTx<'s> {
+    fn new(session: Box<dyn Session + 's>) -> Self {
         Self {
-            conn,
-            finished: false,
-            bulk: false,
+            session,
             head: None,
             pending: RowsDigest::default(),
             next_ids: HashMap::new(),
@@ -453,9 +258,14 @@ impl<'s> SqliteTx<'s> {
         }
     }
 
-    /// The connection this transaction runs on.
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+    /// The session this transaction runs on.
+    pub(crate) fn conn(&self) -> &dyn Session {
+        &*self.session
+    }
+
+    /// The dialect of the backend.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.session.dialect()
     }
 
     /// Housing rules read so far in this transaction.
@@ -468,7 +278,7 @@ impl<'s> SqliteTx<'s> {
             return Ok(head);
         }
         let head = self
-            .conn
+            .conn()
             .query_row("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1", [], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
             })
@@ -484,7 +294,9 @@ impl<'s> SqliteTx<'s> {
     pub(crate) fn insert_audited(&mut self, table: &'static str, columns: &[Value<'_>]) -> StoreResult<i64> {
         let id = match self.next_ids.get(table) {
             Some(id) => *id,
-            None => self.conn.query_row(&format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"), [], |r| r.get(0))?,
+            None => {
+                self.conn().query_row(&format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"), [], |r| r.get(0))?
+            }
         };
         let seq = self.head()?.0 + 1;
         let mut row = Vec::with_capacity(columns.len() + 2);
@@ -495,8 +307,7 @@ impl<'s> SqliteTx<'s> {
             let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
             format!("INSERT INTO {table} VALUES ({})", marks.join(", "))
         });
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        stmt.execute(rusqlite::params_from_iter(row.iter().map(Sql)))?;
+        self.session.execute(sql, crate::sql::params_from_iter(row.iter()))?;
         self.row_bytes.clear();
         for v in &row {
             encode_value(&mut self.row_bytes, v);
@@ -507,7 +318,7 @@ impl<'s> SqliteTx<'s> {
     }
 
     pub(crate) fn exec(&self, sql: &str, params: &[&dyn ToSql]) -> StoreResult<usize> {
-        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+        self.conn().prepare_cached(sql)?.execute(params)
     }
 
     fn close_open(&self, table: &str, person: PersonId, at: i64) -> StoreResult<()> {
@@ -541,7 +352,7 @@ impl<'s> SqliteTx<'s> {
     /// scans joined in memory, which is several times faster than a per-person join.
     fn facility_occupants(&self, facility: FacilityId, at: i64) -> StoreResult<Vec<Occupant>> {
         let mut places: HashMap<i64, (Option<String>, Option<String>)> = HashMap::new();
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT s.person_id, c.code, b.code FROM stay s JOIN cell c ON c.id = s.cell_id LEFT JOIN bed b ON b.id = s.bed_id
              WHERE s.facility_id = ?1 AND s.to_at > ?2 AND s.from_at <= ?2",
         )?;
@@ -549,7 +360,7 @@ impl<'s> SqliteTx<'s> {
         while let Some(r) = rows.next()? {
             places.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
         }
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT p.id, p.number, p.given_names, p.first_surname, p.second_surname, pr.from_at
              FROM presence pr JOIN person p ON p.id = pr.person_id
              WHERE pr.facility_id = ?1 AND pr.to_at > ?2 AND pr.from_at <= ?2 AND pr.in_transit = 0",
@@ -584,15 +395,15 @@ impl<'s> SqliteTx<'s> {
         let at = to_micros(at);
         let mut all: Vec<&dyn ToSql> = params.to_vec();
         all.push(&at);
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        Ok(stmt.query_row(all.as_slice(), cell_from_row).optional()?)
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        stmt.query_row(all.as_slice(), cell_from_row).optional()
     }
 }
 
-fn cell_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Cell> {
-    let area = |i: usize| -> rusqlite::Result<Area> {
+fn cell_from_row(r: &Row<'_>) -> StoreResult<Cell> {
+    let area = |i: usize| -> StoreResult<Area> {
         let m2: f64 = r.get(i)?;
-        Area::new(m2).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Real, e.into()))
+        Area::new(m2).map_err(|e| StoreError::Backend(format!("column {i}: {e}")))
     };
     Ok(Cell {
         id: r.get(0)?,
@@ -611,7 +422,7 @@ fn cell_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Cell> {
     })
 }
 
-fn facility_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Facility> {
+fn facility_from_row(r: &Row<'_>) -> StoreResult<Facility> {
     Ok(Facility {
         id: r.get(0)?,
         code: r.get(1)?,
@@ -640,26 +451,18 @@ fn full_name(given: &str, first: &str, second: Option<&str>) -> String {
     }
 }
 
-impl Tx for SqliteTx<'_> {
+impl Tx for SqlTx<'_> {
     fn commit(mut self) -> StoreResult<()> {
         if !self.pending.is_empty() {
             return Err(StoreError::UnauditedWrite);
         }
         for (name, value) in std::mem::take(&mut self.counters) {
-            self.exec("INSERT OR REPLACE INTO counter (name, value) VALUES (?1, ?2)", &[&name, &(value as i64)])?;
+            self.exec(
+                "INSERT INTO counter (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[&name, &(value as i64)],
+            )?;
         }
-        if self.bulk {
-            let broken: Option<(String, i64, String)> = self
-                .conn
-                .query_row("PRAGMA foreign_key_check", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-            if let Some((table, row, parent)) = broken {
-                return Err(StoreError::Backend(format!("{table} row {row} refers to a missing {parent}")));
-            }
-        }
-        self.conn.execute_batch("COMMIT")?;
-        self.finished = true;
-        Ok(())
+        self.session.commit()
     }
 
     fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<i64> {
@@ -697,11 +500,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn last_audit_seq(&mut self) -> StoreResult<i64> {
-        Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM audit_event", [], |r| r.get(0))?)
+        self.conn().query_row("SELECT coalesce(max(seq), 0) FROM audit_event", [], |r| r.get(0))
     }
 
     fn audit_events(&mut self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT seq, at, actor, action, subject, payload, prev_hash, hash, rows_sha256 FROM audit_event WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![after_seq, limit], |r| {
@@ -718,7 +521,7 @@ impl Tx for SqliteTx<'_> {
                 hash: hex_of(&r.get::<_, Vec<u8>>(7)?),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn next_counter(&mut self, name: &str) -> StoreResult<u64> {
@@ -726,7 +529,7 @@ impl Tx for SqliteTx<'_> {
             Some(v) => v + 1,
             None => {
                 let stored: Option<i64> = self
-                    .conn
+                    .conn()
                     .prepare_cached("SELECT value FROM counter WHERE name = ?1")?
                     .query_row([name], |r| r.get(0))
                     .optional()?;
@@ -789,21 +592,22 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn facilities(&mut self) -> StoreResult<Vec<Facility>> {
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility ORDER BY code"))?;
+        let mut stmt = self.conn().prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility ORDER BY code"))?;
         let rows = stmt.query_map([], facility_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn facility_by_id(&mut self, id: FacilityId) -> StoreResult<Option<Facility>> {
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE id = ?1"))?;
-        Ok(stmt.query_row([id], facility_from_row).optional()?)
+        let mut stmt = self.conn().prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE id = ?1"))?;
+        stmt.query_row([id], facility_from_row).optional()
     }
 
     fn facility_by_code(&mut self, code: &str) -> StoreResult<Option<Facility>> {
         if let Some(f) = self.facility_cache.get(code) {
             return Ok(Some(f.clone()));
         }
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE code = ?1"))?;
+        let mut stmt =
+            self.conn().prepare_cached(&format!("SELECT {FACILITY_COLUMNS} FROM facility WHERE code = ?1"))?;
         let found = stmt.query_row([code], facility_from_row).optional()?;
         if let Some(f) = &found {
             self.facility_cache.insert(code.to_string(), f.clone());
@@ -812,21 +616,19 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn unit(&mut self, id: UnitId) -> StoreResult<Option<Unit>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, facility_id, code, name FROM unit WHERE id = ?1")?;
-        Ok(stmt
-            .query_row([id], |r| Ok(Unit { id: r.get(0)?, facility: r.get(1)?, code: r.get(2)?, name: r.get(3)? }))
-            .optional()?)
+        let mut stmt = self.conn().prepare_cached("SELECT id, facility_id, code, name FROM unit WHERE id = ?1")?;
+        stmt.query_row([id], |r| Ok(Unit { id: r.get(0)?, facility: r.get(1)?, code: r.get(2)?, name: r.get(3)? }))
+            .optional()
     }
 
     fn unit_by_code(&mut self, facility: FacilityId, code: &str) -> StoreResult<Option<Unit>> {
         let mut stmt = self
-            .conn
+            .conn()
             .prepare_cached("SELECT id, facility_id, code, name FROM unit WHERE facility_id = ?1 AND code = ?2")?;
-        Ok(stmt
-            .query_row(params![facility, code], |r| {
-                Ok(Unit { id: r.get(0)?, facility: r.get(1)?, code: r.get(2)?, name: r.get(3)? })
-            })
-            .optional()?)
+        stmt.query_row(params![facility, code], |r| {
+            Ok(Unit { id: r.get(0)?, facility: r.get(1)?, code: r.get(2)?, name: r.get(3)? })
+        })
+        .optional()
     }
 
     fn cell_by_code(&mut self, facility: FacilityId, code: &str, at: Instant) -> StoreResult<Option<Cell>> {
@@ -836,7 +638,7 @@ impl Tx for SqliteTx<'_> {
     fn cells_at(&mut self, at: Instant) -> StoreResult<Vec<Cell>> {
         let at = to_micros(at);
         // The latest status row at or before `at` for each cell; cells without one did not exist yet.
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT c.id, c.facility_id, c.unit_id, c.code, c.floor_area_m2, c.sanitary_annex_m2, c.beds, c.single, c.rated_places,
                     s.in_use, s.reason
              FROM cell c
@@ -846,15 +648,13 @@ impl Tx for SqliteTx<'_> {
              ORDER BY c.id",
         )?;
         let rows = stmt.query_map([at], cell_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn bed_by_code(&mut self, cell: CellId, code: &str) -> StoreResult<Option<Bed>> {
         let mut stmt =
-            self.conn.prepare_cached("SELECT id, cell_id, code FROM bed WHERE cell_id = ?1 AND code = ?2")?;
-        Ok(stmt
-            .query_row(params![cell, code], |r| Ok(Bed { id: r.get(0)?, cell: r.get(1)?, code: r.get(2)? }))
-            .optional()?)
+            self.conn().prepare_cached("SELECT id, cell_id, code FROM bed WHERE cell_id = ?1 AND code = ?2")?;
+        stmt.query_row(params![cell, code], |r| Ok(Bed { id: r.get(0)?, cell: r.get(1)?, code: r.get(2)? })).optional()
     }
 
     fn insert_person(&mut self, p: &NewPerson) -> StoreResult<PersonId> {
@@ -878,7 +678,7 @@ impl Tx for SqliteTx<'_> {
         }
         for token in id.name.tokens() {
             self.exec(
-                "INSERT OR IGNORE INTO person_name_token (token, person_id) VALUES (?1, ?2)",
+                "INSERT INTO person_name_token (token, person_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 &[&token, &person],
             )?;
         }
@@ -929,7 +729,7 @@ impl Tx for SqliteTx<'_> {
 
     fn booking_record(&mut self, booking: BookingId) -> StoreResult<Option<BookingRecord>> {
         let row = self
-            .conn
+            .conn()
             .prepare_cached(
                 "SELECT b.number, f.code, b.admitted_at, b.legal_basis_kind, b.legal_basis_authority,
                         b.legal_basis_reference, b.legal_basis_date, b.arrested_at, b.arrest_place, b.details
@@ -980,11 +780,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn person_id(&mut self, number: &str) -> StoreResult<Option<PersonId>> {
-        Ok(self
-            .conn
+        self.conn()
             .prepare_cached("SELECT id FROM person WHERE number = ?1")?
             .query_row([number], |r| r.get(0))
-            .optional()?)
+            .optional()
     }
 
     fn person_by_number(&mut self, number: &str) -> StoreResult<Option<Person>> {
@@ -995,7 +794,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn person(&mut self, id: PersonId) -> StoreResult<Option<Person>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT id, number, given_names, first_surname, second_surname, date_of_birth, sex, gender_identity, nationality
              FROM person WHERE id = ?1",
         )?;
@@ -1011,9 +810,9 @@ impl Tx for SqliteTx<'_> {
                             first_surname: NamePart::stored(r.get(3)?),
                             second_surname: r.get::<_, Option<String>>(4)?.map(NamePart::stored),
                         },
-                        date_of_birth: dob.parse().map_err(|e: chrono::ParseError| {
-                            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
-                        })?,
+                        date_of_birth: dob
+                            .parse()
+                            .map_err(|e: chrono::ParseError| StoreError::Backend(format!("date of birth: {e}")))?,
                         sex: parse_sex(&r.get::<_, String>(6)?),
                         gender_identity: r.get::<_, Option<String>>(7)?.map(ShortText::stored),
                         nationality: CountryCode::stored(r.get(8)?),
@@ -1023,7 +822,7 @@ impl Tx for SqliteTx<'_> {
             })
             .optional()?;
         let Some(mut person) = person else { return Ok(None) };
-        let mut docs = self.conn.prepare_cached(
+        let mut docs = self.conn().prepare_cached(
             "SELECT kind, number, issuing_country FROM identity_document WHERE person_id = ?1 ORDER BY id",
         )?;
         person.identity.documents = docs
@@ -1039,7 +838,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn custody_state(&mut self, person: PersonId) -> StoreResult<(CustodyState, Option<BookingId>)> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since FROM custody_state WHERE person_id = ?1",
         )?;
         let row = stmt
@@ -1075,23 +874,23 @@ impl Tx for SqliteTx<'_> {
 
     fn bed_holder_from(&mut self, bed: BedId, at: Instant) -> StoreResult<Option<PersonId>> {
         let mut stmt =
-            self.conn.prepare_cached("SELECT person_id FROM stay WHERE bed_id = ?1 AND to_at > ?2 LIMIT 1")?;
-        Ok(stmt.query_row(params![bed, to_micros(at)], |r| r.get(0)).optional()?)
+            self.conn().prepare_cached("SELECT person_id FROM stay WHERE bed_id = ?1 AND to_at > ?2 LIMIT 1")?;
+        stmt.query_row(params![bed, to_micros(at)], |r| r.get(0)).optional()
     }
 
     fn cell_out_of_order_after(&mut self, cell: CellId, at: Instant) -> StoreResult<Option<String>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT coalesce(reason, '') FROM cell_status WHERE cell_id = ?1 AND effective_from > ?2 AND in_use = 0
              ORDER BY effective_from, id LIMIT 1",
         )?;
-        Ok(stmt.query_row(params![cell, to_micros(at)], |r| r.get(0)).optional()?)
+        stmt.query_row(params![cell, to_micros(at)], |r| r.get(0)).optional()
     }
 
     fn cell_holders_from(&mut self, cell: CellId, at: Instant) -> StoreResult<Vec<PersonId>> {
         let mut stmt =
-            self.conn.prepare_cached("SELECT DISTINCT person_id FROM stay WHERE cell_id = ?1 AND to_at > ?2")?;
+            self.conn().prepare_cached("SELECT DISTINCT person_id FROM stay WHERE cell_id = ?1 AND to_at > ?2")?;
         let rows = stmt.query_map(params![cell, to_micros(at)], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn record_movement(&mut self, m: &NewMovement, after: &CustodyState) -> StoreResult<MovementId> {
@@ -1123,8 +922,11 @@ impl Tx for SqliteTx<'_> {
         project(self, m, at)?;
         let row = StateRow::of(m.booking, after);
         self.exec(
-            "INSERT OR REPLACE INTO custody_state (person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO custody_state (person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (person_id) DO UPDATE SET booking_id = excluded.booking_id, status = excluded.status,
+                 facility_id = excluded.facility_id, cell_id = excluded.cell_id, bed_id = excluded.bed_id,
+                 out_reason = excluded.out_reason, transit_to = excluded.transit_to, since = excluded.since",
             &[&m.person, &row.booking, &row.status, &row.facility, &row.cell, &row.bed, &row.out, &row.transit_to, &row.since],
         )?;
         Ok(id)
@@ -1134,16 +936,16 @@ impl Tx for SqliteTx<'_> {
         let at = to_micros(at);
         let mut population = Population::default();
         let facilities: Vec<i64> = self
-            .conn
+            .conn()
             .prepare_cached("SELECT id FROM facility")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         // One indexed range per facility: no sort, and open intervals are a contiguous range.
-        let mut held = self.conn.prepare_cached(
+        let mut held = self.conn().prepare_cached(
             "SELECT in_transit FROM presence WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2",
         )?;
         let mut placed = self
-            .conn
+            .conn()
             .prepare_cached("SELECT cell_id FROM stay WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2")?;
         for facility in facilities {
             let (mut here, mut coming) = (0u64, 0u64);
@@ -1169,7 +971,7 @@ impl Tx for SqliteTx<'_> {
 
     fn whereabouts(&mut self, person: PersonId, at: Instant) -> StoreResult<Option<Whereabouts>> {
         let at = to_micros(at);
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT f.code, p.in_transit, p.from_at FROM presence p JOIN facility f ON f.id = p.facility_id
              WHERE p.person_id = ?1 AND p.from_at <= ?2 AND p.to_at > ?2 ORDER BY p.from_at DESC LIMIT 1",
         )?;
@@ -1188,7 +990,7 @@ impl Tx for SqliteTx<'_> {
                 out: None,
             }));
         }
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT u.code, c.code, b.code, s.from_at FROM stay s JOIN cell c ON c.id = s.cell_id JOIN unit u ON u.id = s.unit_id
              LEFT JOIN bed b ON b.id = s.bed_id
              WHERE s.person_id = ?1 AND s.from_at <= ?2 AND s.to_at > ?2 ORDER BY s.from_at DESC LIMIT 1",
@@ -1208,7 +1010,7 @@ impl Tx for SqliteTx<'_> {
             None => (None, None, None, None),
         };
         // Out and return do not change the stay; the latest movement at `at` says whether they were out.
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT kind, reason FROM movement WHERE person_id = ?1 AND occurred_at <= ?2 ORDER BY occurred_at DESC, id DESC LIMIT 1",
         )?;
         let out = stmt
@@ -1241,7 +1043,7 @@ impl Tx for SqliteTx<'_> {
              WHERE c.{column} = ?1 AND s.to_at > ?2 AND s.from_at <= ?2
              ORDER BY p.number"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(params![id, at], |r| {
             Ok(Occupant {
                 number: r.get(0)?,
@@ -1255,7 +1057,7 @@ impl Tx for SqliteTx<'_> {
                 since: from_micros(r.get(6)?),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn search_people(&mut self, words: &[String], after: &str, limit: u32) -> StoreResult<Vec<PersonId>> {
@@ -1278,14 +1080,14 @@ impl Tx for SqliteTx<'_> {
             values.len()
         ));
         sql.push_str(&format!(" ORDER BY p.number LIMIT {limit}"));
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(crate::sql::params_from_iter(values.iter()), |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()
     }
 
     fn person_facilities(&mut self, person: PersonId) -> StoreResult<Vec<FacilityId>> {
         let mut stmt = self
-            .conn
+            .conn()
             .prepare_cached("SELECT status, facility_id, transit_to FROM custody_state WHERE person_id = ?1")?;
         let state = stmt
             .query_row([person], |r| {
@@ -1298,7 +1100,7 @@ impl Tx for SqliteTx<'_> {
             }
             _ => {
                 let mut stmt = self
-                    .conn
+                    .conn()
                     .prepare_cached("SELECT facility_id FROM movement WHERE person_id = ?1 ORDER BY id DESC LIMIT 1")?;
                 Ok(stmt.query_row([person], |r| r.get(0)).optional()?.into_iter().collect())
             }
@@ -1306,12 +1108,12 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn latest_movement(&mut self, person: PersonId) -> StoreResult<MovementId> {
-        let mut stmt = self.conn.prepare_cached("SELECT coalesce(max(id), 0) FROM movement WHERE person_id = ?1")?;
-        Ok(stmt.query_row([person], |r| r.get(0))?)
+        let mut stmt = self.conn().prepare_cached("SELECT coalesce(max(id), 0) FROM movement WHERE person_id = ?1")?;
+        stmt.query_row([person], |r| r.get(0))
     }
 
     fn timeline(&mut self, person: PersonId) -> StoreResult<Vec<MovementRecord>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT m.id, bk.number, m.kind, f.code, c.code, b.code, coalesce(m.reason, tf.code), m.occurred_at, m.recorded_at, m.actor, m.note
              FROM movement m JOIN booking bk ON bk.id = m.booking_id JOIN facility f ON f.id = m.facility_id
              LEFT JOIN cell c ON c.id = m.cell_id LEFT JOIN bed b ON b.id = m.bed_id
@@ -1337,23 +1139,23 @@ impl Tx for SqliteTx<'_> {
                 actor: r.get(9)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn medical_tasks(&mut self, person: PersonId) -> StoreResult<Vec<MedicalTask>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT b.number, t.reason, t.opened_at FROM booking b JOIN medical_task t ON t.booking_id = b.id
              WHERE b.person_id = ?1 ORDER BY t.id",
         )?;
         let rows = stmt.query_map([person], |r| {
             Ok(MedicalTask { booking: r.get(0)?, reason: r.get(1)?, opened_at: from_micros(r.get(2)?) })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     fn untried_share(&mut self) -> StoreResult<f64> {
-        let (untried, all): (i64, i64) = self.conn.query_row(
-            "SELECT coalesce(sum(b.legal_basis_kind = 'remand_order'), 0), count(*)
+        let (untried, all): (i64, i64) = self.conn().query_row(
+            "SELECT coalesce(sum(CASE WHEN b.legal_basis_kind = 'remand_order' THEN 1 ELSE 0 END), 0), count(*)
              FROM custody_state s JOIN booking b ON b.id = s.booking_id WHERE s.status <> 'free'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -1363,7 +1165,7 @@ impl Tx for SqliteTx<'_> {
 
     fn counts(&mut self) -> StoreResult<Counts> {
         let count =
-            |sql: &str| -> StoreResult<u64> { Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+            |sql: &str| -> StoreResult<u64> { Ok(self.conn().query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         Ok(Counts {
             facilities: count("SELECT count(*) FROM facility")?,
             units: count("SELECT count(*) FROM unit")?,
@@ -1380,19 +1182,19 @@ impl Tx for SqliteTx<'_> {
 
 /// A row of `custody_state`, as written after a movement and as expected by the replay.
 #[derive(Debug, PartialEq)]
-struct StateRow {
-    booking: BookingId,
-    status: String,
-    facility: Option<FacilityId>,
-    cell: Option<CellId>,
-    bed: Option<BedId>,
-    out: Option<String>,
-    transit_to: Option<FacilityId>,
-    since: i64,
+pub(crate) struct StateRow {
+    pub(crate) booking: BookingId,
+    pub(crate) status: String,
+    pub(crate) facility: Option<FacilityId>,
+    pub(crate) cell: Option<CellId>,
+    pub(crate) bed: Option<BedId>,
+    pub(crate) out: Option<String>,
+    pub(crate) transit_to: Option<FacilityId>,
+    pub(crate) since: i64,
 }
 
 impl StateRow {
-    fn of(booking: BookingId, state: &CustodyState) -> Self {
+    pub(crate) fn of(booking: BookingId, state: &CustodyState) -> Self {
         let (status, facility, placement, out, transit_to) = match state.status {
             CustodyStatus::Free => ("free", None, None, None, None),
             CustodyStatus::Held { facility, placement, out } => ("held", Some(facility), placement, out, None),
@@ -1412,7 +1214,7 @@ impl StateRow {
 }
 
 /// Update the stay and presence projections for one movement.
-fn project(tx: &SqliteTx<'_>, m: &NewMovement<'_>, at: i64) -> StoreResult<()> {
+fn project(tx: &SqlTx<'_>, m: &NewMovement<'_>, at: i64) -> StoreResult<()> {
     let person = m.person;
     let unit = || m.unit.ok_or_else(|| StoreError::Backend("placement without unit".into()));
     match m.movement {
@@ -1436,368 +1238,6 @@ fn project(tx: &SqliteTx<'_>, m: &NewMovement<'_>, at: i64) -> StoreResult<()> {
             tx.close_open("stay", person, at)?;
             tx.close_open("presence", person, at)?;
         }
-    }
-    Ok(())
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// One audited table read in insertion order, one row ahead.
-struct TableCursor<'a> {
-    name: &'static str,
-    rows: rusqlite::Rows<'a>,
-    columns: usize,
-    /// (id, audit_seq, canonical bytes) of the next unread row.
-    current: Option<(i64, i64, Vec<u8>)>,
-}
-
-impl TableCursor<'_> {
-    fn advance(&mut self) -> StoreResult<()> {
-        self.current = match self.rows.next()? {
-            None => None,
-            Some(row) => {
-                let mut bytes = self.current.take().map(|(_, _, mut b)| {
-                    b.clear();
-                    b
-                });
-                let bytes_ref = bytes.get_or_insert_with(|| Vec::with_capacity(256));
-                for i in 0..self.columns {
-                    encode_value(bytes_ref, &value_of(row.get_ref(i)?));
-                }
-                let id = row.get::<_, i64>(0).unwrap_or(-1);
-                let seq = row.get::<_, i64>(self.columns - 1).unwrap_or(-1);
-                Some((id, seq, bytes.unwrap_or_default()))
-            }
-        };
-        Ok(())
-    }
-}
-
-/// The digest of the rows that name one event, or rows found out of order.
-enum RowGroup {
-    Rows { seq: i64, digest: [u8; 32], rows: u64 },
-    OutOfOrder(ChainBreak),
-}
-
-/// Read every audited table in insertion order and digest the rows of each event, in event order.
-fn row_groups(conn: &Connection, out: std::sync::mpsc::SyncSender<Vec<RowGroup>>) -> StoreResult<()> {
-    let mut statements = Vec::new();
-    for table in AUDITED_TABLES {
-        statements.push((*table, conn.prepare(&format!("SELECT * FROM {table} ORDER BY id"))?));
-    }
-    let mut cursors = Vec::new();
-    for (name, stmt) in statements.iter_mut() {
-        let columns = stmt.column_count();
-        let mut cursor = TableCursor { name, rows: stmt.query([])?, columns, current: None };
-        cursor.advance()?;
-        cursors.push(cursor);
-    }
-    let mut batch = Vec::with_capacity(4096);
-    let mut last = 0i64;
-    let mut digest = RowsDigest::default();
-    while let Some(seq) = cursors.iter().filter_map(|c| c.current.as_ref().map(|r| r.1)).min() {
-        if seq <= last {
-            let cursor = cursors.iter().find(|c| c.current.as_ref().is_some_and(|r| r.1 == seq)).expect("min exists");
-            let id = cursor.current.as_ref().map(|r| r.0).unwrap_or_default();
-            batch.push(RowGroup::OutOfOrder(ChainBreak {
-                seq,
-                reason: format!("{} row {id} names event {seq} but was written after a later event", cursor.name),
-            }));
-            break;
-        }
-        let mut rows = 0;
-        for cursor in cursors.iter_mut() {
-            while let Some((_, row_seq, bytes)) = &cursor.current {
-                if *row_seq != seq {
-                    break;
-                }
-                digest.add_row(cursor.name, bytes);
-                rows += 1;
-                cursor.advance()?;
-            }
-        }
-        batch.push(RowGroup::Rows { seq, digest: digest.finish(), rows });
-        last = seq;
-        if batch.len() == batch.capacity() && out.send(std::mem::replace(&mut batch, Vec::with_capacity(4096))).is_err()
-        {
-            return Ok(());
-        }
-    }
-    let _ = out.send(batch);
-    Ok(())
-}
-
-/// Chain, rows and replay are checked on three connections at once, each in a read transaction
-/// on the same snapshot (same last event), so the check uses both cores.
-fn verify(
-    mut connections: [Connection; 3],
-    progress: &mut dyn FnMut(u64, u64),
-) -> (StoreResult<AuditVerification>, [Connection; 3]) {
-    let result = (|| {
-        let mut heads = Vec::new();
-        for conn in &connections {
-            conn.execute_batch("BEGIN")?;
-            // max(seq) reads one page; a count would scan the whole table on each connection.
-            heads.push(conn.query_row("SELECT coalesce(max(seq), 0) FROM audit_event", [], |r| r.get::<_, i64>(0))?);
-        }
-        if heads.windows(2).any(|w| w[0] != w[1]) {
-            return Err(StoreError::Backend("the database changed while verification started; run it again".into()));
-        }
-        let total = heads[0] as u64;
-        let [events_conn, rows_conn, replay_conn] = &mut connections;
-        // Each thread gets its own connection (`&mut` moves it; a shared `&Connection` is not Send).
-        std::thread::scope(|scope| -> StoreResult<AuditVerification> {
-            let (sender, receiver) = std::sync::mpsc::sync_channel(8);
-            let rows_thread = scope.spawn(move || row_groups(&*rows_conn, sender));
-            let replay_thread = scope.spawn(move || -> StoreResult<(Vec<String>, u64)> {
-                let mut problems = replay_movements(&*replay_conn)?;
-                problems.extend(crate::staff::staff_problems(&*replay_conn)?);
-                let (reads, read_problem) = crate::staff::read_log_problems(&*replay_conn)?;
-                problems.extend(read_problem);
-                Ok((problems, reads))
-            });
-            let (chain, rows, broken) = check_chain(events_conn, receiver, total, progress)?;
-            rows_thread.join().map_err(|_| StoreError::Backend("row verification panicked".into()))??;
-            let (problems, reads) =
-                replay_thread.join().map_err(|_| StoreError::Backend("replay panicked".into()))??;
-            Ok(AuditVerification {
-                events: chain.verified() as u64,
-                head_hash: hex_of(&chain.head()),
-                rows,
-                reads,
-                projection_problems: if broken.is_none() { problems } else { Vec::new() },
-                broken,
-            })
-        })
-    })();
-    for conn in &connections {
-        let _ = conn.execute_batch("COMMIT");
-    }
-    (result, connections)
-}
-
-/// Walk the events in order, checking each link and comparing each event's row digest with the rows found.
-fn check_chain(
-    conn: &Connection,
-    groups: std::sync::mpsc::Receiver<Vec<RowGroup>>,
-    total: u64,
-    progress: &mut dyn FnMut(u64, u64),
-) -> StoreResult<(ChainVerifier, u64, Option<ChainBreak>)> {
-    let no_rows = RowsDigest::default().finish();
-    let mut pending = groups.iter().flatten().peekable();
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, action, subject, payload, rows_sha256, prev_hash, hash FROM audit_event ORDER BY seq",
-    )?;
-    let mut events = stmt.query([])?;
-    let mut chain = ChainVerifier::default();
-    let mut rows_verified = 0u64;
-    while let Some(e) = events.next()? {
-        let seq: i64 = e.get(0)?;
-        let stored_rows = e.get_ref(6)?.as_blob().unwrap_or(&[]);
-        let expected = match pending.peek() {
-            Some(RowGroup::OutOfOrder(b)) => return Ok((chain, rows_verified, Some(b.clone()))),
-            Some(RowGroup::Rows { seq: row_seq, .. }) if *row_seq < seq => {
-                let reason = format!("stored rows name event {row_seq}, which does not exist");
-                return Ok((chain, rows_verified, Some(ChainBreak { seq: *row_seq, reason })));
-            }
-            Some(RowGroup::Rows { seq: row_seq, digest, rows }) if *row_seq == seq => {
-                rows_verified += rows;
-                let digest = *digest;
-                pending.next();
-                digest
-            }
-            _ => no_rows,
-        };
-        if stored_rows != expected {
-            let reason = "the rows this event wrote were altered, added or removed since it was recorded".to_string();
-            return Ok((chain, rows_verified, Some(ChainBreak { seq, reason })));
-        }
-        let text = |i: usize| -> StoreResult<&str> { Ok(e.get_ref(i)?.as_str().unwrap_or("\u{fffd}")) };
-        let body = EventBody {
-            seq,
-            at_micros: e.get(1)?,
-            actor: text(2)?,
-            action: text(3)?,
-            subject: text(4)?,
-            payload: text(5)?,
-            rows_sha256: stored_rows,
-        };
-        if let Err(b) =
-            chain.check(&body, e.get_ref(7)?.as_blob().unwrap_or(&[]), e.get_ref(8)?.as_blob().unwrap_or(&[]))
-        {
-            return Ok((chain, rows_verified, Some(b)));
-        }
-        if chain.verified() % 65_536 == 0 {
-            progress(chain.verified() as u64, total);
-        }
-    }
-    progress(chain.verified() as u64, total);
-    let leftover = match pending.next() {
-        Some(RowGroup::OutOfOrder(b)) => Some(b),
-        Some(RowGroup::Rows { seq, .. }) => {
-            Some(ChainBreak { seq, reason: format!("stored rows name event {seq}, which does not exist") })
-        }
-        None => None,
-    };
-    Ok((chain, rows_verified, leftover))
-}
-
-/// (person, facility, unit or transit flag, cell or 0, bed, from, to): stays and presences in one shape.
-type Interval = (i64, i64, i64, i64, Option<i64>, i64, i64);
-
-/// Replay every movement through the state machine and compare the result with the projections.
-fn replay_movements(conn: &Connection) -> StoreResult<Vec<String>> {
-    let mut problems = Vec::new();
-    let mut states: HashMap<i64, (CustodyState, i64)> = HashMap::new();
-    let mut stays: Vec<Interval> = Vec::new();
-    let mut presences: Vec<Interval> = Vec::new();
-    let mut open_stay: HashMap<i64, usize> = HashMap::new();
-    let mut open_presence: HashMap<i64, usize> = HashMap::new();
-    let unit_of: HashMap<i64, i64> = conn
-        .prepare("SELECT id, unit_id FROM cell")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare(
-        "SELECT id, person_id, booking_id, kind, facility_id, cell_id, bed_id, to_facility_id, reason, occurred_at FROM movement ORDER BY id",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let (id, person, booking, facility, at): (i64, i64, i64, i64, i64) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?, r.get(9)?);
-        let kind = r.get_ref(3)?.as_str().unwrap_or("");
-        let reason = r.get_ref(8)?.as_str().ok();
-        let placement = || -> Option<Placement> { Some(Placement { cell: r.get(5).ok()?, bed: r.get(6).ok()? }) };
-        let movement = match kind {
-            "admission" => Some(Movement::Admission { facility }),
-            "placement" => placement().map(Movement::Placement),
-            "cell_move" => placement().map(Movement::CellMove),
-            "out" => reason.and_then(OutReason::parse).map(|reason| Movement::Out { reason }),
-            "return" => Some(Movement::Return),
-            "transfer_out" => r.get::<_, Option<i64>>(7)?.map(|to| Movement::TransferOut { to }),
-            "receipt" => Some(Movement::Receipt { facility }),
-            "release" => reason.and_then(ReleaseReason::parse).map(|reason| Movement::Release { reason }),
-            _ => None,
-        };
-        let Some(movement) = movement else {
-            problems.push(format!("movement {id} has an unknown or incomplete kind `{kind}`"));
-            continue;
-        };
-        let state = states.get(&person).map(|s| s.0).unwrap_or(CustodyState::FREE);
-        match apply(state, movement, from_micros(at)) {
-            Ok(next) => {
-                states.insert(person, (next, booking));
-            }
-            Err(refused) => {
-                problems
-                    .push(format!("movement {id} of {} is impossible in sequence: {refused}", number_of(conn, person)));
-                continue;
-            }
-        }
-        let close = |list: &mut Vec<Interval>, open: &mut HashMap<i64, usize>| {
-            if let Some(i) = open.remove(&person) {
-                list[i].6 = at;
-            }
-        };
-        let open_new = |list: &mut Vec<Interval>, open: &mut HashMap<i64, usize>, row: Interval| {
-            open.insert(person, list.len());
-            list.push(row);
-        };
-        match movement {
-            Movement::Admission { facility } => {
-                open_new(&mut presences, &mut open_presence, (person, facility, 0, 0, None, at, OPEN))
-            }
-            Movement::Placement(p) | Movement::CellMove(p) => {
-                close(&mut stays, &mut open_stay);
-                let unit = unit_of.get(&p.cell).copied().unwrap_or(-1);
-                open_new(&mut stays, &mut open_stay, (person, facility, unit, p.cell, p.bed, at, OPEN));
-            }
-            Movement::Out { .. } | Movement::Return => {}
-            Movement::TransferOut { to } => {
-                close(&mut stays, &mut open_stay);
-                close(&mut presences, &mut open_presence);
-                open_new(&mut presences, &mut open_presence, (person, to, 1, 0, None, at, OPEN));
-            }
-            Movement::Receipt { facility } => {
-                close(&mut presences, &mut open_presence);
-                open_new(&mut presences, &mut open_presence, (person, facility, 0, 0, None, at, OPEN));
-            }
-            Movement::Release { .. } => {
-                close(&mut stays, &mut open_stay);
-                close(&mut presences, &mut open_presence);
-            }
-        }
-    }
-    drop(rows);
-    compare(
-        conn,
-        "stay",
-        "SELECT person_id, facility_id, unit_id, cell_id, 0, bed_id, from_at, to_at FROM stay",
-        stays,
-        &mut problems,
-    )?;
-    compare(
-        conn,
-        "presence",
-        "SELECT person_id, facility_id, in_transit, 0, 0, NULL, from_at, to_at FROM presence",
-        presences,
-        &mut problems,
-    )?;
-    let mut stmt = conn.prepare(
-        "SELECT person_id, booking_id, status, facility_id, cell_id, bed_id, out_reason, transit_to, since FROM custody_state",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut seen = 0usize;
-    while let Some(r) = rows.next()? {
-        seen += 1;
-        let person: i64 = r.get(0)?;
-        let stored = StateRow {
-            booking: r.get(1)?,
-            status: r.get(2)?,
-            facility: r.get(3)?,
-            cell: r.get(4)?,
-            bed: r.get(5)?,
-            out: r.get(6)?,
-            transit_to: r.get(7)?,
-            since: r.get(8)?,
-        };
-        if states.get(&person).map(|(state, booking)| StateRow::of(*booking, state)).as_ref() != Some(&stored) {
-            problems.push(format!(
-                "the current custody state of {} does not follow from their movements",
-                number_of(conn, person)
-            ));
-        }
-    }
-    if seen != states.len() {
-        problems.push(format!("{} people have movements but {seen} have a current custody state", states.len()));
-    }
-    Ok(problems)
-}
-
-/// A person's number for messages, or their row id if even that is unreadable.
-fn number_of(conn: &Connection, person: PersonId) -> String {
-    conn.query_row("SELECT number FROM person WHERE id = ?1", [person], |r| r.get(0))
-        .unwrap_or_else(|_| format!("person row {person}"))
-}
-
-fn compare(
-    conn: &Connection,
-    table: &str,
-    sql: &str,
-    mut expected: Vec<Interval>,
-    problems: &mut Vec<String>,
-) -> StoreResult<()> {
-    let mut stored: Vec<Interval> = conn
-        .prepare(sql)?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?, r.get(6)?, r.get(7)?)))?
-        .collect::<Result<_, _>>()?;
-    expected.sort_unstable();
-    stored.sort_unstable();
-    if expected != stored {
-        let differing =
-            expected.iter().zip(&stored).filter(|(a, b)| a != b).count() + expected.len().abs_diff(stored.len());
-        problems.push(format!("{differing} {table} intervals differ from a replay of the movements"));
     }
     Ok(())
 }

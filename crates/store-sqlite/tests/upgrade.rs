@@ -1,11 +1,11 @@
 //! A database written before staff accounts were audited (schema version 8) and a read register
 //! written before reads were chained: opening and migrating puts both under verification.
 
-use custodia_store as store;
-use store::Store;
+use custodia_store_sqlite::{read_log_path, SqliteDriver, MIGRATIONS};
+use store::{Database, Store};
 
 /// The schema before the staff audit: the first eight migrations.
-const BEFORE_STAFF_AUDIT: &[&str] = store::sqlite::MIGRATIONS.split_at(8).0;
+const BEFORE_STAFF_AUDIT: &[&str] = MIGRATIONS.split_at(8).0;
 
 /// A version-8 database holding an admin account with one token and one session, and a register of three reads
 /// in the old form (no chain).
@@ -22,7 +22,7 @@ fn old_database(dir: &std::path::Path) -> std::path::PathBuf {
          INSERT INTO session (user_id, secret_sha256, created_at, expires_at) VALUES (1, 'cd', 1, 9000000000000000);",
     )
     .unwrap();
-    let reads = rusqlite::Connection::open(store::sqlite::read_log_path(&path)).unwrap();
+    let reads = rusqlite::Connection::open(read_log_path(&path)).unwrap();
     reads
         .execute_batch(
             "CREATE TABLE person_read (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, reader TEXT NOT NULL,
@@ -36,7 +36,7 @@ fn old_database(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-fn problems(db: &store::sqlite::SqliteStore) -> (Option<String>, Vec<String>, u64) {
+fn problems(db: &Database) -> (Option<String>, Vec<String>, u64) {
     let v = db.verify_audit(&mut |_, _| {}).unwrap();
     (v.broken.map(|b| b.reason), v.projection_problems, v.reads)
 }
@@ -45,7 +45,7 @@ fn problems(db: &store::sqlite::SqliteStore) -> (Option<String>, Vec<String>, u6
 fn accounts_and_reads_on_record_are_adopted_and_then_verified() {
     let dir = tempfile::tempdir().unwrap();
     let path = old_database(dir.path());
-    let db = store::sqlite::SqliteStore::open_path(&path).unwrap();
+    let db = Database::new(SqliteDriver::open_path(&path).unwrap());
     db.migrate().unwrap();
     assert_eq!(problems(&db), (None, vec![], 3));
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -71,7 +71,7 @@ fn accounts_and_reads_on_record_are_adopted_and_then_verified() {
     assert_eq!(found, ["session 1 differs from its audited history: edited outside Custodia"]);
     conn.execute("UPDATE session SET ended_at = NULL", []).unwrap();
 
-    let reads = rusqlite::Connection::open(store::sqlite::read_log_path(&path)).unwrap();
+    let reads = rusqlite::Connection::open(read_log_path(&path)).unwrap();
     reads.execute("DELETE FROM person_read WHERE id = 2", []).unwrap();
     let (_, found, _) = problems(&db);
     assert_eq!(found, ["read register: read 3 follows read 1: the reads between were deleted"]);
