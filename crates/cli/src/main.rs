@@ -671,7 +671,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { bind } => {
             let service = open(&cli.db)?;
-            service.init()?;
+            service.upgrade()?;
             serve(service, listen(&bind)?)?;
         }
         Command::User { command: UserCommand::Add { name, role, facilities, password_stdin } } => {

@@ -82,6 +82,12 @@ impl<S: Store> Service<S> {
         Ok(self.store.migrate()?)
     }
 
+    /// Bring an initialised database's schema up to date (as `serve` does on start); refuses an
+    /// empty one, which `init` must create first.
+    pub fn upgrade(&self) -> ServiceResult<()> {
+        Ok(self.store.upgrade()?)
+    }
+
     /// Run several commands in one transaction: all of them happen, or none.
     /// Used by bulk paths (demo, imports) where one commit per command would be too slow.
     pub fn batch<T>(&self, work: impl FnOnce(&mut S::Tx<'_>) -> ServiceResult<T>) -> ServiceResult<T> {

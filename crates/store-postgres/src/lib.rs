@@ -245,6 +245,12 @@ fn error(url: &str, e: &postgres::Error) -> StoreError {
     if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED {
         return StoreError::Retry(one_line(db.message()));
     }
+    if *code == SqlState::FOREIGN_KEY_VIOLATION {
+        // Worded as SQLite's check at the commit of a bulk load words it.
+        let table = db.table().unwrap_or_default();
+        let detail = db.detail().map(one_line).unwrap_or_default();
+        return StoreError::Backend(format!("{table} row refers to a missing row: {detail}"));
+    }
     let class = &code.code()[..2];
     if class == "08" || class == "57" || class == "53" || class == "28" {
         return unavailable(url, e);
@@ -352,12 +358,17 @@ impl PgSession<'_> {
         if !conn.needs_types.contains(sql) {
             let inferred = match conn.statements.get(sql) {
                 Some(stmt) => Some(stmt.clone()),
-                None => match conn.client.prepare(&rewrite_placeholders(sql)) {
+                None => match prepare_inferring(conn, sql) {
                     Ok(stmt) => {
                         conn.statements.insert(sql.to_string(), stmt.clone());
                         Some(stmt)
                     }
-                    Err(e) if e.code() == Some(&SqlState::INDETERMINATE_DATATYPE) => {
+                    Err(e)
+                        if matches!(
+                            e.code(),
+                            Some(&SqlState::INDETERMINATE_DATATYPE | &SqlState::AMBIGUOUS_PARAMETER)
+                        ) =>
+                    {
                         conn.needs_types.insert(sql.to_string());
                         None
                     }
@@ -400,6 +411,22 @@ impl PgSession<'_> {
             )));
         }
         Ok(())
+    }
+}
+
+/// Prepare `sql` letting the server infer its parameters' types. A failed prepare aborts the
+/// transaction it is in, so it runs under a savepoint (only when a connection first sees `sql`).
+fn prepare_inferring(conn: &mut Conn, sql: &str) -> Result<Statement, postgres::Error> {
+    conn.client.batch_execute("SAVEPOINT custodia_prepare")?;
+    match conn.client.prepare(&rewrite_placeholders(sql)) {
+        Ok(stmt) => {
+            conn.client.batch_execute("RELEASE SAVEPOINT custodia_prepare")?;
+            Ok(stmt)
+        }
+        Err(e) => {
+            conn.client.batch_execute("ROLLBACK TO SAVEPOINT custodia_prepare")?;
+            Err(e)
+        }
     }
 }
 
@@ -601,6 +628,17 @@ fn numeric(raw: &[u8]) -> Result<OwnedValue, BoxError> {
     }
     text.push('0');
     Ok(OwnedValue::Real(text.parse::<f64>()?))
+}
+
+impl Drop for PostgresDriver {
+    /// Close the pooled connections on a thread of their own: a client blocks on its runtime to
+    /// close, which panics on an async worker thread (where the last handle to a service may go).
+    fn drop(&mut self) {
+        let pool = std::mem::take(self.pool.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !pool.is_empty() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
+    }
 }
 
 impl Drop for PgSession<'_> {

@@ -139,6 +139,32 @@ impl Database {
         session.commit()
     }
 
+    /// Apply the migrations not yet applied; an empty database only when `create`.
+    fn migrate_from(&self, create: bool) -> StoreResult<()> {
+        let session = self.driver.migration_session()?;
+        let migrations = self.driver.migrations();
+        let version = self.driver.schema_version(&*session)?;
+        if version == 0 && !create {
+            return Err(StoreError::NotInitialised);
+        }
+        if version > migrations.len() as i64 {
+            return Err(StoreError::TooNew { found: version, known: migrations.len() as i64 });
+        }
+        for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
+            session.execute_batch(sql)?;
+            match i + 1 {
+                NAME_TOKENS_MIGRATION => fill_name_tokens(&*session)?,
+                MATCH_KEYS_MIGRATION => crate::identity::fill_match_keys(&*session)?,
+                STAFF_AUDIT_MIGRATION => crate::staff::adopt_staff(&*session)?,
+                SESSION_AUDIT_MIGRATION => crate::staff::adopt_sessions(&*session)?,
+                _ => {}
+            }
+            self.driver.set_schema_version(&*session, i as i64 + 1)?;
+        }
+        let mut session = session;
+        session.commit()
+    }
+
     fn check_schema(&self, session: &dyn Session) -> StoreResult<()> {
         let known = self.driver.migrations().len() as i64;
         match self.driver.schema_version(session)? {
@@ -179,25 +205,11 @@ impl Store for Database {
     type Tx<'s> = SqlTx<'s>;
 
     fn migrate(&self) -> StoreResult<()> {
-        let session = self.driver.migration_session()?;
-        let migrations = self.driver.migrations();
-        let version = self.driver.schema_version(&*session)?;
-        if version > migrations.len() as i64 {
-            return Err(StoreError::TooNew { found: version, known: migrations.len() as i64 });
-        }
-        for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
-            session.execute_batch(sql)?;
-            match i + 1 {
-                NAME_TOKENS_MIGRATION => fill_name_tokens(&*session)?,
-                MATCH_KEYS_MIGRATION => crate::identity::fill_match_keys(&*session)?,
-                STAFF_AUDIT_MIGRATION => crate::staff::adopt_staff(&*session)?,
-                SESSION_AUDIT_MIGRATION => crate::staff::adopt_sessions(&*session)?,
-                _ => {}
-            }
-            self.driver.set_schema_version(&*session, i as i64 + 1)?;
-        }
-        let mut session = session;
-        session.commit()
+        self.migrate_from(true)
+    }
+
+    fn upgrade(&self) -> StoreResult<()> {
+        self.migrate_from(false)
     }
 
     fn write(&self) -> StoreResult<SqlTx<'_>> {

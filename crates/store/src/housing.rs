@@ -1189,7 +1189,7 @@ impl HousingTx for SqlTx<'_> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT s.cell_id, s.person_id FROM custody_state s JOIN cell c ON c.id = s.cell_id
              WHERE s.facility_id = ?1 AND s.status = 'held' AND s.cell_id IS NOT NULL
-               AND (?3 OR s.out_reason IS NULL) AND (?2 IS NULL OR c.unit_id = ?2)",
+               AND (?3 = 1 OR s.out_reason IS NULL) AND (c.unit_id = ?2 OR ?2 IS NULL)",
         )?;
         let rows = stmt.query_map(params![facility, unit, include_out], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()

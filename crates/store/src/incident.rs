@@ -375,7 +375,8 @@ fn full_name(given: String, first: String, second: Option<String>) -> String {
 /// `facility_id IN (…)` for a list of ids (integers, so written inline), or no condition.
 fn facility_condition(column: &str, facilities: Option<&[FacilityId]>) -> String {
     match facilities {
-        None => "1".to_string(),
+        None => "1 = 1".to_string(),
+        Some([]) => "1 = 0".to_string(),
         Some(ids) => {
             let list: Vec<String> = ids.iter().map(i64::to_string).collect();
             format!("{column} IN ({})", list.join(", "))

@@ -508,7 +508,7 @@ impl LegalTx for SqlTx<'_> {
     }
 
     fn holds(&mut self, person: Option<PersonId>) -> StoreResult<Vec<HoldRecord>> {
-        let sql = format!("{HOLD_SELECT} WHERE ?1 IS NULL OR h.person_id = ?1 ORDER BY h.id");
+        let sql = format!("{HOLD_SELECT} WHERE h.person_id = ?1 OR ?1 IS NULL ORDER BY h.id");
         let rows = self.conn().prepare_cached(&sql)?.query_map([person], hold_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
@@ -543,7 +543,7 @@ impl LegalTx for SqlTx<'_> {
                     u.movement_id
              FROM hold_override o LEFT JOIN hold_override_approval a ON a.override_id = o.id
              LEFT JOIN hold_override_use u ON u.override_id = o.id
-             WHERE ?1 IS NULL OR o.hold_id = ?1 ORDER BY o.id DESC",
+             WHERE o.hold_id = ?1 OR ?1 IS NULL ORDER BY o.id DESC",
         )?;
         let rows = stmt.query_map([hold], |r| {
             Ok(HoldOverride {
@@ -575,8 +575,8 @@ impl LegalTx for SqlTx<'_> {
              JOIN person p ON p.id = m.person_id JOIN facility f ON f.id = m.facility_id
              WHERE m.kind IN ('admission', 'transfer_out') AND m.facility_id IN ({ids}) AND m.occurred_at >= ?1
                AND NOT EXISTS (SELECT 1 FROM family_notice_done d WHERE d.movement_id = m.id)
-               AND NOT coalesce((SELECT n.declines_family FROM notification_preference n WHERE n.person_id = m.person_id
-                                 ORDER BY n.id DESC LIMIT 1), 0)
+               AND coalesce((SELECT n.declines_family FROM notification_preference n WHERE n.person_id = m.person_id
+                             ORDER BY n.id DESC LIMIT 1), 0) = 0
              ORDER BY m.occurred_at DESC, m.id DESC LIMIT ?2"
         );
         let rows = self
@@ -662,7 +662,7 @@ impl LegalTx for SqlTx<'_> {
     fn pretrial_facts(&mut self, person: Option<PersonId>) -> StoreResult<Vec<PretrialFacts>> {
         let mut charges: HashMap<BookingId, (Seriousness, Option<f64>)> = HashMap::new();
         let mut stmt = self.conn().prepare_cached(
-            "SELECT booking_id, max(seriousness = 'serious'), max(max_penalty_years) FROM charge GROUP BY booking_id",
+            "SELECT booking_id, max(CASE WHEN seriousness = 'serious' THEN 1 ELSE 0 END), max(max_penalty_years) FROM charge GROUP BY booking_id",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -700,7 +700,7 @@ impl LegalTx for SqlTx<'_> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT s.person_id, p.number, s.booking_id, s.facility_id, b.arrested_at, b.legal_basis_kind, b.admitted_at
              FROM custody_state s JOIN person p ON p.id = s.person_id JOIN booking b ON b.id = s.booking_id
-             WHERE s.status IN ('held', 'in_transit') AND (?1 IS NULL OR s.person_id = ?1)",
+             WHERE s.status IN ('held', 'in_transit') AND (s.person_id = ?1 OR ?1 IS NULL)",
         )?;
         let mut rows = stmt.query([person])?;
         let mut facts = Vec::new();

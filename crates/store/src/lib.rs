@@ -87,6 +87,9 @@ pub trait Store: Send + Sync {
 
     /// Create the schema, or bring it up to date. Idempotent.
     fn migrate(&self) -> StoreResult<()>;
+    /// Bring an initialised schema up to date; an empty database is refused
+    /// ([`StoreError::NotInitialised`]) and left empty.
+    fn upgrade(&self) -> StoreResult<()>;
     /// A read-write transaction; only one is open at a time.
     fn write(&self) -> StoreResult<Self::Tx<'_>>;
     /// A read-write transaction for loading many rows at once (demo, imports): the same writes

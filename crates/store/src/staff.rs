@@ -459,7 +459,7 @@ impl StaffTx for SqlTx<'_> {
             .prepare_cached(
                 "INSERT INTO login_failure (key, failures, last_failure_at) VALUES (?1, 1, ?2)
                  ON CONFLICT (key) DO UPDATE SET
-                     failures = CASE WHEN last_failure_at < ?3 THEN 1 ELSE failures + 1 END,
+                     failures = CASE WHEN login_failure.last_failure_at < ?3 THEN 1 ELSE login_failure.failures + 1 END,
                      last_failure_at = excluded.last_failure_at
                  RETURNING failures",
             )?

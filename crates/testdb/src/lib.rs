@@ -12,6 +12,9 @@ use store::Database;
 pub enum Backend {
     /// A SQLite file in a temporary directory.
     Sqlite,
+    /// A fresh database on a throw-away PostgreSQL cluster this test process starts (one
+    /// cluster for the process, one database per test).
+    Postgres,
 }
 
 impl Backend {
@@ -19,6 +22,7 @@ impl Backend {
     pub fn from_env() -> Self {
         match std::env::var("CUSTODIA_TEST_DB").as_deref() {
             Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+            Ok("postgres") => Backend::Postgres,
             Ok(other) => panic!("CUSTODIA_TEST_DB={other}: use sqlite or postgres"),
         }
     }
@@ -42,6 +46,7 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("t.db").display()),
+            Backend::Postgres => off_async(|| pg_test::Cluster::shared().fresh_database()),
         };
         Self { backend, url, dir }
     }
@@ -65,6 +70,7 @@ impl TestDb {
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         match self.backend {
             Backend::Sqlite => Some(store_sqlite::path_of(&self.url).expect("sqlite url")),
+            Backend::Postgres => None,
         }
     }
 
@@ -72,6 +78,9 @@ impl TestDb {
     pub fn open(&self) -> Database {
         match self.backend {
             Backend::Sqlite => Database::new(store_sqlite::SqliteDriver::open(&self.url, true).expect("open sqlite")),
+            Backend::Postgres => {
+                off_async(|| Database::new(store_postgres::PostgresDriver::open(&self.url).expect("open postgres")))
+            }
         }
     }
 
@@ -79,6 +88,7 @@ impl TestDb {
     pub fn execute(&self, sql: &str) -> u64 {
         match self.backend {
             Backend::Sqlite => self.sqlite().execute(sql, []).unwrap_or_else(|e| panic!("{sql}: {e}")) as u64,
+            Backend::Postgres => off_async(|| pg_test::execute(&self.url, sql)),
         }
     }
 
@@ -98,6 +108,10 @@ impl TestDb {
                     })
                 })
                 .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Backend::Postgres => off_async(|| pg_test::query_strings(&self.url, sql))
+                .into_iter()
+                .next()
+                .and_then(|row| row.into_iter().next().flatten()),
         }
     }
 
@@ -107,6 +121,11 @@ impl TestDb {
             Backend::Sqlite => {
                 let path = self.sqlite_path().expect("sqlite path");
                 !path.exists() && !store_sqlite::read_log_path(&path).exists()
+            }
+            Backend::Postgres => {
+                self.query_i64(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+                ) == 0
             }
         }
     }
@@ -124,6 +143,12 @@ impl TestDb {
         conn.execute("ATTACH DATABASE ?1 AS readlog", [reads.to_string_lossy()]).expect("attach read register");
         conn
     }
+}
+
+/// Run `f` on a thread of its own: the synchronous PostgreSQL client runs a runtime of its own
+/// and must not be created or dropped on an async worker thread (tests are often async).
+fn off_async<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(f).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
 }
 
 impl Default for TestDb {
