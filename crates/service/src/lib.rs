@@ -56,6 +56,9 @@ impl Context {
     }
 }
 
+/// How many times a write that collided with another transaction is tried in all.
+pub const WRITE_ATTEMPTS: u32 = 5;
+
 /// Custodia's commands and queries over one store.
 pub struct Service<S> {
     store: S,
@@ -90,20 +93,43 @@ impl<S: Store> Service<S> {
 
     /// Run several commands in one transaction: all of them happen, or none.
     /// Used by bulk paths (demo, imports) where one commit per command would be too slow.
-    pub fn batch<T>(&self, work: impl FnOnce(&mut S::Tx<'_>) -> ServiceResult<T>) -> ServiceResult<T> {
-        let mut tx = self.store.write()?;
-        let out = work(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+    pub fn batch<T>(&self, work: impl FnMut(&mut S::Tx<'_>) -> ServiceResult<T>) -> ServiceResult<T> {
+        self.retrying(|| self.store.write(), work)
     }
 
     /// As [`Service::batch`], for loading many rows (demo, imports): referential integrity is
     /// checked once at commit rather than row by row. Every rule of every command still applies.
-    pub fn bulk<T>(&self, work: impl FnOnce(&mut S::Tx<'_>) -> ServiceResult<T>) -> ServiceResult<T> {
-        let mut tx = self.store.write_bulk()?;
-        let out = work(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+    pub fn bulk<T>(&self, work: impl FnMut(&mut S::Tx<'_>) -> ServiceResult<T>) -> ServiceResult<T> {
+        self.retrying(|| self.store.write_bulk(), work)
+    }
+
+    /// Run `work` in a fresh transaction until it commits or fails for a reason other than a
+    /// collision with another transaction (a serialisation failure or deadlock, which only a
+    /// server backend reports). The work reads again on each attempt, so its rules are checked
+    /// against what the winner wrote; after [`WRITE_ATTEMPTS`] collisions the caller gets
+    /// `StoreError::Retry` (the web answers 503 with `Retry-After`).
+    fn retrying<'s, T, X: Tx + 's>(
+        &'s self,
+        mut begin: impl FnMut() -> store::StoreResult<X>,
+        mut work: impl FnMut(&mut X) -> ServiceResult<T>,
+    ) -> ServiceResult<T> {
+        let mut attempt = 1;
+        loop {
+            let result = begin().map_err(ServiceError::from).and_then(|mut tx| {
+                let out = work(&mut tx)?;
+                tx.commit()?;
+                Ok(out)
+            });
+            match result {
+                Err(ServiceError::Store(store::StoreError::Retry(why))) if attempt < WRITE_ATTEMPTS => {
+                    tracing::debug!(attempt, %why, "transaction collided; running it again");
+                    // Spread the retries so that the same two transactions do not collide again.
+                    std::thread::sleep(std::time::Duration::from_millis(attempt as u64 * 5));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Recompute the audit chain, every audited row and the projections.
@@ -144,8 +170,6 @@ pub(crate) fn audit<T: Tx>(
     Ok(tx.append_audit(&AuditEntry { at: ctx.now, actor: &ctx.actor, action, subject, payload: &payload })?)
 }
 
-/// The id of a person a command may change: on record and not merged away. A record merged into
-/// another is refused naming the surviving record, so that nothing is written on the duplicate.
 /// Whether the caller's facilities include one answerable for the person (see `Tx::person_facilities`).
 pub(crate) fn person_visible<T: Tx>(tx: &mut T, ctx: &Context, person: store::PersonId) -> ServiceResult<bool> {
     if ctx.scope.is_none() {
@@ -165,6 +189,8 @@ pub(crate) fn composed<T: TryFrom<String, Error = String>>(field: &str, text: St
     T::try_from(text).map_err(|problem| ServiceError::field(field, problem))
 }
 
+/// The id of a person a command may change: on record and not merged away. A record merged into
+/// another is refused naming the surviving record, so that nothing is written on the duplicate.
 pub(crate) fn person_to_change<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<store::PersonId> {
     let id = tx.person_id(number)?.ok_or_else(|| ServiceError::NotFound { what: "person", key: number.to_string() })?;
     match tx.merge_in_force(id)? {

@@ -381,6 +381,7 @@ fn throttle_in<T: Tx>(tx: &mut T, keys: &Keys, now: Instant) -> ServiceResult<()
 }
 
 /// A password checked outside any transaction (hashing is slow), to be confirmed in one.
+#[derive(Clone)]
 struct Checked {
     /// The account, if the name exists.
     user: Option<StaffRow>,
@@ -628,7 +629,7 @@ impl<S: Store> Service<S> {
         let keys = Keys::of(name, client);
         let checked = self.check_password(name, password, &keys, now)?;
         self.batch(|tx| {
-            let user = match confirm_in(tx, name, &keys, checked, now)? {
+            let user = match confirm_in(tx, name, &keys, checked.clone(), now)? {
                 Ok(user) => user,
                 Err(refused) => return Ok(Err(refused)),
             };
@@ -670,7 +671,7 @@ impl<S: Store> Service<S> {
         let checked = self.check_password(name, old, &keys, ctx.now)?;
         let hash = if checked.matched { hash_password(new)? } else { String::new() };
         let changed = self.batch(|tx| {
-            let user = match confirm_in(tx, name, &keys, checked, ctx.now)? {
+            let user = match confirm_in(tx, name, &keys, checked.clone(), ctx.now)? {
                 Ok(user) => user,
                 Err(refused) => return Ok(Err(refused)),
             };
@@ -786,7 +787,7 @@ impl<S: Store> Service<S> {
         &self,
         key: Option<IdempotencyKey<'_>>,
         status: u16,
-        work: impl FnOnce(&mut S::Tx<'_>) -> ServiceResult<T>,
+        mut work: impl FnMut(&mut S::Tx<'_>) -> ServiceResult<T>,
     ) -> ServiceResult<Answer> {
         self.batch(|tx| {
             if let Some(key) = &key {

@@ -1,6 +1,5 @@
-//! One person, one custody, over a real SQLite file: an identity document on record decides who
-//! the person is, two admissions with one document at once admit once, and a record merged
-//! away takes no new entries.
+//! One person, one custody: an identity document on record decides who the person is, and a
+//! record merged away takes no new entries. (Two admissions with one document at once: `races.rs`.)
 
 mod common;
 
@@ -10,7 +9,7 @@ use custodia_service as service;
 
 use service::custody::AdmitRequest;
 use service::identity::MergeRequest;
-use service::{Context, Service};
+use service::Context;
 
 fn with_document(facility: &str, given: &str, dui: &str) -> serde_json::Value {
     let mut value = admission_json(facility, given, "Rivas", "2026-03-01T08:00:00Z");
@@ -78,32 +77,6 @@ fn a_document_of_a_person_not_in_custody_needs_their_number_or_a_reason() {
     assert_ne!(other, ana);
     let event = f.service.audit_events(0, 1_000).unwrap().into_iter().last().unwrap();
     assert_eq!(event.payload["different_person"]["reason"], "DUI number reused by the registry", "audited");
-}
-
-#[test]
-fn two_admissions_with_one_document_at_once_admit_once() {
-    let f = fixture();
-    let barrier = std::sync::Barrier::new(2);
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ["NORTE", "SUR"]
-            .into_iter()
-            .map(|facility| {
-                let (db, barrier, ctx) = (&f.db, &barrier, &f.ctx);
-                scope.spawn(move || {
-                    // Each thread has its own connections to the database, as two servers would.
-                    let service = Service::new(db.open());
-                    let request = request(with_document(facility, "Ana", "05555555-5"));
-                    barrier.wait();
-                    service.admit(ctx, &request)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
-    });
-    let admitted = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(admitted, 1, "{results:?}");
-    let (rule, _) = refused_rule(results.into_iter().find(|r| r.is_err()).unwrap());
-    assert_eq!(rule, "custody.already_in_custody");
 }
 
 #[test]

@@ -151,7 +151,7 @@ async fn document_injury(
         // Checked inside the transaction that writes, so the answer never depends on a stale read.
         let facility = service::incident::incident_facility_in(tx, &number)?;
         if !staff.sees(&facility) {
-            return Err(ServiceError::NotFound { what: "incident", key: number });
+            return Err(ServiceError::NotFound { what: "incident", key: number.clone() });
         }
         service::incident::document_injury_in(tx, &ctx, &number, &injury)
     })
@@ -219,7 +219,7 @@ async fn close_obligation(
     idempotent(&state, &caller, &headers, &route, &bytes, StatusCode::CREATED, move |tx| {
         let facility = service::incident::obligation_facility_in(tx, &id)?;
         if !staff.sees(&facility) {
-            return Err(ServiceError::NotFound { what: "obligation", key: id });
+            return Err(ServiceError::NotFound { what: "obligation", key: id.clone() });
         }
         service::incident::close_obligation_in(tx, &ctx, &id, &closure)
     })

@@ -130,6 +130,17 @@ impl From<ServiceError> for ApiError {
                 e
             }
             ServiceError::Conflict(detail) => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
+            // Both pass: the server comes back, or the other transaction has finished.
+            ServiceError::Store(e @ (store::StoreError::Unavailable { .. } | store::StoreError::Retry(_))) => {
+                tracing::warn!(cause = %e, "database busy or unreachable");
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is busy or unreachable; try again shortly",
+                );
+                e.retry_after = Some(1);
+                e
+            }
             ServiceError::Store(e) => ApiError::internal(e),
             ServiceError::Internal(e) => ApiError::internal(e),
         }

@@ -270,7 +270,7 @@ pub(crate) async fn idempotent<T, F>(
 ) -> ApiResult<Response>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&mut store::SqlTx<'_>) -> service::ServiceResult<T> + Send + 'static,
+    F: FnMut(&mut store::SqlTx<'_>) -> service::ServiceResult<T> + Send + 'static,
 {
     let key = match headers.get("idempotency-key") {
         None => None,

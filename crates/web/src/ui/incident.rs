@@ -264,7 +264,7 @@ pub(crate) async fn close_obligation(
         s.batch(|tx| {
             let facility = service::incident::obligation_facility_in(tx, &id)?;
             if !staff.sees(&facility) {
-                return Err(service::ServiceError::NotFound { what: "obligation", key: id });
+                return Err(service::ServiceError::NotFound { what: "obligation", key: id.clone() });
             }
             service::incident::close_obligation_in(tx, &ctx, &id, &closure)
         })

@@ -461,7 +461,7 @@ pub(crate) async fn once<T, F>(
 ) -> Result<serde_json::Value, ApiError>
 where
     T: serde::Serialize + Send + 'static,
-    F: FnOnce(&mut store::SqlTx<'_>) -> service::ServiceResult<T> + Send + 'static,
+    F: FnMut(&mut store::SqlTx<'_>) -> service::ServiceResult<T> + Send + 'static,
 {
     let key = key.to_string();
     let actor = ui.staff().name.clone();
