@@ -52,6 +52,17 @@ struct Cli {
 enum Command {
     /// Create the database schema (or bring it up to date).
     Init,
+    /// Copy a whole deployment into an empty database, on either backend (SQLite to PostgreSQL
+    /// or back), in one transaction; then verify the copy and print its audit head, which is the
+    /// source's. A target that already holds records is refused.
+    Copy {
+        /// The database to copy (it is only read).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty database to copy into (a SQLite file is created).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Build a deterministic synthetic estate with people and history, and print a summary.
     Demo {
         /// How big.
@@ -613,7 +624,8 @@ pub(crate) fn progress_bar(label: &str) -> ProgressBar {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let given = cli.actor.clone().or_else(|| std::env::var("USER").ok()).filter(|a| !a.trim().is_empty());
     // Every record names who made it: without a name there is no one to name.
-    let needs_actor = !matches!(cli.command, Command::Init | Command::Sentence { .. } | Command::Bench { .. });
+    let needs_actor =
+        !matches!(cli.command, Command::Init | Command::Copy { .. } | Command::Sentence { .. } | Command::Bench { .. });
     let actor = match given {
         Some(actor) => actor,
         None if needs_actor => {
@@ -625,7 +637,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => {
             Service::new(service::open_database(&cli.db, true)?).init()?;
-            println!("initialised {}", cli.db);
+            println!("initialised {}", service::shown_url(&cli.db));
+        }
+        Command::Copy { from, to } => {
+            let bar = progress_bar("copy");
+            let started = std::time::Instant::now();
+            let copied = service::copy_database(&from, &to, &mut |stage, done, total| {
+                bar.set_prefix(stage.to_string());
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            let verified = &copied.verification;
+            if verified.broken.is_some() || !verified.projection_problems.is_empty() {
+                let message =
+                    format!("copy: the copy does not verify: {verified:?}; run `custodia audit verify` on the source");
+                return Err(Exit(3, message).into());
+            }
+            println!(
+                "copied {} rows from {} to {} in {:.1} s; audit: OK, {} events verified",
+                copied.rows,
+                service::shown_url(&from),
+                service::shown_url(&to),
+                started.elapsed().as_secs_f64(),
+                verified.events
+            );
+            println!("head: {}:{}", verified.events, verified.head_hash);
         }
         Command::Demo { scale, seed, no_serve, bind } => {
             let listener = if no_serve { None } else { Some(listen(&bind)?) };
@@ -648,7 +685,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let message = format!(
                         "refused (demo.empty_database), nothing was written: {detail}\n\
                          to serve this database as it is: custodia serve --db {}",
-                        cli.db
+                        service::shown_url(&cli.db)
                     );
                     return Err(Exit(1, message).into());
                 }
@@ -666,7 +703,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(listener) = listener {
                 serve(service, listener)?;
             } else {
-                println!("\nto serve it: custodia serve --db {}", cli.db);
+                println!("\nto serve it: custodia serve --db {}", service::shown_url(&cli.db));
             }
         }
         Command::Serve { bind } => {

@@ -42,6 +42,10 @@ impl Db {
         Self { test: testdb::TestDb::new() }
     }
 
+    fn on(backend: testdb::Backend) -> Self {
+        Self { test: testdb::TestDb::on(backend) }
+    }
+
     fn url(&self) -> &str {
         self.test.url()
     }
@@ -902,4 +906,56 @@ fn user_accounts_are_listed_disabled_enabled_reset_and_rescoped_under_the_audit_
     let (code, err) = db.fails(&["audit", "verify"]);
     assert_eq!(code, Some(3));
     assert!(err.contains("staff account `ana` differs from its audited history (role)"), "{err}");
+}
+
+/// The `head: SEQ:HASH` line a command printed.
+fn head_line(out: &str) -> String {
+    out.lines().find_map(|l| l.strip_prefix("head: ")).unwrap_or_else(|| panic!("no head in {out}")).to_string()
+}
+
+#[test]
+fn copy_moves_a_whole_deployment_to_the_other_backend_and_back_with_the_same_head() {
+    let source = Db::new();
+    source.ok(&["demo", "--scale", "small", "--no-serve"]);
+    let head = head_line(&source.ok(&["audit", "verify"]));
+    // On the PostgreSQL pass: PostgreSQL to SQLite and back; on the SQLite pass, file to file.
+    let middle = Db::on(testdb::Backend::Sqlite);
+    let copied = source.ok(&["copy", "--from", source.url(), "--to", middle.url()]);
+    assert_eq!(head_line(&copied), head, "{copied}");
+    assert_eq!(head_line(&middle.ok(&["audit", "verify"])), head);
+    let back = Db::new();
+    assert_eq!(head_line(&back.ok(&["copy", "--from", middle.url(), "--to", back.url()])), head);
+    assert_eq!(head_line(&back.ok(&["audit", "verify"])), head);
+    // The copy works as the original: new records take new ids after the copied ones.
+    let occupancy = |db: &Db| db.occupancy_json()["facilities"].clone();
+    assert_eq!(occupancy(&back), occupancy(&source));
+    back.add_facility(&sur_layout());
+    back.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn copy_refuses_a_target_with_records_and_a_broken_source_and_writes_nothing() {
+    let source = Db::new();
+    source.ok(&["demo", "--scale", "small", "--no-serve"]);
+    let target = Db::new();
+    target.ok(&["init"]);
+    target.add_facility(&sur_layout());
+    let before = head_line(&target.ok(&["audit", "verify"]));
+    let (code, err) = target.fails(&["copy", "--from", source.url(), "--to", target.url()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("already holds records") && err.contains("empty database"), "{err}");
+    assert_eq!(head_line(&target.ok(&["audit", "verify"])), before, "nothing was written");
+
+    // A hand edit of the source is found before anything is copied.
+    source.sql("UPDATE person SET first_surname = 'Fulano' WHERE id = (SELECT min(id) FROM person)");
+    let fresh = Db::on(testdb::Backend::Sqlite);
+    let (_, err) = fresh.fails(&["copy", "--from", source.url(), "--to", fresh.url()]);
+    assert!(err.contains("copy.source_broken") && err.contains("broken at event"), "{err}");
+    assert!(!fresh.path().unwrap().exists(), "no target file was created");
+
+    // A source that does not exist is refused, and no target is created either.
+    let missing = format!("sqlite://{}", fresh.test.dir().join("missing.db").display());
+    let (_, err) = fresh.fails(&["copy", "--from", &missing, "--to", fresh.url()]);
+    assert!(err.contains("no database at"), "{err}");
+    assert!(!fresh.path().unwrap().exists());
 }

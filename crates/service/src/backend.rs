@@ -1,7 +1,9 @@
 //! Opening a database by URL: `sqlite://PATH` (the embedded default) or `postgres://…`.
 //! The only place that names a backend, so that `web` and `cli` name none.
 
-use store::{Database, StoreError, StoreResult};
+use store::{AuditVerification, Database, StoreError, StoreResult};
+
+use crate::{Service, ServiceError, ServiceResult};
 
 /// Open the database at `url`. With `create`, a missing SQLite file is created (only `init`,
 /// `demo` and `copy` do); otherwise it is refused, so a mistyped path leaves nothing behind.
@@ -14,4 +16,45 @@ pub fn open_database(url: &str, create: bool) -> StoreResult<Database> {
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }
+}
+
+/// A URL as messages may show it: without any password.
+pub fn shown_url(url: &str) -> String {
+    if store_postgres::is_postgres_url(url) {
+        store_postgres::without_password(url)
+    } else {
+        url.to_string()
+    }
+}
+
+/// What [`copy_database`] moved, and the verification of the copy.
+#[derive(Debug)]
+pub struct Copied {
+    /// Rows written into the target.
+    pub rows: u64,
+    /// `audit verify` run on the target after the copy.
+    pub verification: AuditVerification,
+}
+
+/// Copy a whole deployment from one database into an empty one, on either backend, then verify
+/// the copy's audit chain and rows (its head is the source's). `progress` receives (stage, done,
+/// total). A refusal (a source that does not verify or is not current, a target with records in
+/// it) writes nothing.
+pub fn copy_database(from: &str, to: &str, progress: &mut dyn FnMut(&str, u64, u64)) -> ServiceResult<Copied> {
+    let source = Service::new(open_database(from, false)?);
+    // A broken history is not moved somewhere it would look whole.
+    let checked = source.verify_audit(&mut |done, total| progress("check", done, total))?;
+    if let Some(broken) = &checked.broken {
+        return Err(ServiceError::refused(
+            "copy.source_broken",
+            format!("the source's audit chain is broken at event {}: {}", broken.seq, broken.reason),
+        ));
+    }
+    if let Some(problem) = checked.projection_problems.first() {
+        return Err(ServiceError::refused("copy.source_broken", format!("the source does not verify: {problem}")));
+    }
+    let target = Service::new(open_database(to, true)?);
+    let rows = source.store().copy_to(target.store(), progress)?;
+    let verification = target.verify_audit(&mut |done, total| progress("verify", done, total))?;
+    Ok(Copied { rows, verification })
 }

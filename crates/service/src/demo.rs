@@ -410,7 +410,7 @@ impl<S: Store> Service<S> {
         if !tx.facilities()?.is_empty() {
             return Err(ServiceError::refused(
                 "demo.empty_database",
-                "the demo builds only into an empty database; choose another with --db sqlite://FILE",
+                "the demo builds only into an empty database; choose another with --db",
             ));
         }
         let system = Context::new("demo", opened);

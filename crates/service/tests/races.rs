@@ -15,12 +15,12 @@ use service::housing::PolicyRequest;
 use service::{Context, Service, ServiceResult};
 use store::Tx;
 
+/// A command one clerk runs through a service of their own.
+type Command<'a, T> = &'a (dyn Fn(&Service<store::Database>) -> ServiceResult<T> + Sync);
+
 /// Run both commands at once, each with its own service (and so its own connections), started
 /// together behind a barrier; their results in order.
-fn at_once<T: Send>(
-    f: &Fixture,
-    commands: [&(dyn Fn(&Service<store::Database>) -> ServiceResult<T> + Sync); 2],
-) -> Vec<ServiceResult<T>> {
+fn at_once<T: Send>(f: &Fixture, commands: [Command<'_, T>; 2]) -> Vec<ServiceResult<T>> {
     let barrier = std::sync::Barrier::new(2);
     std::thread::scope(|scope| {
         let handles: Vec<_> = commands

@@ -1,6 +1,8 @@
-//! The same commands give the same records on both backends: the CECOT demo built on SQLite and
-//! on PostgreSQL from one seed ends in the same audit chain head and the same occupancy figures.
-//! It needs both servers, so it runs in the PostgreSQL pass of `scripts/test`.
+//! The same commands give the same records on both backends: a demo built on SQLite and on
+//! PostgreSQL from one seed ends in the same audit chain head and the same occupancy figures.
+//! It needs both servers, so it runs in the PostgreSQL pass of `scripts/test`. The test builds
+//! the small demo; `CUSTODIA_SAME_SCALE=cecot` builds CECOT and checks its published figures
+//! (about 3.5 minutes in a debug build, most of it on PostgreSQL).
 
 use custodia_service as service;
 
@@ -13,12 +15,12 @@ use testdb::{Backend, TestDb};
 const END: &str = "2026-12-01T00:00:00Z";
 
 /// The newest audit event's `seq:hash` and the occupancy report at the end, as JSON.
-fn cecot_on(backend: Backend) -> (String, serde_json::Value) {
+fn demo_on(backend: Backend, scale: Scale) -> (String, serde_json::Value) {
     let db = TestDb::on(backend);
     let service = Service::new(db.open());
     service.init().expect("init");
     let end = END.parse().unwrap();
-    service.demo_until(Scale::Cecot, 2026, end, &mut |_, _, _| {}).expect("demo");
+    service.demo_until(scale, 2026, end, &mut |_, _, _| {}).expect("demo");
     let last = service.last_audit_seq().unwrap();
     let head = service.audit_events(last - 1, 1).unwrap().pop().expect("an event");
     let verified = service.verify_audit(&mut |_, _| {}).unwrap();
@@ -28,16 +30,20 @@ fn cecot_on(backend: Backend) -> (String, serde_json::Value) {
 }
 
 #[test]
-fn the_cecot_demo_ends_in_the_same_chain_head_and_figures_on_sqlite_and_postgres() {
+fn a_demo_ends_in_the_same_chain_head_and_figures_on_sqlite_and_postgres() {
     if Backend::from_env() != Backend::Postgres {
         println!("runs with CUSTODIA_TEST_DB=postgres");
         return;
     }
-    let (sqlite_head, sqlite_report) = cecot_on(Backend::Sqlite);
-    let (postgres_head, postgres_report) = cecot_on(Backend::Postgres);
+    let cecot = std::env::var("CUSTODIA_SAME_SCALE").as_deref() == Ok("cecot");
+    let scale = if cecot { Scale::Cecot } else { Scale::Small };
+    let (sqlite_head, sqlite_report) = demo_on(Backend::Sqlite, scale);
+    let (postgres_head, postgres_report) = demo_on(Backend::Postgres, scale);
     assert_eq!(sqlite_head, postgres_head);
     assert_eq!(sqlite_report, postgres_report);
-    let pct = &postgres_report["total"]["occupancy_pct"];
-    let figures: Vec<f64> = ["declared", "beds", "icrc", "cpt"].iter().map(|m| pct[m].as_f64().unwrap()).collect();
-    assert_eq!(figures, [37.5, 73.2, 202.0, 234.4], "{pct}");
+    if cecot {
+        let pct = &postgres_report["total"]["occupancy_pct"];
+        let figures: Vec<f64> = ["declared", "beds", "icrc", "cpt"].iter().map(|m| pct[m].as_f64().unwrap()).collect();
+        assert_eq!(figures, [37.5, 73.2, 202.0, 234.4], "{pct}");
+    }
 }

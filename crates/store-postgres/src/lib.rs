@@ -825,6 +825,39 @@ impl Driver for PostgresDriver {
         dropped?;
         Ok(rate)
     }
+
+    fn record_tables(&self, session: &dyn Session) -> StoreResult<Vec<String>> {
+        session.query_map(
+            &format!(
+                "SELECT CASE n.nspname WHEN 'public' THEN '' ELSE n.nspname || '.' END || c.relname
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname IN ('public', 'readlog') AND c.relkind = 'r' AND c.relname <> '{SCHEMA_TABLE}'
+                 ORDER BY c.oid"
+            ),
+            [],
+            |r| r.get(0),
+        )
+    }
+
+    fn continue_ids(&self, session: &dyn Session) -> StoreResult<()> {
+        let identities: Vec<(String, String)> = session.query_map(
+            "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name), column_name
+             FROM information_schema.columns
+             WHERE table_schema IN ('public', 'readlog') AND is_identity = 'YES'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        for (table, column) in identities {
+            session.query(
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), max({column}))
+                     FROM {table} HAVING max({column}) IS NOT NULL"
+                ),
+                [],
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -232,6 +232,23 @@ impl Driver for SqliteDriver {
         conn.execute_batch("DROP TABLE bench_commit").map_err(error)?;
         Ok(rate)
     }
+
+    fn record_tables(&self, session: &dyn Session) -> StoreResult<Vec<String>> {
+        let mut tables = Vec::new();
+        for schema in ["main", "readlog"] {
+            let sql = format!(
+                "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+            );
+            let prefix = if schema == "main" { "" } else { "readlog." };
+            tables.extend(session.query_map(&sql, [], |r| Ok(format!("{prefix}{}", r.get::<_, String>(0)?)))?);
+        }
+        Ok(tables)
+    }
+
+    fn continue_ids(&self, _session: &dyn Session) -> StoreResult<()> {
+        // An INTEGER PRIMARY KEY continues after the largest id in the table by itself.
+        Ok(())
+    }
 }
 
 /// The writer connection, held for the whole transaction.

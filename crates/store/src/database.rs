@@ -139,6 +139,63 @@ impl Database {
         session.commit()
     }
 
+    /// Copy every record of this database into `target`, an empty one on any backend, in one
+    /// transaction: rows keep their ids and bytes, so the audit chain arrives whole and verifies
+    /// to the same head. Reads one snapshot of the source; both schemas must be current (the
+    /// target is brought up to date first). `progress` receives (table, done, total) in rows.
+    /// The number of rows copied.
+    pub fn copy_to(&self, target: &Database, progress: &mut dyn FnMut(&str, u64, u64)) -> StoreResult<u64> {
+        let source = self.driver.reader()?;
+        self.check_schema(&*source)?;
+        target.migrate_from(true)?;
+        let mut writer = target.driver.writer(true)?;
+        target.check_schema(&*writer)?;
+        let tables = self.driver.record_tables(&*source)?;
+        let mut theirs = target.driver.record_tables(&*writer)?;
+        let mut ours = tables.clone();
+        theirs.sort();
+        ours.sort();
+        if theirs != ours {
+            return Err(StoreError::Backend(format!(
+                "the schemas of {} and {} hold different tables",
+                self.location(),
+                target.location()
+            )));
+        }
+        for table in &tables {
+            if !writer.query(&format!("SELECT 1 FROM {table} LIMIT 1"), [])?.is_empty() {
+                return Err(StoreError::NotEmpty(target.location()));
+            }
+        }
+        let mut counts = Vec::new();
+        for table in &tables {
+            counts.push(source.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))? as u64);
+        }
+        let total = counts.iter().sum();
+        let mut done = 0;
+        for table in &tables {
+            // Whole tables at a time: the rows of the largest must fit in memory.
+            let mut rows = source.query(&format!("SELECT * FROM {table}"), [])?;
+            let insert = format!(
+                "INSERT INTO {table} VALUES ({})",
+                (1..=rows.column_count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+            );
+            while let Some(row) = rows.next()? {
+                let values =
+                    (0..row.len()).map(|i| Ok(row.get_ref(i)?.audit_value())).collect::<StoreResult<Vec<_>>>()?;
+                writer.execute_values(&insert, &values)?;
+                done += 1;
+                if done % 8192 == 0 {
+                    progress(table, done, total);
+                }
+            }
+            progress(table, done, total);
+        }
+        target.driver.continue_ids(&*writer)?;
+        writer.commit()?;
+        Ok(done)
+    }
+
     /// Apply the migrations not yet applied; an empty database only when `create`.
     fn migrate_from(&self, create: bool) -> StoreResult<()> {
         let session = self.driver.migration_session()?;

@@ -41,6 +41,11 @@ pub enum StoreError {
     /// The database holds tables that are not Custodia's.
     #[error("{0} holds tables that are not Custodia's: give an empty database to `custodia init`")]
     Foreign(String),
+    /// `copy` writes only into a database without records.
+    #[error(
+        "{0} already holds records: copy only into an empty database (a new one, or one `custodia init` just made)"
+    )]
+    NotEmpty(String),
     /// The database has not been initialised.
     #[error("the database has no Custodia schema yet: run `custodia init` first")]
     NotInitialised,

@@ -593,4 +593,9 @@ pub trait Driver: Send + Sync {
     /// The durable commit rate of the database as this driver sees it: `commits` transactions of
     /// one small row each. The baseline write figures are compared with.
     fn commit_baseline(&self, commits: u64) -> StoreResult<f64>;
+    /// Every table that holds records (the read register's schema-qualified; not the schema
+    /// version), in the order they were created.
+    fn record_tables(&self, session: &dyn Session) -> StoreResult<Vec<String>>;
+    /// After rows were inserted with their own ids: make new rows take ids after them.
+    fn continue_ids(&self, session: &dyn Session) -> StoreResult<()>;
 }
