@@ -959,3 +959,19 @@ fn copy_refuses_a_target_with_records_and_a_broken_source_and_writes_nothing() {
     assert!(err.contains("no database at"), "{err}");
     assert!(!fresh.path().unwrap().exists());
 }
+
+#[test]
+fn a_database_of_a_newer_schema_is_refused_in_one_line_naming_it_and_left_as_it_is() {
+    let db = Db::new();
+    db.ok(&["init"]);
+    match db.test.backend() {
+        testdb::Backend::Sqlite => db.sql("PRAGMA user_version = 999"),
+        testdb::Backend::Postgres => db.sql("UPDATE custodia_schema SET version = 999"),
+    };
+    for args in [&["audit", "verify"][..], &["init"], &["serve", "--bind", "127.0.0.1:0"]] {
+        let (code, err) = db.fails(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(db.url()) && err.contains("version 999") && err.contains("newer Custodia"), "{err}");
+    }
+}

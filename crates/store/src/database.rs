@@ -205,7 +205,7 @@ impl Database {
             return Err(StoreError::NotInitialised);
         }
         if version > migrations.len() as i64 {
-            return Err(StoreError::TooNew { found: version, known: migrations.len() as i64 });
+            return Err(StoreError::TooNew { url: self.location(), found: version, known: migrations.len() as i64 });
         }
         for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
             session.execute_batch(sql)?;
@@ -226,7 +226,7 @@ impl Database {
         let known = self.driver.migrations().len() as i64;
         match self.driver.schema_version(session)? {
             0 => Err(StoreError::NotInitialised),
-            v if v > known => Err(StoreError::TooNew { found: v, known }),
+            v if v > known => Err(StoreError::TooNew { url: self.location(), found: v, known }),
             v if v < known => Err(StoreError::NotInitialised),
             _ => Ok(()),
         }

@@ -50,8 +50,13 @@ pub enum StoreError {
     #[error("the database has no Custodia schema yet: run `custodia init` first")]
     NotInitialised,
     /// The database was written by a newer Custodia.
-    #[error("the database schema is version {found}, newer than this program understands ({known})")]
+    #[error(
+        "{url} has schema version {found}, newer than this program understands ({known}): \
+         run a newer Custodia on it, or give another database with --db"
+    )]
     TooNew {
+        /// The database's URL, without any password.
+        url: String,
         /// Version found in the file.
         found: i64,
         /// Latest version this build knows.
