@@ -675,7 +675,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let bar = progress_bar("demo");
             let started = std::time::Instant::now();
-            let summary = match service.demo(scale, seed, &mut |stage, done, total| {
+            let summary = match service::build_demo(&service, scale, seed, &mut |stage, done, total| {
                 bar.set_prefix(stage.to_string());
                 bar.set_length(total);
                 bar.set_position(done);

@@ -913,6 +913,22 @@ fn head_line(out: &str) -> String {
     out.lines().find_map(|l| l.strip_prefix("head: ")).unwrap_or_else(|| panic!("no head in {out}")).to_string()
 }
 
+/// Every constraint and index of a database, as the server defines them (sorted).
+fn schema_checks(db: &Db) -> Option<String> {
+    db.test.query_one(match db.test.backend() {
+        testdb::Backend::Sqlite => {
+            "SELECT group_concat(d, char(10)) FROM
+             (SELECT coalesce(sql, name) AS d FROM sqlite_master WHERE type = 'index' ORDER BY d)"
+        }
+        testdb::Backend::Postgres => {
+            "SELECT string_agg(d, E'\\n' ORDER BY d) FROM
+             (SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS d
+              FROM pg_constraint WHERE connamespace::regnamespace::text IN ('public', 'readlog')
+              UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname IN ('public', 'readlog')) AS checks"
+        }
+    })
+}
+
 #[test]
 fn copy_moves_a_whole_deployment_to_the_other_backend_and_back_with_the_same_head() {
     let source = Db::new();
@@ -926,6 +942,10 @@ fn copy_moves_a_whole_deployment_to_the_other_backend_and_back_with_the_same_hea
     let back = Db::new();
     assert_eq!(head_line(&back.ok(&["copy", "--from", middle.url(), "--to", back.url()])), head);
     assert_eq!(head_line(&back.ok(&["audit", "verify"])), head);
+    // Every key, index and reference the load set aside (PostgreSQL) is back as `init` makes it.
+    let fresh = Db::new();
+    fresh.ok(&["init"]);
+    assert_eq!(schema_checks(&back), schema_checks(&fresh));
     // The copy works as the original: new records take new ids after the copied ones.
     let occupancy = |db: &Db| db.occupancy_json()["facilities"].clone();
     assert_eq!(occupancy(&back), occupancy(&source));

@@ -21,7 +21,7 @@ pub mod report;
 pub mod sentence;
 pub mod staff;
 
-pub use backend::{copy_database, open_database, shown_url};
+pub use backend::{build_demo, copy_database, open_database, shown_url};
 pub use error::{ServiceError, ServiceResult};
 
 use domain::time::Instant;

@@ -22,6 +22,7 @@ use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
 use postgres::types::{IsNull, Kind, ToSql as PgToSql, Type};
 use postgres::{Client, NoTls, Statement};
@@ -704,6 +705,34 @@ impl Session for PgSession<'_> {
         self.with_conn(|conn| conn.client.batch_execute(sql).map_err(|e| self.driver.error(&e)))
     }
 
+    /// One binary COPY: the rows stream to the server without a round trip each.
+    fn insert_rows(&self, table: &str, columns: usize, values: &[Value<'_>]) -> StoreResult<()> {
+        if columns == 0 || values.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(|conn| {
+            let pg = |e: postgres::Error| self.driver.error(&e);
+            let shape = conn.client.prepare(&format!("SELECT * FROM {table} LIMIT 0")).map_err(pg)?;
+            let types: Vec<Type> = shape.columns().iter().map(|c| c.type_().clone()).collect();
+            if types.len() != columns || !values.len().is_multiple_of(columns) {
+                return Err(StoreError::Backend(format!(
+                    "{table} has {} columns; {} values do not make rows of {columns}",
+                    types.len(),
+                    values.len()
+                )));
+            }
+            let sink = conn.client.copy_in(&format!("COPY {table} FROM STDIN (FORMAT binary)")).map_err(pg)?;
+            let mut writer = BinaryCopyInWriter::new(sink, &types);
+            for row in values.chunks(columns) {
+                let binds: Vec<Bind<'_>> = row.iter().map(Bind).collect();
+                let refs: Vec<&(dyn PgToSql + Sync)> = binds.iter().map(|b| b as &(dyn PgToSql + Sync)).collect();
+                writer.write(&refs).map_err(pg)?;
+            }
+            writer.finish().map_err(pg)?;
+            Ok(())
+        })
+    }
+
     fn commit(&mut self) -> StoreResult<()> {
         let kind = self.kind;
         let result = self.with_conn(|conn| {
@@ -857,6 +886,40 @@ impl Driver for PostgresDriver {
             )?;
         }
         Ok(())
+    }
+
+    /// Row by row, a load checks every reference with a query of its own and grows every index
+    /// one entry at a time; a constraint added afterwards checks them all in one join and an
+    /// index built afterwards is sorted once. Keys go first and come back first, as references
+    /// need them.
+    fn suspend_checks(&self, session: &dyn Session) -> StoreResult<Vec<String>> {
+        let statements: Vec<(String, String)> = session.query_map(
+            &format!(
+                "SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', t.oid::regclass, c.conname),
+                        format('ALTER TABLE %s ADD CONSTRAINT %I %s', t.oid::regclass, c.conname,
+                               pg_get_constraintdef(c.oid)),
+                        CASE c.contype WHEN 'f' THEN 1 ELSE 3 END
+                 FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
+                      JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+                 WHERE n.nspname IN ('public', 'readlog') AND t.relname <> '{SCHEMA_TABLE}'
+                   AND c.contype IN ('f', 'p', 'u')
+                 UNION ALL
+                 SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid), 2
+                 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+                      JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+                 WHERE n.nspname IN ('public', 'readlog') AND t.relname <> '{SCHEMA_TABLE}'
+                   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid)
+                 ORDER BY 3, 1"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        for (drop, _) in &statements {
+            session.execute_batch(drop)?;
+        }
+        // Index builds sort in memory up to this much, once each.
+        session.execute_batch("SET LOCAL maintenance_work_mem = '512MB'")?;
+        Ok(statements.into_iter().rev().map(|(_, restore)| restore).collect())
     }
 }
 

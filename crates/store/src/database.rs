@@ -25,6 +25,9 @@ const STAFF_AUDIT_MIGRATION: usize = 9;
 /// The migration that puts sessions under the chain; those on record are adopted.
 const SESSION_AUDIT_MIGRATION: usize = 10;
 
+/// Rows a copy hands the target at a time (one COPY on PostgreSQL).
+const COPY_CHUNK_ROWS: usize = 20_000;
+
 /// Audited tables, in the order the verifier reads them. Their rows are insert-only.
 pub const AUDITED_TABLES: &[&str] = &[
     "facility",
@@ -172,24 +175,22 @@ impl Database {
             counts.push(source.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))? as u64);
         }
         let total = counts.iter().sum();
+        let restore = target.driver.suspend_checks(&*writer)?;
         let mut done = 0;
         for table in &tables {
             // Whole tables at a time: the rows of the largest must fit in memory.
-            let mut rows = source.query(&format!("SELECT * FROM {table}"), [])?;
-            let insert = format!(
-                "INSERT INTO {table} VALUES ({})",
-                (1..=rows.column_count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
-            );
-            while let Some(row) = rows.next()? {
-                let values =
-                    (0..row.len()).map(|i| Ok(row.get_ref(i)?.audit_value())).collect::<StoreResult<Vec<_>>>()?;
-                writer.execute_values(&insert, &values)?;
-                done += 1;
-                if done % 8192 == 0 {
-                    progress(table, done, total);
-                }
+            let rows = source.query(&format!("SELECT * FROM {table}"), [])?;
+            let columns = rows.column_count().max(1);
+            for chunk in rows.values().chunks(columns * COPY_CHUNK_ROWS) {
+                let values: Vec<Value<'_>> = chunk.iter().map(|v| v.as_ref().audit_value()).collect();
+                writer.insert_rows(table, columns, &values)?;
+                done += (chunk.len() / columns) as u64;
+                progress(table, done, total);
             }
             progress(table, done, total);
+        }
+        for statement in &restore {
+            writer.execute_batch(statement)?;
         }
         target.driver.continue_ids(&*writer)?;
         writer.commit()?;

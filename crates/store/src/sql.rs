@@ -155,6 +155,11 @@ impl Rows {
         self.len() == 0
     }
 
+    /// Every value, row after row.
+    pub fn values(&self) -> &[OwnedValue] {
+        &self.values
+    }
+
     /// The next row, if any (the shape of rusqlite's `Rows::next`).
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> StoreResult<Option<Row<'_>>> {
@@ -443,6 +448,19 @@ pub trait Session {
     fn query_values(&self, sql: &str, params: &[Value<'_>]) -> StoreResult<Rows>;
     /// Run statements without parameters, separated by `;`.
     fn execute_batch(&self, sql: &str) -> StoreResult<()>;
+    /// Append rows to `table` (every column, in the table's order): `values` holds them row
+    /// after row, `columns` values each. The bulk path of copies; a server backend sends them in
+    /// one stream (PostgreSQL's binary COPY) instead of a round trip per row.
+    fn insert_rows(&self, table: &str, columns: usize, values: &[Value<'_>]) -> StoreResult<()> {
+        if columns == 0 {
+            return Ok(());
+        }
+        let insert = format!(
+            "INSERT INTO {table} VALUES ({})",
+            (1..=columns).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+        );
+        values.chunks(columns).try_for_each(|row| self.execute_values(&insert, row).map(drop))
+    }
     /// Make the transaction durable. A session dropped without it rolls back.
     fn commit(&mut self) -> StoreResult<()>;
 }
@@ -598,4 +616,10 @@ pub trait Driver: Send + Sync {
     fn record_tables(&self, session: &dyn Session) -> StoreResult<Vec<String>>;
     /// After rows were inserted with their own ids: make new rows take ids after them.
     fn continue_ids(&self, session: &dyn Session) -> StoreResult<()>;
+    /// Before a bulk load into empty tables: drop what would be checked row by row (keys,
+    /// indexes, references) and return the statements that put it back, which check every row
+    /// at once. Run them in the same transaction; a backend that gains nothing keeps them.
+    fn suspend_checks(&self, _session: &dyn Session) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
