@@ -64,6 +64,12 @@ pub enum BenchCommand {
         /// Repetitions of each query; the median is reported.
         #[arg(long, default_value_t = 21)]
         runs: usize,
+        /// How far back the queries of the past look, in days.
+        #[arg(long, default_value_t = 400)]
+        days_ago: i64,
+        /// Also time who is in this facility (besides the median and the largest).
+        #[arg(long)]
+        facility: Option<String>,
     },
 }
 
@@ -122,9 +128,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Sentences { sets } => crate::bench_sentence::run(sets),
         BenchCommand::Identity { intakes, seed } => crate::bench_identity::run(intakes, seed),
-        BenchCommand::Queries { runs } => {
+        BenchCommand::Queries { runs, days_ago, facility } => {
             let db = std::env::var("CUSTODIA_DB").unwrap_or_else(|_| "sqlite://custodia.db".into());
-            bench_queries(&db, runs)
+            bench_queries(&db, runs, days_ago, facility)
         }
     }
 }
@@ -184,10 +190,11 @@ fn bench_admit(people: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench_queries(db: &str, runs: usize) -> anyhow::Result<()> {
+fn bench_queries(db: &str, runs: usize, days_ago: i64, chosen: Option<String>) -> anyhow::Result<()> {
     let service = Service::new(service::open_database(db, false)?);
     let now = chrono::Utc::now();
-    let past = now - chrono::Duration::days(400);
+    let past = now - chrono::Duration::days(days_ago);
+    let ago = format!("{days_ago}_days_ago_ms");
     let facilities = service.store().read()?.facilities()?;
     let report = service.occupancy(now, Detail::Facility)?;
     // A typical facility (median population) and the largest.
@@ -199,22 +206,24 @@ fn bench_queries(db: &str, runs: usize) -> anyhow::Result<()> {
     let mut line = json!({"bench": "queries", "facilities": facilities.len(), "population": report.total.population});
     line["occupancy_report_now_ms"] =
         json!(time_ms(runs, || service.occupancy(now, Detail::Facility).map(|_| ()).map_err(Into::into))?);
-    line["occupancy_report_400_days_ago_ms"] =
+    line[format!("occupancy_report_{ago}")] =
         json!(time_ms(runs, || service.occupancy(past, Detail::Facility).map(|_| ()).map_err(Into::into))?);
     line["occupancy_report_cells_now_ms"] =
         json!(time_ms(runs, || service.occupancy(now, Detail::Cell).map(|_| ()).map_err(Into::into))?);
     if let Some(person) = someone {
         line["where_was_person_now_ms"] =
             json!(time_ms(runs, || service.whereabouts(&person, now).map(|_| ()).map_err(Into::into))?);
-        line["where_was_person_400_days_ago_ms"] =
+        line[format!("where_was_person_{ago}")] =
             json!(time_ms(runs, || service.whereabouts(&person, past).map(|_| ()).map_err(Into::into))?);
     }
-    for (label, code) in [("typical", &typical), ("largest", &largest)] {
+    let mut facilities_timed = vec![("typical", typical), ("largest", largest.clone())];
+    facilities_timed.extend(chosen.map(|code| ("chosen", code)));
+    for (label, code) in &facilities_timed {
         let count = service.occupants(code, None, None, now)?.len();
         line[format!("who_in_{label}_facility")] = json!({"code": code, "people": count});
         line[format!("who_in_{label}_facility_now_ms")] =
             json!(time_ms(runs, || service.occupants(code, None, None, now).map(|_| ()).map_err(Into::into))?);
-        line[format!("who_in_{label}_facility_400_days_ago_ms")] =
+        line[format!("who_in_{label}_facility_{ago}")] =
             json!(time_ms(runs, || service.occupants(code, None, None, past).map(|_| ()).map_err(Into::into))?);
     }
     // What a roll count of the largest facility computes when it starts.

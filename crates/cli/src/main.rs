@@ -257,9 +257,15 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum DemoScale {
+    /// Two small facilities, a few hundred people.
     Small,
+    /// One facility shaped like CECOT, 15,000 people, one year of history.
     Cecot,
+    /// 25 facilities, 120,000 people, three years of history.
     National,
+    /// 100 facilities, 2,000,000 people, twenty years of history (about 20 million movements;
+    /// tens of minutes and several GB of memory).
+    Us,
 }
 
 #[derive(Subcommand)]
@@ -672,6 +678,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 DemoScale::Small => Scale::Small,
                 DemoScale::Cecot => Scale::Cecot,
                 DemoScale::National => Scale::National,
+                DemoScale::Us => Scale::Us,
             };
             let bar = progress_bar("demo");
             let started = std::time::Instant::now();

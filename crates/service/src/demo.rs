@@ -37,12 +37,16 @@ pub enum Scale {
     Cecot,
     /// 25 facilities, about 70,000 declared places, 120,000 people, three years of history.
     National,
+    /// A national system the size of the United States' state prisons, for the scale tests of
+    /// the PostgreSQL backend: 100 facilities, 2,000,000 people in custody (most admitted in the
+    /// last few years), twenty years of history, about 20 million movements.
+    Us,
 }
 
 /// The plan of one facility in the demo.
 struct FacilityPlan {
-    code: &'static str,
-    name: &'static str,
+    code: String,
+    name: String,
     declared: u64,
     /// Units × cells per unit.
     units: usize,
@@ -59,8 +63,8 @@ struct FacilityPlan {
 
 fn cecot(population: u64) -> FacilityPlan {
     FacilityPlan {
-        code: "CECOT",
-        name: "Centro de Confinamiento del Terrorismo",
+        code: "CECOT".into(),
+        name: "Centro de Confinamiento del Terrorismo".into(),
         declared: 40_000,
         units: 8,
         cells_per_unit: 32,
@@ -106,12 +110,35 @@ const NATIONAL_POPULATION: u64 = 120_000;
 /// People the national demo admits and releases within the three years.
 const NATIONAL_RELEASED: u64 = 95_000;
 
-fn plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
+/// People in custody at the end of the `us` demo, and those released within its twenty years.
+const US_POPULATION: u64 = 2_000_000;
+const US_RELEASED: u64 = 200_000;
+/// Mean time in custody (days) of the people held at the end of the `us` demo: admitted at any
+/// time of twenty years, they would each have about 60 movements instead of about 10.
+const US_HELD_MEAN_DAYS: f64 = 400.0;
+
+/// What a demo builds: the facilities, the people released within the history, the length of
+/// the history in days, and the mean time in custody of those held at the end (None: admitted
+/// at any time of the history).
+struct Plans {
+    facilities: Vec<FacilityPlan>,
+    released: u64,
+    days: i64,
+    held_mean_days: Option<f64>,
+}
+
+fn plans(scale: Scale) -> Plans {
+    let (facilities, released, days) = facility_plans(scale);
+    let held_mean_days = (scale == Scale::Us).then_some(US_HELD_MEAN_DAYS);
+    Plans { facilities, released, days, held_mean_days }
+}
+
+fn facility_plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
     match scale {
         Scale::Small => {
             let men = FacilityPlan {
-                code: "PEQ-A",
-                name: "Centro Penal Pequeño A",
+                code: "PEQ-A".into(),
+                name: "Centro Penal Pequeño A".into(),
                 declared: 120,
                 units: 2,
                 cells_per_unit: 4,
@@ -123,8 +150,8 @@ fn plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
                 out_of_order: 1,
             };
             let women = FacilityPlan {
-                code: "PEQ-M",
-                name: "Centro Penal de Mujeres Pequeño",
+                code: "PEQ-M".into(),
+                name: "Centro Penal de Mujeres Pequeño".into(),
                 declared: 40,
                 units: 1,
                 cell_area: 16.0,
@@ -146,8 +173,8 @@ fn plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
                 let cells_per_unit = 20;
                 let beds = (declared as f64 / (units * cells_per_unit) as f64).ceil() as u32;
                 plans.push(FacilityPlan {
-                    code,
-                    name,
+                    code: code.into(),
+                    name: name.into(),
                     declared,
                     units,
                     cells_per_unit,
@@ -164,12 +191,41 @@ fn plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
             plans[0].population = NATIONAL_POPULATION - others;
             (plans, NATIONAL_RELEASED, 3 * 365)
         }
+        Scale::Us => {
+            let mut plans = vec![cecot(0)];
+            // 99 regional facilities of 5,000 to 29,800 places at 85 to 114 % (the first holds
+            // exactly 5,000 people, the size the who-is-in-this-facility target names); one in
+            // ten holds women.
+            for i in 0..99u64 {
+                let declared = if i == 0 { 5_000 } else { 10_000 + (i * 37 % 100) * 200 };
+                let pct = if i == 0 { 100 } else { 85 + i * 13 % 30 };
+                let units = 10;
+                let cells_per_unit = 40;
+                let beds = (declared as f64 / (units * cells_per_unit) as f64).ceil() as u32;
+                plans.push(FacilityPlan {
+                    code: format!("R{:03}", i + 1),
+                    name: format!("Centro Penal Regional {}", i + 1),
+                    declared,
+                    units,
+                    cells_per_unit,
+                    cell_area: (f64::from(beds) * 3.0).round(),
+                    annex: 2.0,
+                    beds,
+                    population: declared * pct / 100,
+                    women: i % 10 == 9,
+                    out_of_order: 2,
+                });
+            }
+            let others: u64 = plans.iter().map(|p| p.population).sum();
+            plans[0].population = US_POPULATION - others;
+            (plans, US_RELEASED, 20 * 365)
+        }
     }
 }
 
 /// The facilities a demo of this scale builds, opened at `opened`; benchmarks build instances on them.
 pub fn layouts(scale: Scale, opened: Instant) -> Vec<FacilityLayout> {
-    plans(scale).0.iter().map(|plan| layout(plan, opened)).collect()
+    facility_plans(scale).0.iter().map(|plan| layout(plan, opened)).collect()
 }
 
 fn layout(plan: &FacilityPlan, opened: Instant) -> FacilityLayout {
@@ -402,7 +458,7 @@ impl<S: Store> Service<S> {
         end: Instant,
         progress: &mut dyn FnMut(&str, u64, u64),
     ) -> ServiceResult<DemoSummary> {
-        let (plans, released, days) = plans(scale);
+        let Plans { facilities: plans, released, days, held_mean_days } = plans(scale);
         let start = end - Duration::days(days);
         let opened = start - Duration::days(1);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -429,7 +485,10 @@ impl<S: Store> Service<S> {
         let mut scripts = Vec::new();
         for (f, plan) in plans.iter().enumerate() {
             for _ in 0..plan.population {
-                let admitted = rng.random_range(0.0..span - 0.5);
+                let admitted = match held_mean_days {
+                    None => rng.random_range(0.0..span - 0.5),
+                    Some(mean) => (span - 0.5 + rng.random_range(0.001f64..1.0).ln() * mean).max(0.0),
+                };
                 scripts.push(script(&mut rng, f, if plan.women { &women } else { &men }, start, admitted, span, None));
             }
         }
@@ -483,7 +542,7 @@ impl<S: Store> Service<S> {
                 let unit = plan.units;
                 let cell = plan.cells_per_unit - c;
                 ctx.now = end - Duration::hours(1 + c as i64);
-                cells_of[f].set_out_of_order(&mut tx, &ctx, plan.code, &format!("M{unit}-{cell:02}"))?;
+                cells_of[f].set_out_of_order(&mut tx, &ctx, &plan.code, &format!("M{unit}-{cell:02}"))?;
             }
         }
         progress("commit", 0, 1);
@@ -516,11 +575,11 @@ fn overcrowded(plan: &FacilityPlan) -> bool {
 fn house<T: Tx>(tx: &mut T, ctx: &Context, plan: &FacilityPlan) -> ServiceResult<()> {
     use domain::separation::{CapacityLine, Designation};
     let policy = crate::housing::PolicyRequest { capacity_line: Some(CapacityLine::Declared), adult_age: None };
-    crate::housing::set_policy_in(tx, ctx, plan.code, &policy)?;
+    crate::housing::set_policy_in(tx, ctx, &plan.code, &policy)?;
     let sex = if plan.women { Sex::Female } else { Sex::Male };
     for u in 1..=plan.units {
         let designation = Designation { sex: Some(sex), ..Designation::OPEN };
-        crate::housing::designate_unit_in(tx, ctx, plan.code, &format!("M{u}"), &designation)?;
+        crate::housing::designate_unit_in(tx, ctx, &plan.code, &format!("M{u}"), &designation)?;
     }
     Ok(())
 }
@@ -534,7 +593,7 @@ fn renew_overrides<T: Tx>(tx: &mut T, at: Instant, plans: &[FacilityPlan]) -> Se
             reason: valid("Régimen de excepción: population above declared capacity"),
             expires_at: at + Duration::days(OVERRIDE_RENEWAL_DAYS + 1),
         };
-        crate::housing::record_override_in(tx, &director, plan.code, &request)?;
+        crate::housing::record_override_in(tx, &director, &plan.code, &request)?;
     }
     Ok(())
 }
@@ -765,7 +824,13 @@ fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant, serial: usize) -> Admi
     };
     let first_surname = SURNAMES.choose(rng).expect("names").to_string();
     let second_surname = rng.random_bool(0.93).then(|| SURNAMES.choose(rng).expect("names").to_string());
-    let born = NaiveDate::from_ymd_opt(1960, 1, 1).expect("valid") + Duration::days(rng.random_range(0..(42 * 365)));
+    let mut born =
+        NaiveDate::from_ymd_opt(1960, 1, 1).expect("valid") + Duration::days(rng.random_range(0..(42 * 365)));
+    // Every demo person is an adult of 21 or more when admitted, so that no cell mixes age
+    // groups (Mandela Rule 11 d); only the twenty years of the `us` history reach back so far.
+    while at.date_naive() < born + Duration::days(21 * 366) {
+        born -= Duration::days(20 * 365);
+    }
     let untried = rng.random_bool(0.7);
     let basis_date = at.date_naive() - Duration::days(rng.random_range(0..3));
     let family = SURNAMES.choose(rng).expect("names");
@@ -843,4 +908,34 @@ fn person(rng: &mut ChaCha8Rng, woman: bool, at: Instant, serial: usize) -> Admi
 /// A demo value of a type with rules; the demo's word lists keep to them.
 fn valid<T: TryFrom<String, Error = String>>(text: impl Into<String>) -> T {
     T::try_from(text.into()).expect("demo values are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_us_plan_holds_two_million_people_in_a_hundred_facilities_one_of_five_thousand() {
+        let (facilities, released, days) = facility_plans(Scale::Us);
+        assert_eq!(facilities.len(), 100);
+        assert_eq!(facilities.iter().map(|p| p.population).sum::<u64>(), US_POPULATION);
+        assert_eq!(facilities.iter().filter(|p| p.population == 5_000).count(), 1);
+        let codes: std::collections::HashSet<_> = facilities.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(codes.len(), 100, "codes are unique");
+        assert!(facilities.iter().any(|p| p.women) && facilities.iter().any(|p| !p.women));
+        assert_eq!((released, days), (US_RELEASED, 20 * 365));
+        assert_eq!(plans(Scale::National).held_mean_days, None, "the other scales are unchanged");
+    }
+
+    #[test]
+    fn every_demo_person_is_an_adult_when_admitted_even_twenty_years_back() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let at = Utc.with_ymd_and_hms(2006, 12, 8, 0, 0, 0).unwrap();
+        for serial in 0..2_000 {
+            let born = person(&mut rng, serial % 2 == 0, at, serial).identity.date_of_birth;
+            let age = at.date_naive().years_since(born).expect("born before admission");
+            assert!((21..80).contains(&age), "{born} is {age} at {at}");
+        }
+    }
 }

@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -58,6 +59,9 @@ pub struct PostgresDriver {
     /// The URL without any password.
     location: String,
     pool: Mutex<Vec<Conn>>,
+    /// Custodia's schema table was seen: Custodia never drops it, so every later transaction
+    /// reads the version alone, one round trip instead of two.
+    schema_seen: AtomicBool,
 }
 
 impl std::fmt::Debug for PostgresDriver {
@@ -83,7 +87,7 @@ impl PostgresDriver {
             url: location.clone(),
             reason: format!("the URL is not a valid PostgreSQL URL ({}): correct it", one_line(&e.to_string())),
         })?;
-        let driver = Self { config, location, pool: Mutex::new(Vec::new()) };
+        let driver = Self { config, location, pool: Mutex::new(Vec::new()), schema_seen: AtomicBool::new(false) };
         let conn = driver.connect()?;
         lock(&driver.pool).push(conn);
         Ok(driver)
@@ -705,6 +709,24 @@ impl Session for PgSession<'_> {
         self.with_conn(|conn| conn.client.batch_execute(sql).map_err(|e| self.driver.error(&e)))
     }
 
+    /// Through a cursor of the session's transaction, `chunk` rows per fetch.
+    fn query_in_chunks(
+        &self,
+        sql: &str,
+        chunk: usize,
+        each: &mut dyn FnMut(Rows) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        self.execute_batch(&format!("DECLARE custodia_chunks NO SCROLL CURSOR FOR {sql}"))?;
+        loop {
+            let rows = self.query_values(&format!("FETCH FORWARD {chunk} FROM custodia_chunks"), &[])?;
+            if rows.is_empty() {
+                break;
+            }
+            each(rows)?;
+        }
+        self.execute_batch("CLOSE custodia_chunks")
+    }
+
     /// One binary COPY: the rows stream to the server without a round trip each.
     fn insert_rows(&self, table: &str, columns: usize, values: &[Value<'_>]) -> StoreResult<()> {
         if columns == 0 || values.is_empty() {
@@ -788,10 +810,14 @@ impl Driver for PostgresDriver {
     }
 
     fn schema_version(&self, session: &dyn Session) -> StoreResult<i64> {
-        match self.contents(session)? {
-            (true, _) => session
-                .query_row(&format!("SELECT max(version) FROM {SCHEMA_TABLE}"), [], |r| r.get::<_, Option<i64>>(0))
-                .map(Option::unwrap_or_default),
+        let contents = if self.schema_seen.load(Ordering::Relaxed) { (true, true) } else { self.contents(session)? };
+        match contents {
+            (true, _) => {
+                self.schema_seen.store(true, Ordering::Relaxed);
+                session
+                    .query_row(&format!("SELECT max(version) FROM {SCHEMA_TABLE}"), [], |r| r.get::<_, Option<i64>>(0))
+                    .map(Option::unwrap_or_default)
+            }
             (false, true) => Err(self.foreign()),
             (false, false) => Ok(0),
         }

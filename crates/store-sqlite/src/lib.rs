@@ -349,6 +349,30 @@ impl<C: std::ops::Deref<Target = Connection>> Session for SqliteSession<C> {
         self.conn.execute_batch(sql).map_err(error)
     }
 
+    fn query_in_chunks(
+        &self,
+        sql: &str,
+        chunk: usize,
+        each: &mut dyn FnMut(Rows) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut stmt = self.conn.prepare(sql).map_err(error)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).map_err(error)?;
+        let mut values = Vec::with_capacity(columns * chunk);
+        while let Some(row) = rows.next().map_err(error)? {
+            for i in 0..columns {
+                values.push(owned(row.get_ref(i).map_err(error)?));
+            }
+            if values.len() >= columns * chunk {
+                each(Rows::new(columns, std::mem::take(&mut values)))?;
+            }
+        }
+        if !values.is_empty() {
+            each(Rows::new(columns, values))?;
+        }
+        Ok(())
+    }
+
     fn commit(&mut self) -> StoreResult<()> {
         if self.bulk {
             let broken: Option<(String, i64, String)> = {

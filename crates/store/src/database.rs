@@ -25,7 +25,7 @@ const STAFF_AUDIT_MIGRATION: usize = 9;
 /// The migration that puts sessions under the chain; those on record are adopted.
 const SESSION_AUDIT_MIGRATION: usize = 10;
 
-/// Rows a copy hands the target at a time (one COPY on PostgreSQL).
+/// Rows a copy reads from the source and hands the target at a time (one COPY on PostgreSQL).
 const COPY_CHUNK_ROWS: usize = 20_000;
 
 /// Audited tables, in the order the verifier reads them. Their rows are insert-only.
@@ -178,15 +178,14 @@ impl Database {
         let restore = target.driver.suspend_checks(&*writer)?;
         let mut done = 0;
         for table in &tables {
-            // Whole tables at a time: the rows of the largest must fit in memory.
-            let rows = source.query(&format!("SELECT * FROM {table}"), [])?;
-            let columns = rows.column_count().max(1);
-            for chunk in rows.values().chunks(columns * COPY_CHUNK_ROWS) {
-                let values: Vec<Value<'_>> = chunk.iter().map(|v| v.as_ref().audit_value()).collect();
+            source.query_in_chunks(&format!("SELECT * FROM {table}"), COPY_CHUNK_ROWS, &mut |rows| {
+                let columns = rows.column_count().max(1);
+                let values: Vec<Value<'_>> = rows.values().iter().map(|v| v.as_ref().audit_value()).collect();
                 writer.insert_rows(table, columns, &values)?;
-                done += (chunk.len() / columns) as u64;
+                done += (values.len() / columns) as u64;
                 progress(table, done, total);
-            }
+                Ok(())
+            })?;
             progress(table, done, total);
         }
         for statement in &restore {

@@ -448,6 +448,14 @@ pub trait Session {
     fn query_values(&self, sql: &str, params: &[Value<'_>]) -> StoreResult<Rows>;
     /// Run statements without parameters, separated by `;`.
     fn execute_batch(&self, sql: &str) -> StoreResult<()>;
+    /// The rows of a query without parameters, handed to `each` at most `chunk` at a time, so
+    /// that a whole table can be read without holding it in memory.
+    fn query_in_chunks(
+        &self,
+        sql: &str,
+        chunk: usize,
+        each: &mut dyn FnMut(Rows) -> StoreResult<()>,
+    ) -> StoreResult<()>;
     /// Append rows to `table` (every column, in the table's order): `values` holds them row
     /// after row, `columns` values each. The bulk path of copies; a server backend sends them in
     /// one stream (PostgreSQL's binary COPY) instead of a round trip per row.
