@@ -59,8 +59,8 @@ pub struct PostgresDriver {
     /// The URL without any password.
     location: String,
     pool: Mutex<Vec<Conn>>,
-    /// Custodia's schema table was seen: Custodia never drops it, so every later transaction
-    /// reads the version alone, one round trip instead of two.
+    /// Custodia's schema table was seen at the current version: Custodia never drops it, so
+    /// every later transaction reads the version alone, one round trip instead of two.
     schema_seen: AtomicBool,
 }
 
@@ -813,10 +813,14 @@ impl Driver for PostgresDriver {
         let contents = if self.schema_seen.load(Ordering::Relaxed) { (true, true) } else { self.contents(session)? };
         match contents {
             (true, _) => {
-                self.schema_seen.store(true, Ordering::Relaxed);
-                session
-                    .query_row(&format!("SELECT max(version) FROM {SCHEMA_TABLE}"), [], |r| r.get::<_, Option<i64>>(0))
-                    .map(Option::unwrap_or_default)
+                let version = session
+                    .query_row(&format!("SELECT max(version) FROM {SCHEMA_TABLE}"), [], |r| r.get::<_, Option<i64>>(0))?
+                    .unwrap_or_default();
+                // Not while migrating: a migration that rolls back takes the table with it.
+                if version >= self.migrations().len() as i64 {
+                    self.schema_seen.store(true, Ordering::Relaxed);
+                }
+                Ok(version)
             }
             (false, true) => Err(self.foreign()),
             (false, false) => Ok(0),

@@ -192,7 +192,15 @@ impl Driver for SqliteDriver {
         let conn = lock(&self.writer);
         // Per-row foreign-key checks (and the statement journals they need) cost about a sixth of
         // a bulk load; the whole transaction is checked once by `foreign_key_check` at commit instead.
-        let begin = if bulk { "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE" } else { "BEGIN IMMEDIATE" };
+        // It also keeps its changed pages in memory until the commit: spilled to the WAL
+        // mid-transaction they are written and read back again and again once the transaction
+        // outgrows the cache (the `us` demo wrote 66 GB and read 108 GB for a 9 GB file in 22
+        // minutes). The memory is given back when the transaction ends.
+        let begin = if bulk {
+            "PRAGMA foreign_keys = OFF; PRAGMA cache_spill = OFF; BEGIN IMMEDIATE"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
         conn.execute_batch(begin).map_err(error)?;
         Ok(Box::new(SqliteSession { conn: Writer(conn), finished: false, bulk }))
     }
@@ -293,7 +301,7 @@ impl<C: std::ops::Deref<Target = Connection>> Drop for SqliteSession<C> {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         if self.bulk {
-            let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON");
+            let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA cache_spill = ON; PRAGMA shrink_memory");
         }
     }
 }
