@@ -709,22 +709,28 @@ impl Session for PgSession<'_> {
         self.with_conn(|conn| conn.client.batch_execute(sql).map_err(|e| self.driver.error(&e)))
     }
 
-    /// Through a cursor of the session's transaction, `chunk` rows per fetch.
+    /// Through a cursor of the session's transaction, `chunk` rows per fetch. The cursor is
+    /// named after the query: a prepared FETCH keeps the columns of the cursor it was prepared
+    /// on, so each query needs a FETCH statement of its own.
     fn query_in_chunks(
         &self,
         sql: &str,
         chunk: usize,
         each: &mut dyn FnMut(Rows) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        self.execute_batch(&format!("DECLARE custodia_chunks NO SCROLL CURSOR FOR {sql}"))?;
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        sql.hash(&mut hasher);
+        let cursor = format!("custodia_chunks_{:016x}", hasher.finish());
+        self.execute_batch(&format!("DECLARE {cursor} NO SCROLL CURSOR FOR {sql}"))?;
         loop {
-            let rows = self.query_values(&format!("FETCH FORWARD {chunk} FROM custodia_chunks"), &[])?;
+            let rows = self.query_values(&format!("FETCH FORWARD {chunk} FROM {cursor}"), &[])?;
             if rows.is_empty() {
                 break;
             }
             each(rows)?;
         }
-        self.execute_batch("CLOSE custodia_chunks")
+        self.execute_batch(&format!("CLOSE {cursor}"))
     }
 
     /// One binary COPY: the rows stream to the server without a round trip each.
