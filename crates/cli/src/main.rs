@@ -263,8 +263,8 @@ enum DemoScale {
     Cecot,
     /// 25 facilities, 120,000 people, three years of history.
     National,
-    /// 100 facilities, 2,000,000 people, twenty years of history (about 20 million movements;
-    /// tens of minutes and several GB of memory).
+    /// 100 facilities, 2,000,000 people, twenty years of history (18 million movements; about
+    /// 25 minutes and 15 GB of memory on the machine of docs/BENCHMARKS.md).
     Us,
 }
 
