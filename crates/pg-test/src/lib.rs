@@ -82,6 +82,7 @@ impl Cluster {
             let _ = std::fs::remove_dir_all(&dir);
             panic!("initdb failed in {}:\n{}", dir.display(), output_text(&init));
         }
+        require_password(&data);
         let mut last_failure = String::new();
         // The port is free when looked up, but another process may take it before the server
         // binds it: try again with another.
@@ -157,6 +158,19 @@ impl Cluster {
     /// The data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// The URL of `database` for [`PASSWORD_ROLE`] logging in with `password` (the role is
+    /// created on first use).
+    pub fn password_role_url(&self, database: &str, password: &str) -> String {
+        execute(
+            &self.url("postgres"),
+            &format!(
+                "DO $$ BEGIN CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}';
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            ),
+        );
+        format!("postgres://{PASSWORD_ROLE}:{password}@127.0.0.1:{}/{database}", self.port)
     }
 
     /// A new empty database with a name of its own; its URL.
@@ -314,6 +328,19 @@ fn write_settings(data: &Path, dir: &Path, port: u16, durable: bool) {
     let mut text = std::fs::read_to_string(&conf).unwrap_or_else(|e| panic!("cannot read {}: {e}", conf.display()));
     text.push_str(&settings);
     std::fs::write(&conf, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", conf.display()));
+}
+
+/// The one role of the cluster that must give its password (every other logs in on trust), so
+/// that tests can try a wrong one: [`PASSWORD_ROLE`], whose password is [`PASSWORD`].
+pub const PASSWORD_ROLE: &str = "custodia_password_test";
+pub const PASSWORD: &str = "right-horse-battery";
+
+fn require_password(data: &Path) {
+    // The first line that matches decides, so this one goes before initdb's trust lines.
+    let hba = data.join("pg_hba.conf");
+    let text = std::fs::read_to_string(&hba).unwrap_or_else(|e| panic!("cannot read {}: {e}", hba.display()));
+    let text = format!("host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n{text}");
+    std::fs::write(&hba, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", hba.display()));
 }
 
 fn free_port() -> u16 {

@@ -134,6 +134,39 @@ fn an_unreachable_server_is_unavailable_and_the_password_is_not_shown() {
 }
 
 #[test]
+fn a_wrong_password_is_refused_in_one_line_that_names_the_url_without_it() {
+    let cluster = Cluster::shared();
+    let wrong = cluster.password_role_url("postgres", "wrong-password");
+    let err = PostgresDriver::open(&wrong).unwrap_err();
+    let text = err.to_string();
+    match &err {
+        StoreError::Unavailable { url, reason } => {
+            assert_eq!(url, &format!("postgres://{}@127.0.0.1:{}/postgres", pg_test::PASSWORD_ROLE, cluster.port()));
+            assert!(reason.contains("password authentication failed"), "{reason}");
+            assert!(reason.contains("correct the user or password"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!text.contains("wrong-password") && !text.contains('\n'), "{text}");
+    // The same role with its password gets in.
+    PostgresDriver::open(&cluster.password_role_url("postgres", pg_test::PASSWORD)).unwrap();
+}
+
+#[test]
+fn a_multi_host_url_passes_over_a_host_that_does_not_answer() {
+    let (url, db) = fresh();
+    db.migrate().unwrap();
+    // Nothing listens on port 1: the client goes on to the next host, the test server.
+    let hosts = url.replacen('@', "@127.0.0.1:1,", 1) + "?target_session_attrs=read-write";
+    let multi = Database::new(PostgresDriver::open(&hosts).unwrap());
+    let mut tx = multi.write().unwrap();
+    tx.insert_facility(&facility("F1")).unwrap();
+    tx.append_audit(&entry("F1")).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(db.read().unwrap().last_audit_seq().unwrap(), 1, "written through the second host");
+}
+
+#[test]
 fn writers_take_turns() {
     let (_, db) = fresh();
     db.migrate().unwrap();
