@@ -243,3 +243,20 @@ fn values_round_trip_with_their_types() {
     assert_eq!(n, 42);
     assert!(db.driver().commit_baseline(20).unwrap() > 0.0);
 }
+
+#[test]
+fn the_migrations_give_the_schema_of_the_sqlite_migrations() {
+    let cluster = Cluster::shared();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().expect("a database name");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/compare_schemas.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg("--apply")
+        .args(["-h", "127.0.0.1", "-p", &cluster.port().to_string(), "-U", "postgres", "-d", database])
+        .env("PATH", format!("{}:{}", cluster.bin("psql").parent().unwrap().display(), std::env::var("PATH").unwrap()))
+        .output()
+        .expect("python3 runs");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.contains("schemas agree"), "{report}");
+}
