@@ -193,9 +193,9 @@ fn facility_plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
         }
         Scale::Us => {
             let mut plans = vec![cecot(0)];
-            // 99 regional facilities of 5,000 to 29,800 places at 85 to 114 % (the first holds
-            // exactly 5,000 people, the size the who-is-in-this-facility target names); one in
-            // ten holds women.
+            // 99 regional facilities of 5,000 to 29,800 places at 85 to 114 % (the first is
+            // planned for 5,000 people, the size the who-is-in-this-facility target names, and
+            // ends near it after transfers); one in ten holds women.
             for i in 0..99u64 {
                 let declared = if i == 0 { 5_000 } else { 10_000 + (i * 37 % 100) * 200 };
                 let pct = if i == 0 { 100 } else { 85 + i * 13 % 30 };
