@@ -75,11 +75,9 @@ pub fn build_demo(
     if service.store().driver().dialect() == Dialect::Sqlite {
         return service.demo(scale, seed, progress);
     }
+    // Refused before the staging database is played, which may take minutes.
     if !service.store().read()?.facilities()?.is_empty() {
-        return Err(ServiceError::refused(
-            "demo.empty_database",
-            "the demo builds only into an empty database; choose another with --db",
-        ));
+        return Err(crate::demo::not_empty());
     }
     let staging_dir = tempfile::Builder::new().prefix("custodia-demo-").tempdir().map_err(|e| {
         ServiceError::Store(StoreError::Backend(format!("cannot create a staging directory for the demo: {e}")))

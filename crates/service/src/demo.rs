@@ -127,13 +127,33 @@ struct Plans {
     held_mean_days: Option<f64>,
 }
 
-fn plans(scale: Scale) -> Plans {
-    let (facilities, released, days) = facility_plans(scale);
-    let held_mean_days = (scale == Scale::Us).then_some(US_HELD_MEAN_DAYS);
-    Plans { facilities, released, days, held_mean_days }
+/// A facility of the national and `us` demos: `units` × `cells_per_unit` cells with beds
+/// enough for the declared capacity, two cells out of order at the end.
+fn regional(
+    code: String,
+    name: String,
+    (declared, units, cells_per_unit): (u64, usize, usize),
+    population: u64,
+    women: bool,
+) -> FacilityPlan {
+    let beds = (declared as f64 / (units * cells_per_unit) as f64).ceil() as u32;
+    FacilityPlan {
+        code,
+        name,
+        declared,
+        units,
+        cells_per_unit,
+        // Tighter than the ICRC 3.4 m² per person, as in most overcrowded systems.
+        cell_area: (f64::from(beds) * 3.0).round(),
+        annex: 2.0,
+        beds,
+        population,
+        women,
+        out_of_order: 2,
+    }
 }
 
-fn facility_plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
+fn plans(scale: Scale) -> Plans {
     match scale {
         Scale::Small => {
             let men = FacilityPlan {
@@ -162,34 +182,18 @@ fn facility_plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
                 out_of_order: 0,
                 ..men
             };
-            (vec![men, women], 60, 120)
+            Plans { facilities: vec![men, women], released: 60, days: 120, held_mean_days: None }
         }
-        Scale::Cecot => (vec![cecot(15_000)], 0, 365),
+        Scale::Cecot => Plans { facilities: vec![cecot(15_000)], released: 0, days: 365, held_mean_days: None },
         Scale::National => {
             let mut plans = vec![cecot(0)];
-            let others: u64 = NATIONAL.iter().map(|f| f.2 * f.3 / 100).sum();
             for &(code, name, declared, pct, women) in NATIONAL {
                 let units = (declared as usize / 400).clamp(2, 10);
-                let cells_per_unit = 20;
-                let beds = (declared as f64 / (units * cells_per_unit) as f64).ceil() as u32;
-                plans.push(FacilityPlan {
-                    code: code.into(),
-                    name: name.into(),
-                    declared,
-                    units,
-                    cells_per_unit,
-                    // Tighter than the ICRC 3.4 m² per person, as in most overcrowded systems.
-                    cell_area: (f64::from(beds) * 3.0).round(),
-                    annex: 2.0,
-                    beds,
-                    population: declared * pct / 100,
-                    women,
-                    out_of_order: 2,
-                });
+                plans.push(regional(code.into(), name.into(), (declared, units, 20), declared * pct / 100, women));
             }
             // CECOT holds the rest, so the total is exact.
-            plans[0].population = NATIONAL_POPULATION - others;
-            (plans, NATIONAL_RELEASED, 3 * 365)
+            plans[0].population = NATIONAL_POPULATION - plans.iter().map(|p| p.population).sum::<u64>();
+            Plans { facilities: plans, released: NATIONAL_RELEASED, days: 3 * 365, held_mean_days: None }
         }
         Scale::Us => {
             let mut plans = vec![cecot(0)];
@@ -199,33 +203,18 @@ fn facility_plans(scale: Scale) -> (Vec<FacilityPlan>, u64, i64) {
             for i in 0..99u64 {
                 let declared = if i == 0 { 5_000 } else { 10_000 + (i * 37 % 100) * 200 };
                 let pct = if i == 0 { 100 } else { 85 + i * 13 % 30 };
-                let units = 10;
-                let cells_per_unit = 40;
-                let beds = (declared as f64 / (units * cells_per_unit) as f64).ceil() as u32;
-                plans.push(FacilityPlan {
-                    code: format!("R{:03}", i + 1),
-                    name: format!("Centro Penal Regional {}", i + 1),
-                    declared,
-                    units,
-                    cells_per_unit,
-                    cell_area: (f64::from(beds) * 3.0).round(),
-                    annex: 2.0,
-                    beds,
-                    population: declared * pct / 100,
-                    women: i % 10 == 9,
-                    out_of_order: 2,
-                });
+                let (code, name) = (format!("R{:03}", i + 1), format!("Centro Penal Regional {}", i + 1));
+                plans.push(regional(code, name, (declared, 10, 40), declared * pct / 100, i % 10 == 9));
             }
-            let others: u64 = plans.iter().map(|p| p.population).sum();
-            plans[0].population = US_POPULATION - others;
-            (plans, US_RELEASED, 20 * 365)
+            plans[0].population = US_POPULATION - plans.iter().map(|p| p.population).sum::<u64>();
+            Plans { facilities: plans, released: US_RELEASED, days: 20 * 365, held_mean_days: Some(US_HELD_MEAN_DAYS) }
         }
     }
 }
 
 /// The facilities a demo of this scale builds, opened at `opened`; benchmarks build instances on them.
 pub fn layouts(scale: Scale, opened: Instant) -> Vec<FacilityLayout> {
-    facility_plans(scale).0.iter().map(|plan| layout(plan, opened)).collect()
+    plans(scale).facilities.iter().map(|plan| layout(plan, opened)).collect()
 }
 
 fn layout(plan: &FacilityPlan, opened: Instant) -> FacilityLayout {
@@ -464,10 +453,7 @@ impl<S: Store> Service<S> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut tx = self.store().write_bulk()?;
         if !tx.facilities()?.is_empty() {
-            return Err(ServiceError::refused(
-                "demo.empty_database",
-                "the demo builds only into an empty database; choose another with --db",
-            ));
+            return Err(not_empty());
         }
         let system = Context::new("demo", opened);
         let mut cells_of = Vec::new();
@@ -560,6 +546,14 @@ impl<S: Store> Service<S> {
             untried_pct: (untried_pct * 10.0).round() / 10.0,
         })
     }
+}
+
+/// The refusal of a demo into a database that holds facilities.
+pub(crate) fn not_empty() -> ServiceError {
+    ServiceError::refused(
+        "demo.empty_database",
+        "the demo builds only into an empty database; choose another with --db",
+    )
 }
 
 /// How often a director renews the capacity override of an overcrowded demo facility.
@@ -917,7 +911,7 @@ mod tests {
 
     #[test]
     fn the_us_plan_holds_two_million_people_in_a_hundred_facilities_one_of_five_thousand() {
-        let (facilities, released, days) = facility_plans(Scale::Us);
+        let Plans { facilities, released, days, .. } = plans(Scale::Us);
         assert_eq!(facilities.len(), 100);
         assert_eq!(facilities.iter().map(|p| p.population).sum::<u64>(), US_POPULATION);
         assert_eq!(facilities.iter().filter(|p| p.population == 5_000).count(), 1);

@@ -740,7 +740,7 @@ impl Session for PgSession<'_> {
         }
         self.with_conn(|conn| {
             let pg = |e: postgres::Error| self.driver.error(&e);
-            let shape = conn.client.prepare(&format!("SELECT * FROM {table} LIMIT 0")).map_err(pg)?;
+            let shape = self.statement(conn, &format!("SELECT * FROM {table} LIMIT 0"), &[])?;
             let types: Vec<Type> = shape.columns().iter().map(|c| c.type_().clone()).collect();
             if types.len() != columns || !values.len().is_multiple_of(columns) {
                 return Err(StoreError::Backend(format!(
