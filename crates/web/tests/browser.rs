@@ -197,6 +197,22 @@ impl Site {
         panic!("the page did not change");
     }
 
+    /// Wait until the element with this test id has the keyboard focus; panic if it never gets it.
+    async fn wait_for_focus(&self, testid: &str) {
+        for _ in 0..200 {
+            let focused = self
+                .browser
+                .execute("return document.activeElement && document.activeElement.dataset.testid;", vec![])
+                .await
+                .unwrap();
+            if focused == json!(testid) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("[data-testid={testid}] never got the focus");
+    }
+
     async fn login(&self, name: &str) {
         self.open("/login").await;
         self.type_into("login-name", name).await;
@@ -348,7 +364,9 @@ async fn each_role_sees_only_what_it_may_and_staff_of_one_facility_not_another()
     assert_eq!(site.by_id("login-name").await.prop("value").await.unwrap().as_deref(), Some("records"));
 
     // Keyboard alone: the name field has the focus, Tab to the password, Enter to log in.
+    // Chrome applies `autofocus` at its next rendering step, not when the page has loaded: wait for it.
     site.open("/login").await;
+    site.wait_for_focus("login-name").await;
     let focused = site.browser.active_element().await.unwrap();
     focused.send_keys("officer\u{E004}").await.unwrap();
     site.browser.active_element().await.unwrap().send_keys(PASSWORD).await.unwrap();
