@@ -63,6 +63,21 @@ enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+    /// Back up the whole deployment into a new file (a Custodia SQLite database, its read
+    /// register beside it as NAME.reads.EXT: keep the two together), from one instant while
+    /// writers go on; verify it and print its audit head. Works on either backend.
+    Backup {
+        /// The new backup file; an existing file is refused, never replaced.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `custodia backup` into the empty database --db names (either
+    /// backend); verify it and print its audit head, which is the one the backup printed.
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Build a deterministic synthetic estate with people and history, and print a summary.
     Demo {
         /// How big.
@@ -477,6 +492,9 @@ enum AuditCommand {
         #[arg(long, value_name = "SEQ:HASH")]
         expect: Vec<String>,
     },
+    /// Print the newest event as SEQ:HASH, for monitors to note outside the database and give
+    /// to `audit verify --expect` later.
+    Head,
     /// List audit events.
     List {
         /// Start after this sequence number.
@@ -486,6 +504,16 @@ enum AuditCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+}
+
+/// Exit 3 when what `verb` wrote does not verify (then neither does what it came from).
+fn verified_or_exit(verb: &str, verified: &store::AuditVerification) -> anyhow::Result<()> {
+    if verified.broken.is_some() || !verified.projection_problems.is_empty() {
+        let message =
+            format!("{verb}: the result does not verify: {verified:?}; run `custodia audit verify` on the source");
+        return Err(Exit(3, message).into());
+    }
+    Ok(())
 }
 
 /// A failure worth its own exit code.
@@ -630,8 +658,15 @@ pub(crate) fn progress_bar(label: &str) -> ProgressBar {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let given = cli.actor.clone().or_else(|| std::env::var("USER").ok()).filter(|a| !a.trim().is_empty());
     // Every record names who made it: without a name there is no one to name.
-    let needs_actor =
-        !matches!(cli.command, Command::Init | Command::Copy { .. } | Command::Sentence { .. } | Command::Bench { .. });
+    let needs_actor = !matches!(
+        cli.command,
+        Command::Init
+            | Command::Copy { .. }
+            | Command::Backup { .. }
+            | Command::Restore { .. }
+            | Command::Sentence { .. }
+            | Command::Bench { .. }
+    );
     let actor = match given {
         Some(actor) => actor,
         None if needs_actor => {
@@ -654,21 +689,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bar.set_position(done);
             })?;
             bar.finish_and_clear();
-            let verified = &copied.verification;
-            if verified.broken.is_some() || !verified.projection_problems.is_empty() {
-                let message =
-                    format!("copy: the copy does not verify: {verified:?}; run `custodia audit verify` on the source");
-                return Err(Exit(3, message).into());
-            }
+            verified_or_exit("copy", &copied.verification)?;
             println!(
                 "copied {} rows from {} to {} in {:.1} s; audit: OK, {} events verified",
                 copied.rows,
                 service::shown_url(&from),
                 service::shown_url(&to),
                 started.elapsed().as_secs_f64(),
-                verified.events
+                copied.verification.events
             );
-            println!("head: {}:{}", verified.events, verified.head_hash);
+            println!("head: {}:{}", copied.verification.events, copied.verification.head_hash);
+        }
+        Command::Backup { to } => {
+            let bar = progress_bar("backup");
+            let started = std::time::Instant::now();
+            let backed_up = service::backup_database(&cli.db, &to, &mut |stage, done, total| {
+                bar.set_prefix(stage.to_string());
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            verified_or_exit("backup", &backed_up.verification)?;
+            println!(
+                "backed up {} into {} and {} in {:.1} s; audit: OK, {} events verified",
+                service::shown_url(&cli.db),
+                backed_up.files[0].display(),
+                backed_up.files[1].display(),
+                started.elapsed().as_secs_f64(),
+                backed_up.verification.events
+            );
+            println!("head: {}:{}", backed_up.verification.events, backed_up.verification.head_hash);
+        }
+        Command::Restore { from } => {
+            let bar = progress_bar("restore");
+            let started = std::time::Instant::now();
+            let restored = service::restore_database(&from, &cli.db, &mut |stage, done, total| {
+                bar.set_prefix(stage.to_string());
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            verified_or_exit("restore", &restored.verification)?;
+            println!(
+                "restored {} rows from {} into {} in {:.1} s; audit: OK, {} events verified",
+                restored.rows,
+                from.display(),
+                service::shown_url(&cli.db),
+                started.elapsed().as_secs_f64(),
+                restored.verification.events
+            );
+            println!("head: {}:{}", restored.verification.events, restored.verification.head_hash);
         }
         Command::Demo { scale, seed, no_serve, bind } => {
             let listener = if no_serve { None } else { Some(listen(&bind)?) };
@@ -916,6 +986,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("head: {}:{}", result.events, result.head_hash);
         }
+        Command::Audit { command: AuditCommand::Head } => match open(&cli.db)?.audit_head()? {
+            Some((seq, hash)) => println!("{seq}:{hash}"),
+            None => return Err(Exit(3, "audit: no events yet".into()).into()),
+        },
         Command::Audit { command: AuditCommand::List { after, limit } } => {
             for event in open(&cli.db)?.audit_events(after, limit)? {
                 println!("{}", serde_json::to_string(&event)?);

@@ -995,3 +995,55 @@ fn a_database_of_a_newer_schema_is_refused_in_one_line_naming_it_and_left_as_it_
         assert!(err.contains(db.url()) && err.contains("version 999") && err.contains("newer Custodia"), "{err}");
     }
 }
+
+#[test]
+fn a_backup_restores_on_either_backend_to_the_head_it_printed_and_bad_backups_or_targets_are_refused() {
+    let db = Db::new();
+    db.ok(&["demo", "--scale", "small", "--no-serve"]);
+    let noted = db.ok(&["audit", "head"]).trim().to_string();
+    assert_eq!(noted, head_line(&db.ok(&["audit", "verify"])), "the head a monitor notes");
+    let file = db.test.dir().join("nightly.db");
+    let out = db.ok(&["backup", "--to", path_str(&file)]);
+    assert_eq!(head_line(&out), noted, "{out}");
+    assert!(file.is_file() && store_sqlite_read_log(&file).is_file(), "the backup and its read register");
+    // A backup never replaces a file.
+    let before = std::fs::read(&file).unwrap();
+    let (_, err) = db.fails(&["backup", "--to", path_str(&file)]);
+    assert!(err.contains("backup.file_exists") && err.contains("nightly.db"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+
+    for backend in [testdb::Backend::Sqlite, testdb::Backend::Postgres] {
+        let target = Db::on(backend);
+        let out = target.ok(&["restore", "--from", path_str(&file)]);
+        assert_eq!(head_line(&out), noted, "{backend:?}: {out}");
+        target.ok(&["audit", "verify", "--expect", &noted]);
+        let figures = |db: &Db| db.occupancy_json()["facilities"].clone();
+        assert_eq!(figures(&target), figures(&db), "{backend:?}");
+    }
+
+    // Into a database with records: refused, and it is left as it was.
+    let (_, err) = db.fails(&["restore", "--from", path_str(&file)]);
+    assert!(err.contains("already holds records"), "{err}");
+    assert_eq!(db.ok(&["audit", "head"]).trim(), noted);
+    // A file that is not there, or not a backup.
+    let fresh = Db::new();
+    let (_, err) = fresh.fails(&["restore", "--from", path_str(&fresh.test.dir().join("nothing.db"))]);
+    assert!(err.contains("restore.no_backup") && err.contains("nothing.db"), "{err}");
+    let junk = fresh.file("junk.db", "this is not a database");
+    let (_, err) = fresh.fails(&["restore", "--from", path_str(&junk)]);
+    assert!(err.contains("not a database"), "{err}");
+    assert!(fresh.test.is_empty(), "nothing was written");
+    // A backup edited by hand is refused before anything is restored.
+    let edited = Db::on(testdb::Backend::Sqlite);
+    edited.ok(&["restore", "--from", path_str(&file)]);
+    edited.sql("UPDATE person SET first_surname = 'Fulano' WHERE id = (SELECT min(id) FROM person)");
+    let (_, err) = fresh.fails(&["restore", "--from", path_str(&edited.path().unwrap())]);
+    assert!(err.contains("copy.source_broken") && err.contains("broken at event"), "{err}");
+    assert!(fresh.test.is_empty(), "nothing was written");
+}
+
+/// The read register beside a SQLite database file, named as the SQLite backend names it.
+fn store_sqlite_read_log(path: &Path) -> PathBuf {
+    let stem = path.file_stem().unwrap().to_string_lossy();
+    path.with_file_name(format!("{stem}.reads.{}", path.extension().unwrap().to_string_lossy()))
+}

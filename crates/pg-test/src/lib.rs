@@ -173,6 +173,24 @@ impl Cluster {
         format!("postgres://{PASSWORD_ROLE}:{password}@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Stop the server at once, as a crash would (`pg_ctl -m immediate stop`): its clients'
+    /// connections break and new ones are refused until [`Cluster::start_again`].
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Start the stopped server again, on the same port and data.
+    pub fn start_again(&self) {
+        let log = self.dir.join("logfile");
+        self.pg_ctl(&["-w", "-t", "60", "-l", &log.to_string_lossy(), "start"]);
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let out =
+            run(self.as_server_user, Command::new(self.bin.join("pg_ctl")).arg("-D").arg(self.data_dir()).args(args));
+        assert!(out.status.success(), "pg_ctl {args:?} failed:\n{}", output_text(&out));
+    }
+
     /// A new empty database with a name of its own; its URL.
     pub fn fresh_database(&self) -> String {
         let name = format!("t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));

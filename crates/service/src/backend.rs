@@ -1,6 +1,8 @@
 //! Opening a database by URL: `sqlite://PATH` (the embedded default) or `postgres://…`.
 //! The only place that names a backend, so that `web` and `cli` name none.
 
+use std::path::{Path, PathBuf};
+
 use store::sql::Dialect;
 use store::{AuditVerification, Database, Store, StoreError, StoreResult, Tx};
 
@@ -59,6 +61,71 @@ pub fn copy_database(from: &str, to: &str, progress: &mut dyn FnMut(&str, u64, u
     let rows = source.store().copy_to(target.store(), progress)?;
     let verification = target.verify_audit(&mut |done, total| progress("verify", done, total))?;
     Ok(Copied { rows, verification })
+}
+
+/// What [`backup_database`] wrote, and the verification of the backup.
+#[derive(Debug)]
+pub struct BackedUp {
+    /// The files written: the backup and its read register (keep them together).
+    pub files: [PathBuf; 2],
+    /// `audit verify` run on the backup; its head is the source's at the instant of the backup.
+    pub verification: AuditVerification,
+}
+
+/// Back up a whole deployment, on either backend, into a new file: a Custodia SQLite database
+/// with its read register beside it, from one snapshot of the source (writers go on meanwhile).
+/// SQLite is copied page by page with its online backup; a server is copied row by row, as
+/// [`copy_database`] copies. The backup is verified before it takes its name, so a failed or
+/// interrupted backup leaves no file behind; existing files are refused, never replaced.
+/// `progress` receives (stage, done, total). [`restore_database`] brings it back.
+pub fn backup_database(from: &str, to: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> ServiceResult<BackedUp> {
+    let files = [to.to_path_buf(), store_sqlite::read_log_path(to)];
+    if let Some(taken) = files.iter().find(|f| f.exists()) {
+        return Err(ServiceError::refused(
+            "backup.file_exists",
+            format!("{} already exists: back up into a new file (a backup never replaces one)", taken.display()),
+        ));
+    }
+    let source = Service::new(open_database(from, false)?);
+    source.store().read()?; // refuses a database of another schema version before any file is made
+    let name = to.file_name().ok_or_else(|| {
+        ServiceError::refused("backup.file_name", format!("{} is not a file name to back up into", to.display()))
+    })?;
+    let folder = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // Written under a temporary folder beside the destination, then renamed into place.
+    let staging = tempfile::Builder::new().prefix(".custodia-backup-").tempdir_in(folder).map_err(|e| {
+        ServiceError::Store(StoreError::Backend(format!("cannot write a backup in {}: {e}", folder.display())))
+    })?;
+    let staged = staging.path().join(name);
+    let staged_url = format!("sqlite://{}", staged.display());
+    if !source.store().driver().backup_pages(&staged, &mut |done, total| progress("backup", done, total))? {
+        let target = open_database(&staged_url, true)?;
+        source.store().copy_to(&target, progress)?;
+    }
+    let verification = Service::new(open_database(&staged_url, false)?)
+        .verify_audit(&mut |done, total| progress("verify", done, total))?;
+    for (file, staged) in files.iter().zip([staged.clone(), store_sqlite::read_log_path(&staged)]).rev() {
+        std::fs::rename(&staged, file).map_err(|e| {
+            ServiceError::Store(StoreError::Backend(format!("cannot name the backup {}: {e}", file.display())))
+        })?;
+    }
+    Ok(BackedUp { files, verification })
+}
+
+/// Restore a backup made by [`backup_database`] into an empty database on either backend, then
+/// verify it: its head is the backup's. A backup that does not verify, or a target that holds
+/// records, is refused and nothing is written.
+pub fn restore_database(from: &Path, to: &str, progress: &mut dyn FnMut(&str, u64, u64)) -> ServiceResult<Copied> {
+    if !from.is_file() {
+        return Err(ServiceError::refused(
+            "restore.no_backup",
+            format!("no backup at {}: give the file `custodia backup --to` wrote", from.display()),
+        ));
+    }
+    copy_database(&format!("sqlite://{}", from.display()), to, progress)
 }
 
 /// Build the demo into `service`'s database (see [`Service::demo`]). On SQLite it is played

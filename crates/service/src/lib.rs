@@ -21,7 +21,7 @@ pub mod report;
 pub mod sentence;
 pub mod staff;
 
-pub use backend::{build_demo, copy_database, open_database, shown_url};
+pub use backend::{backup_database, build_demo, copy_database, open_database, restore_database, shown_url};
 pub use error::{ServiceError, ServiceResult};
 
 use domain::time::Instant;
@@ -140,6 +140,14 @@ impl<S: Store> Service<S> {
     /// The number of the newest audit event (0 when there is none).
     pub fn last_audit_seq(&self) -> ServiceResult<i64> {
         Ok(self.store().read()?.last_audit_seq()?)
+    }
+
+    /// The newest audit event's number and hash, as monitors note it outside the database
+    /// (`audit verify --expect SEQ:HASH` checks it later); `None` before the first event.
+    pub fn audit_head(&self) -> ServiceResult<Option<(i64, String)>> {
+        let mut tx = self.store().read()?;
+        let seq = tx.last_audit_seq()?;
+        Ok(tx.audit_events(seq - 1, 1)?.into_iter().next().map(|e| (e.seq, e.hash)))
     }
 
     /// Audit events after `after_seq`, at most `limit`.

@@ -257,6 +257,42 @@ impl Driver for SqliteDriver {
         // An INTEGER PRIMARY KEY continues after the largest id in the table by itself.
         Ok(())
     }
+
+    fn backup_pages(&self, path: &Path, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<bool> {
+        let source = connect(&self.path)?;
+        // One read transaction over both files, the main file's snapshot taken first: the read
+        // register copied is then at least as new as every anchor of it in the main file's chain.
+        // The backup steps run inside this transaction, so writers go on meanwhile (WAL).
+        source
+            .execute_batch(
+                "BEGIN; SELECT count(*) FROM main.sqlite_master; SELECT count(*) FROM readlog.sqlite_master;",
+            )
+            .map_err(error)?;
+        let mut copies = Vec::new();
+        for (from, to) in [("main", path.to_path_buf()), ("readlog", read_log_path(path))] {
+            copies.push((from, Connection::open(&to).map_err(error)?));
+        }
+        let mut done = 0;
+        let mut total = 0;
+        for (from, to) in &mut copies {
+            let backup = rusqlite::backup::Backup::new_with_names(&source, *from, to, "main").map_err(error)?;
+            loop {
+                let step = backup.step(4096).map_err(error)?;
+                let p = backup.progress();
+                total = total.max(done + p.pagecount as u64);
+                progress(done + (p.pagecount - p.remaining) as u64, total);
+                match step {
+                    rusqlite::backup::StepResult::Done => break,
+                    rusqlite::backup::StepResult::More => {}
+                    // Another connection holds a lock the step needs for a moment: wait for it.
+                    _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+            done += backup.progress().pagecount as u64;
+        }
+        source.execute_batch("COMMIT").map_err(error)?;
+        Ok(true)
+    }
 }
 
 /// The writer connection, held for the whole transaction.

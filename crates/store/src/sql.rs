@@ -630,4 +630,10 @@ pub trait Driver: Send + Sync {
     fn suspend_checks(&self, _session: &dyn Session) -> StoreResult<Vec<String>> {
         Ok(Vec::new())
     }
+    /// Copy the whole database page by page into a new SQLite file at `path` (its read register
+    /// beside it, as a SQLite deployment keeps it), from one snapshot; `progress` gets (pages
+    /// done, pages in all). `Ok(false)` when this backend cannot, and the caller copies rows.
+    fn backup_pages(&self, _path: &std::path::Path, _progress: &mut dyn FnMut(u64, u64)) -> StoreResult<bool> {
+        Ok(false)
+    }
 }

@@ -63,6 +63,12 @@ impl ApiError {
         }
     }
 
+    /// The same, telling the client to try again after `seconds` (`Retry-After`).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// 422 with the wrong fields listed.
     pub fn validation(fields: Vec<FieldError>) -> Self {
         let detail = fields.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ");
@@ -133,13 +139,12 @@ impl From<ServiceError> for ApiError {
             // Both pass: the server comes back, or the other transaction has finished.
             ServiceError::Store(e @ (store::StoreError::Unavailable { .. } | store::StoreError::Retry(_))) => {
                 tracing::warn!(cause = %e, "database busy or unreachable");
-                let mut e = ApiError::new(
+                ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "the database is busy or unreachable; try again shortly",
-                );
-                e.retry_after = Some(1);
-                e
+                )
+                .retry_after(1)
             }
             ServiceError::Store(e) => ApiError::internal(e),
             ServiceError::Internal(e) => ApiError::internal(e),

@@ -80,9 +80,9 @@ async fn healthz() -> Json<Health> {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.run(|s| s.facilities()).await {
         Ok(_) => Json(Health { status: "ready" }).into_response(),
-        Err(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the database does not answer").into_response()
-        }
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the database does not answer")
+            .retry_after(1)
+            .into_response(),
     }
 }
 
