@@ -1009,29 +1009,29 @@ impl Tx for SqlTx<'_> {
             .prepare_cached("SELECT id FROM facility")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        // One indexed range per facility: no sort, and open intervals are a contiguous range.
+        // One indexed range per facility: open intervals are a contiguous range of its index.
+        // PostgreSQL counts them itself: at two million people, sending every row to be counted
+        // cost more than reading it. SQLite, in this process, counts placements faster by row
+        // than with a GROUP BY, which sorts (national demo: 29 ms against 54 ms for every cell).
         let mut held = self.conn().prepare_cached(
-            "SELECT in_transit FROM presence WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2",
+            "SELECT count(*), count(*) FILTER (WHERE in_transit <> 0) FROM presence
+             WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2",
         )?;
-        let mut placed = self
-            .conn()
-            .prepare_cached("SELECT cell_id FROM stay WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2")?;
+        let server = self.dialect() != Dialect::Sqlite;
+        let mut placed = self.conn().prepare_cached(if server {
+            "SELECT cell_id, count(*) FROM stay WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2 GROUP BY cell_id"
+        } else {
+            "SELECT cell_id, 1 FROM stay WHERE facility_id = ?1 AND to_at > ?2 AND from_at <= ?2"
+        })?;
         for facility in facilities {
-            let (mut here, mut coming) = (0u64, 0u64);
-            let mut rows = held.query(params![facility, at])?;
-            while let Some(r) = rows.next()? {
-                if r.get::<_, bool>(0)? {
-                    coming += 1;
-                } else {
-                    here += 1;
-                }
-            }
-            population.by_facility.insert(facility, here);
+            let (all, coming) = held
+                .query_row(params![facility, at], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?;
+            population.by_facility.insert(facility, all - coming);
             population.in_transit += coming;
             if by_cell {
                 let mut rows = placed.query(params![facility, at])?;
                 while let Some(r) = rows.next()? {
-                    *population.by_cell.entry(r.get(0)?).or_default() += 1;
+                    *population.by_cell.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)? as u64;
                 }
             }
         }
