@@ -1006,11 +1006,30 @@ fn a_backup_restores_on_either_backend_to_the_head_it_printed_and_bad_backups_or
     let out = db.ok(&["backup", "--to", path_str(&file)]);
     assert_eq!(head_line(&out), noted, "{out}");
     assert!(file.is_file() && store_sqlite_read_log(&file).is_file(), "the backup and its read register");
-    // A backup never replaces a file.
+    // A backup never replaces a file, not even one another backup is writing at the same moment.
     let before = std::fs::read(&file).unwrap();
     let (_, err) = db.fails(&["backup", "--to", path_str(&file)]);
     assert!(err.contains("backup.file_exists") && err.contains("nightly.db"), "{err}");
     assert_eq!(std::fs::read(&file).unwrap(), before);
+    let twin = db.test.dir().join("twin.db");
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            db.command(&["backup", "--to", path_str(&twin)])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<Output> = both.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| o.status.success()).count(), 1, "one of two backups at once");
+    assert!(outcomes.iter().any(|o| stderr(o).contains("backup.file_exists")));
+    assert!(outcomes.iter().any(|o| String::from_utf8_lossy(&o.stdout).contains(&noted)));
+    // Into a folder that is not there: refused, naming it, and nothing is left.
+    let nowhere = db.test.dir().join("no-such-folder").join("b.db");
+    let (_, err) = db.fails(&["backup", "--to", path_str(&nowhere)]);
+    assert!(err.contains("no-such-folder"), "{err}");
+    assert!(!nowhere.exists() && !nowhere.parent().unwrap().exists());
 
     for backend in [testdb::Backend::Sqlite, testdb::Backend::Postgres] {
         let target = Db::on(backend);
@@ -1030,8 +1049,15 @@ fn a_backup_restores_on_either_backend_to_the_head_it_printed_and_bad_backups_or
     let (_, err) = fresh.fails(&["restore", "--from", path_str(&fresh.test.dir().join("nothing.db"))]);
     assert!(err.contains("restore.no_backup") && err.contains("nothing.db"), "{err}");
     let junk = fresh.file("junk.db", "this is not a database");
+    fresh.file("junk.reads.db", "nor is this");
     let (_, err) = fresh.fails(&["restore", "--from", path_str(&junk)]);
     assert!(err.contains("not a database"), "{err}");
+    assert!(fresh.test.is_empty(), "nothing was written");
+    // A backup without its read register beside it.
+    let alone = fresh.test.dir().join("alone.db");
+    std::fs::copy(&file, &alone).unwrap();
+    let (_, err) = fresh.fails(&["restore", "--from", path_str(&alone)]);
+    assert!(err.contains("restore.no_read_register") && err.contains("alone.reads.db"), "{err}");
     assert!(fresh.test.is_empty(), "nothing was written");
     // A backup edited by hand is refused before anything is restored.
     let edited = Db::on(testdb::Backend::Sqlite);

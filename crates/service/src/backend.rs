@@ -80,12 +80,6 @@ pub struct BackedUp {
 /// `progress` receives (stage, done, total). [`restore_database`] brings it back.
 pub fn backup_database(from: &str, to: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> ServiceResult<BackedUp> {
     let files = [to.to_path_buf(), store_sqlite::read_log_path(to)];
-    if let Some(taken) = files.iter().find(|f| f.exists()) {
-        return Err(ServiceError::refused(
-            "backup.file_exists",
-            format!("{} already exists: back up into a new file (a backup never replaces one)", taken.display()),
-        ));
-    }
     let source = Service::new(open_database(from, false)?);
     source.store().read()?; // refuses a database of another schema version before any file is made
     let name = to.file_name().ok_or_else(|| {
@@ -95,6 +89,7 @@ pub fn backup_database(from: &str, to: &Path, progress: &mut dyn FnMut(&str, u64
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    let mut reserved = Reserved::take(&files)?;
     // Written under a temporary folder beside the destination, then renamed into place.
     let staging = tempfile::Builder::new().prefix(".custodia-backup-").tempdir_in(folder).map_err(|e| {
         ServiceError::Store(StoreError::Backend(format!("cannot write a backup in {}: {e}", folder.display())))
@@ -112,7 +107,53 @@ pub fn backup_database(from: &str, to: &Path, progress: &mut dyn FnMut(&str, u64
             ServiceError::Store(StoreError::Backend(format!("cannot name the backup {}: {e}", file.display())))
         })?;
     }
+    reserved.kept = true;
     Ok(BackedUp { files, verification })
+}
+
+/// A backup's file names, held by empty files from its start so that a second backup into the
+/// same name at the same moment is refused instead of replacing this one; removed again unless
+/// the backup is kept.
+struct Reserved {
+    files: Vec<PathBuf>,
+    kept: bool,
+}
+
+impl Reserved {
+    fn take(files: &[PathBuf]) -> ServiceResult<Reserved> {
+        let mut reserved = Reserved { files: Vec::new(), kept: false };
+        for file in files {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(file) {
+                Ok(_) => reserved.files.push(file.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(ServiceError::refused(
+                        "backup.file_exists",
+                        format!(
+                            "{} already exists: back up into a new file (a backup never replaces one)",
+                            file.display()
+                        ),
+                    ))
+                }
+                Err(e) => {
+                    return Err(ServiceError::Store(StoreError::Backend(format!(
+                        "cannot write a backup at {}: {e}",
+                        file.display()
+                    ))))
+                }
+            }
+        }
+        Ok(reserved)
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if !self.kept {
+            for file in &self.files {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
 }
 
 /// Restore a backup made by [`backup_database`] into an empty database on either backend, then
@@ -123,6 +164,16 @@ pub fn restore_database(from: &Path, to: &str, progress: &mut dyn FnMut(&str, u6
         return Err(ServiceError::refused(
             "restore.no_backup",
             format!("no backup at {}: give the file `custodia backup --to` wrote", from.display()),
+        ));
+    }
+    let reads = store_sqlite::read_log_path(from);
+    if !reads.is_file() {
+        return Err(ServiceError::refused(
+            "restore.no_read_register",
+            format!(
+                "no read register at {} beside the backup: a backup is two files, kept together; put it back",
+                reads.display()
+            ),
         ));
     }
     copy_database(&format!("sqlite://{}", from.display()), to, progress)
