@@ -351,17 +351,20 @@ impl<S: Store> Service<S> {
     ) -> ServiceResult<(PersonScope, PersonRecord)> {
         let mut tx = self.store().read()?;
         let person = person(&mut tx, number)?;
-        let scope = scope_of(&mut tx, person.id)?;
-        if !scope.facilities.iter().any(|f| visible(f)) {
+        let facilities = facilities_of(&mut tx, person.id)?;
+        if !facilities.iter().any(|f| visible(f)) {
             return Err(ServiceError::NotFound { what: "person", key: number.to_string() });
         }
+        let timeline = tx.timeline(person.id)?;
+        // The record's version is its latest movement, which the timeline holds.
+        let version = timeline.iter().map(|m| m.id).max().unwrap_or(0);
         let record = PersonRecord {
             whereabouts: tx.whereabouts(person.id, now)?,
-            timeline: tx.timeline(person.id)?,
+            timeline,
             medical_tasks: tx.medical_tasks(person.id)?,
             person,
         };
-        Ok((scope, record))
+        Ok((PersonScope { facilities, version }, record))
     }
 
     /// The admission record (Mandela Rule 7) of a person's current or last custody episode.
@@ -376,13 +379,18 @@ impl<S: Store> Service<S> {
 }
 
 fn scope_of<T: Tx>(tx: &mut T, person: i64) -> ServiceResult<PersonScope> {
+    Ok(PersonScope { facilities: facilities_of(tx, person)?, version: tx.latest_movement(person)? })
+}
+
+/// Codes of the facilities answerable for a person (see `Tx::person_facilities`).
+fn facilities_of<T: Tx>(tx: &mut T, person: i64) -> ServiceResult<Vec<String>> {
     let mut facilities = Vec::new();
     for id in tx.person_facilities(person)? {
         if let Some(f) = tx.facility_by_id(id)? {
             facilities.push(f.code);
         }
     }
-    Ok(PersonScope { facilities, version: tx.latest_movement(person)? })
+    Ok(facilities)
 }
 
 fn person<T: Tx>(tx: &mut T, number: &str) -> ServiceResult<Person> {

@@ -332,6 +332,49 @@ impl<'s> SqlTx<'s> {
         &*self.session
     }
 
+    /// The person the statement `sql` finds by `key`, with their identity documents.
+    fn person_where(&mut self, sql: &'static str, key: &dyn ToSql) -> StoreResult<Option<Person>> {
+        let person = self
+            .conn()
+            .prepare_cached(sql)?
+            .query_row(&[key][..], |r| {
+                let dob: String = r.get(5)?;
+                Ok(Person {
+                    id: r.get(0)?,
+                    number: r.get(1)?,
+                    identity: Identity {
+                        name: PersonName {
+                            given_names: NamePart::stored(r.get(2)?),
+                            first_surname: NamePart::stored(r.get(3)?),
+                            second_surname: r.get::<_, Option<String>>(4)?.map(NamePart::stored),
+                        },
+                        date_of_birth: dob
+                            .parse()
+                            .map_err(|e: chrono::ParseError| StoreError::Backend(format!("date of birth: {e}")))?,
+                        sex: parse_sex(&r.get::<_, String>(6)?),
+                        gender_identity: r.get::<_, Option<String>>(7)?.map(ShortText::stored),
+                        nationality: CountryCode::stored(r.get(8)?),
+                        documents: Vec::new(),
+                    },
+                })
+            })
+            .optional()?;
+        let Some(mut person) = person else { return Ok(None) };
+        let mut docs = self.conn().prepare_cached(
+            "SELECT kind, number, issuing_country FROM identity_document WHERE person_id = ?1 ORDER BY id",
+        )?;
+        person.identity.documents = docs
+            .query_map([person.id], |r| {
+                Ok(IdentityDocument {
+                    kind: Code::stored(r.get(0)?),
+                    number: DocumentNumber::stored(r.get(1)?),
+                    issuing_country: CountryCode::stored(r.get(2)?),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(person))
+    }
+
     /// The dialect of the backend.
     pub(crate) fn dialect(&self) -> Dialect {
         self.session.dialect()
@@ -856,54 +899,19 @@ impl Tx for SqlTx<'_> {
     }
 
     fn person_by_number(&mut self, number: &str) -> StoreResult<Option<Person>> {
-        match self.person_id(number)? {
-            Some(id) => self.person(id),
-            None => Ok(None),
-        }
+        self.person_where(
+            "SELECT id, number, given_names, first_surname, second_surname, date_of_birth, sex, gender_identity, nationality
+             FROM person WHERE number = ?1",
+            &number,
+        )
     }
 
     fn person(&mut self, id: PersonId) -> StoreResult<Option<Person>> {
-        let mut stmt = self.conn().prepare_cached(
+        self.person_where(
             "SELECT id, number, given_names, first_surname, second_surname, date_of_birth, sex, gender_identity, nationality
              FROM person WHERE id = ?1",
-        )?;
-        let person = stmt
-            .query_row([id], |r| {
-                let dob: String = r.get(5)?;
-                Ok(Person {
-                    id: r.get(0)?,
-                    number: r.get(1)?,
-                    identity: Identity {
-                        name: PersonName {
-                            given_names: NamePart::stored(r.get(2)?),
-                            first_surname: NamePart::stored(r.get(3)?),
-                            second_surname: r.get::<_, Option<String>>(4)?.map(NamePart::stored),
-                        },
-                        date_of_birth: dob
-                            .parse()
-                            .map_err(|e: chrono::ParseError| StoreError::Backend(format!("date of birth: {e}")))?,
-                        sex: parse_sex(&r.get::<_, String>(6)?),
-                        gender_identity: r.get::<_, Option<String>>(7)?.map(ShortText::stored),
-                        nationality: CountryCode::stored(r.get(8)?),
-                        documents: Vec::new(),
-                    },
-                })
-            })
-            .optional()?;
-        let Some(mut person) = person else { return Ok(None) };
-        let mut docs = self.conn().prepare_cached(
-            "SELECT kind, number, issuing_country FROM identity_document WHERE person_id = ?1 ORDER BY id",
-        )?;
-        person.identity.documents = docs
-            .query_map([id], |r| {
-                Ok(IdentityDocument {
-                    kind: Code::stored(r.get(0)?),
-                    number: DocumentNumber::stored(r.get(1)?),
-                    issuing_country: CountryCode::stored(r.get(2)?),
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(Some(person))
+            &id,
+        )
     }
 
     fn custody_state(&mut self, person: PersonId) -> StoreResult<(CustodyState, Option<BookingId>)> {
