@@ -655,6 +655,15 @@ pub(crate) fn progress_bar(label: &str) -> ProgressBar {
     bar
 }
 
+/// Progress of a long command in stages (stage, done, total), shown on `bar`.
+fn stages(bar: &ProgressBar) -> impl FnMut(&str, u64, u64) + '_ {
+    move |stage, done, total| {
+        bar.set_prefix(stage.to_string());
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let given = cli.actor.clone().or_else(|| std::env::var("USER").ok()).filter(|a| !a.trim().is_empty());
     // Every record names who made it: without a name there is no one to name.
@@ -683,11 +692,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Copy { from, to } => {
             let bar = progress_bar("copy");
             let started = std::time::Instant::now();
-            let copied = service::copy_database(&from, &to, &mut |stage, done, total| {
-                bar.set_prefix(stage.to_string());
-                bar.set_length(total);
-                bar.set_position(done);
-            })?;
+            let copied = service::copy_database(&from, &to, &mut stages(&bar))?;
             bar.finish_and_clear();
             verified_or_exit("copy", &copied.verification)?;
             println!(
@@ -703,11 +708,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { to } => {
             let bar = progress_bar("backup");
             let started = std::time::Instant::now();
-            let backed_up = service::backup_database(&cli.db, &to, &mut |stage, done, total| {
-                bar.set_prefix(stage.to_string());
-                bar.set_length(total);
-                bar.set_position(done);
-            })?;
+            let backed_up = service::backup_database(&cli.db, &to, &mut stages(&bar))?;
             bar.finish_and_clear();
             verified_or_exit("backup", &backed_up.verification)?;
             println!(
@@ -723,11 +724,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { from } => {
             let bar = progress_bar("restore");
             let started = std::time::Instant::now();
-            let restored = service::restore_database(&from, &cli.db, &mut |stage, done, total| {
-                bar.set_prefix(stage.to_string());
-                bar.set_length(total);
-                bar.set_position(done);
-            })?;
+            let restored = service::restore_database(&from, &cli.db, &mut stages(&bar))?;
             bar.finish_and_clear();
             verified_or_exit("restore", &restored.verification)?;
             println!(
@@ -752,11 +749,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let bar = progress_bar("demo");
             let started = std::time::Instant::now();
-            let summary = match service::build_demo(&service, scale, seed, &mut |stage, done, total| {
-                bar.set_prefix(stage.to_string());
-                bar.set_length(total);
-                bar.set_position(done);
-            }) {
+            let summary = match service::build_demo(&service, scale, seed, &mut stages(&bar)) {
                 Err(ServiceError::Refused { rule: "demo.empty_database", detail }) => {
                     bar.finish_and_clear();
                     let message = format!(

@@ -1053,6 +1053,11 @@ fn a_backup_restores_on_either_backend_to_the_head_it_printed_and_bad_backups_or
     let (_, err) = fresh.fails(&["restore", "--from", path_str(&junk)]);
     assert!(err.contains("not a database"), "{err}");
     assert!(fresh.test.is_empty(), "nothing was written");
+    // The empty names a backup killed mid-way leaves.
+    let unfinished = fresh.file("unfinished.db", "");
+    fresh.file("unfinished.reads.db", "");
+    let (_, err) = fresh.fails(&["restore", "--from", path_str(&unfinished)]);
+    assert!(err.contains("restore.no_backup") && err.contains("is empty"), "{err}");
     // A backup without its read register beside it.
     let alone = fresh.test.dir().join("alone.db");
     std::fs::copy(&file, &alone).unwrap();

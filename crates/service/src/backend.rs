@@ -75,8 +75,10 @@ pub struct BackedUp {
 /// Back up a whole deployment, on either backend, into a new file: a Custodia SQLite database
 /// with its read register beside it, from one snapshot of the source (writers go on meanwhile).
 /// SQLite is copied page by page with its online backup; a server is copied row by row, as
-/// [`copy_database`] copies. The backup is verified before it takes its name, so a failed or
-/// interrupted backup leaves no file behind; existing files are refused, never replaced.
+/// [`copy_database`] copies. The backup is verified before it takes its name, and one that fails
+/// leaves no file behind (a process killed mid-way leaves its two names as empty files, which
+/// `restore` refuses, and a `.custodia-backup-*` folder); existing files are refused, never
+/// replaced.
 /// `progress` receives (stage, done, total). [`restore_database`] brings it back.
 pub fn backup_database(from: &str, to: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> ServiceResult<BackedUp> {
     let files = [to.to_path_buf(), store_sqlite::read_log_path(to)];
@@ -164,6 +166,12 @@ pub fn restore_database(from: &Path, to: &str, progress: &mut dyn FnMut(&str, u6
         return Err(ServiceError::refused(
             "restore.no_backup",
             format!("no backup at {}: give the file `custodia backup --to` wrote", from.display()),
+        ));
+    }
+    if from.metadata().map(|m| m.len() == 0).unwrap_or(true) {
+        return Err(ServiceError::refused(
+            "restore.no_backup",
+            format!("{} is empty: the name of a backup that did not finish; give another", from.display()),
         ));
     }
     let reads = store_sqlite::read_log_path(from);
