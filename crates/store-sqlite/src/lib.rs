@@ -268,14 +268,11 @@ impl Driver for SqliteDriver {
                 "BEGIN; SELECT count(*) FROM main.sqlite_master; SELECT count(*) FROM readlog.sqlite_master;",
             )
             .map_err(error)?;
-        let mut copies = Vec::new();
-        for (from, to) in [("main", path.to_path_buf()), ("readlog", read_log_path(path))] {
-            copies.push((from, Connection::open(&to).map_err(error)?));
-        }
         let mut done = 0;
         let mut total = 0;
-        for (from, to) in &mut copies {
-            let backup = rusqlite::backup::Backup::new_with_names(&source, *from, to, "main").map_err(error)?;
+        for (from, to) in [("main", path.to_path_buf()), ("readlog", read_log_path(path))] {
+            let mut to = Connection::open(&to).map_err(error)?;
+            let backup = rusqlite::backup::Backup::new_with_names(&source, from, &mut to, "main").map_err(error)?;
             loop {
                 let step = backup.step(4096).map_err(error)?;
                 let p = backup.progress();
